@@ -1,0 +1,186 @@
+//! Channel adapters: one file per provider, all behind [`ChannelAdapter`].
+//!
+//! An adapter maps a [`Message`] to its provider's request, makes the call and
+//! classifies the answer into an [`ErrorClass`]. The worker acts on the class,
+//! never on a provider's text.
+
+pub mod konnek;
+
+use crate::config::{AdapterSettings, ConnectionConfig};
+use crate::domain::{Message, ProviderStatus};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What an adapter needs to know of the delivery it sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub delivery_id: Uuid,
+    pub message: &'a Message,
+    /// 1-based attempt number within the current round.
+    pub attempt: u32,
+    /// Resend rounds so far (0 for the first round).
+    pub resends: u32,
+    /// The provider's id from an earlier successful send, if any.
+    pub remote_id: Option<&'a str>,
+}
+
+/// A provider accepted the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub http_status: u16,
+    pub remote_id: Option<String>,
+    pub provider_status: Option<ProviderStatus>,
+}
+
+/// What the worker should do about a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again later, by the retry schedule (timeouts, 5xx, network errors).
+    Transient,
+    /// Trying again cannot help: fail the delivery.
+    Permanent,
+    /// The provider asked us to slow down; retry after its delay, if it gave one.
+    RateLimited { retry_after: Option<Duration> },
+    /// The credentials expired; renew them and repeat the call.
+    AuthExpired,
+    /// The provider's quota or sending hours are closed: defer, using no attempt.
+    QuotaClosed,
+}
+
+impl ErrorClass {
+    /// The `delivery_attempts.outcome` / metrics label of this class.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            ErrorClass::Transient | ErrorClass::RateLimited { .. } | ErrorClass::AuthExpired => {
+                "retryable"
+            }
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::QuotaClosed => "deferred",
+        }
+    }
+}
+
+/// A failed provider call. `message` never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    pub http_status: Option<u16>,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(class: ErrorClass, http_status: Option<u16>, message: impl Into<String>) -> Self {
+        ProviderError {
+            class,
+            http_status,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the transport: connect errors, timeouts, broken bodies.
+    pub fn from_transport(err: &reqwest::Error) -> Self {
+        let what = if err.is_timeout() {
+            "provider call timed out"
+        } else if err.is_connect() {
+            "could not connect to the provider"
+        } else {
+            "provider call failed"
+        };
+        // The causes, not reqwest's own Display: that one carries the URL,
+        // and a URL may carry a token.
+        let mut detail = String::new();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ProviderError::new(ErrorClass::Transient, None, format!("{what}{detail}"))
+    }
+}
+
+/// A message an adapter cannot carry: the delivery fails without a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsupported(pub String);
+
+/// One provider's API.
+pub trait ChannelAdapter: Send + Sync {
+    /// The adapter's name in the configuration (`konnek`, ...).
+    fn adapter(&self) -> &'static str;
+
+    /// Whether this provider can carry the message at all (its kind, the
+    /// fields the provider requires). Checked before any call.
+    fn check(&self, message: &Message) -> Result<(), Unsupported>;
+
+    /// Makes one provider call and classifies its answer.
+    fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>>;
+}
+
+/// The class of an HTTP error status that a provider documents no better.
+pub fn classify_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
+    match status {
+        429 => ErrorClass::RateLimited { retry_after },
+        408 | 425 | 500..=599 => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare among these providers
+/// and falls back to the schedule).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "connection {connection:?}: the {adapter} adapter is not available in this version of herald"
+)]
+pub struct AdapterUnavailable {
+    pub connection: String,
+    pub adapter: &'static str,
+}
+
+/// Builds the adapter of one configured connection.
+pub fn build(
+    connection: &ConnectionConfig,
+    http: reqwest::Client,
+) -> Result<Arc<dyn ChannelAdapter>, AdapterUnavailable> {
+    match &connection.settings {
+        AdapterSettings::Konnek(settings) => Ok(Arc::new(konnek::KonnekAdapter::new(
+            &connection.base_url,
+            settings.clone(),
+            http,
+        ))),
+        other => Err(AdapterUnavailable {
+            connection: connection.name.clone(),
+            adapter: other.adapter(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_classify() {
+        assert_eq!(classify_status(503, None), ErrorClass::Transient);
+        assert_eq!(classify_status(400, None), ErrorClass::Permanent);
+        let after = Some(Duration::from_secs(3));
+        assert_eq!(
+            classify_status(429, after),
+            ErrorClass::RateLimited { retry_after: after }
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! `herald.toml` (contract §2): parsing, `${NAME}` substitution, the
+//! `HERALD_DATABASE_URL` / `HERALD_AMQP_URL` overrides and validation. Every
+//! error names the key's path, e.g. `connection[2].limits.window`.
+
+mod connection;
+pub mod duration;
+mod env;
+pub mod window;
+
+pub use connection::{
+    AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
+    KonnekSettings, LimitsConfig, OneboxSettings,
+};
+
+use crate::domain::RetryPolicy;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Key { path: String, message: String },
+}
+
+impl ConfigError {
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Key {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    fn from_serde(prefix: &str, err: serde_path_to_error::Error<toml::de::Error>) -> Self {
+        let inner = err.path().to_string();
+        let path = match (prefix.is_empty(), inner.as_str()) {
+            (_, "" | ".") => prefix.to_owned(),
+            (true, inner) => inner.to_owned(),
+            (false, inner) => format!("{prefix}.{inner}"),
+        };
+        let message = err.inner().message().to_owned();
+        ConfigError::at(
+            if path.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                path
+            },
+            message,
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub amqp: AmqpConfig,
+    pub http: HttpConfig,
+    pub worker: WorkerConfig,
+    pub retry: RetryPolicy,
+    pub connections: Vec<ConnectionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default = "defaults::database_url")]
+    pub url: String,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    #[serde(default = "defaults::amqp_url")]
+    pub url: String,
+    #[serde(default = "defaults::exchange")]
+    pub exchange: String,
+    #[serde(default = "defaults::routing_key")]
+    pub routing_key: String,
+    #[serde(default = "defaults::queue")]
+    pub queue: String,
+    #[serde(default = "defaults::dead")]
+    pub dead_letter_exchange: String,
+    #[serde(default = "defaults::dead")]
+    pub dead_letter_queue: String,
+    #[serde(default = "defaults::prefetch")]
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub admin_token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "defaults::http_timeout", with = "duration_serde")]
+    pub http_timeout: Duration,
+    #[serde(default = "defaults::shutdown_grace", with = "duration_serde")]
+    pub shutdown_grace: Duration,
+    #[serde(default = "defaults::sending_lease", with = "duration_serde")]
+    pub sending_lease: Duration,
+    #[serde(default = "defaults::group_timeout", with = "duration_serde")]
+    pub group_timeout: Duration,
+}
+
+/// `#[serde(with)]` wrapper for [`duration`].
+mod duration_serde {
+    pub use super::duration::deserialize;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub max_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration_list")]
+    pub schedule: Option<Vec<Duration>>,
+    pub jitter: Option<f64>,
+}
+
+fn opt_duration_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Duration>>, D::Error> {
+    duration::deserialize_list(d).map(Some)
+}
+
+impl RawRetry {
+    /// This table's keys over `base`, checked.
+    pub(crate) fn apply(&self, base: &RetryPolicy, path: &str) -> Result<RetryPolicy, ConfigError> {
+        let policy = RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+            schedule: self
+                .schedule
+                .clone()
+                .unwrap_or_else(|| base.schedule.clone()),
+            jitter: self.jitter.unwrap_or(base.jitter),
+        };
+        if policy.max_attempts == 0 {
+            return Err(ConfigError::at(
+                format!("{path}.max_attempts"),
+                "must be at least 1",
+            ));
+        }
+        if policy.schedule.is_empty() {
+            return Err(ConfigError::at(
+                format!("{path}.schedule"),
+                "must list at least one delay",
+            ));
+        }
+        if !(0.0..=1.0).contains(&policy.jitter) {
+            return Err(ConfigError::at(
+                format!("{path}.jitter"),
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(policy)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "defaults::database")]
+    database: DatabaseConfig,
+    #[serde(default = "defaults::amqp")]
+    amqp: AmqpConfig,
+    #[serde(default = "defaults::http")]
+    http: HttpConfig,
+    #[serde(default = "defaults::worker")]
+    worker: WorkerConfig,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    connection: Vec<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    retry: Option<RawRetry>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file with the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses a configuration with `lookup` for `${NAME}` and the overrides.
+    pub fn parse(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text)
+            .map_err(|e| ConfigError::at("(file)", format!("not valid TOML: {}", e.message())))?;
+        env::substitute(&mut value, "", lookup)?;
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::from_serde("", e))?;
+        let retry = match &raw.defaults.retry {
+            Some(r) => r.apply(&RetryPolicy::default(), "defaults.retry")?,
+            None => RetryPolicy::default(),
+        };
+        let mut connections = Vec::with_capacity(raw.connection.len());
+        for (i, value) in raw.connection.into_iter().enumerate() {
+            let path = format!("connection[{i}]");
+            let connection = ConnectionConfig::parse(value, &path, &retry)?;
+            if connections
+                .iter()
+                .any(|c: &ConnectionConfig| c.name == connection.name)
+            {
+                return Err(ConfigError::at(
+                    format!("{path}.name"),
+                    format!("connection {:?} is defined twice", connection.name),
+                ));
+            }
+            connections.push(connection);
+        }
+        let mut config = Config {
+            database: raw.database,
+            amqp: raw.amqp,
+            http: raw.http,
+            worker: raw.worker,
+            retry,
+            connections,
+        };
+        if let Some(url) = lookup("HERALD_DATABASE_URL").filter(|u| !u.is_empty()) {
+            config.database.url = url;
+        }
+        if let Some(url) = lookup("HERALD_AMQP_URL").filter(|u| !u.is_empty()) {
+            config.amqp.url = url;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.worker;
+        if w.concurrency == 0 {
+            return Err(ConfigError::at("worker.concurrency", "must be at least 1"));
+        }
+        if w.sending_lease <= w.http_timeout {
+            return Err(ConfigError::at(
+                "worker.sending_lease",
+                "must be longer than worker.http_timeout, or a slow call would be sent twice",
+            ));
+        }
+        if self.amqp.prefetch == 0 {
+            return Err(ConfigError::at("amqp.prefetch", "must be at least 1"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::at(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::at(
+                "http.listen",
+                "must be an address like 127.0.0.1:9464",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The retry policy of a connection, falling back to `[defaults.retry]`.
+    pub fn retry_for(&self, connection: &str) -> &RetryPolicy {
+        self.connection(connection)
+            .map(|c| &c.retry)
+            .unwrap_or(&self.retry)
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn database_url() -> String {
+        "postgres://herald:herald@127.0.0.1:5432/herald".into()
+    }
+    pub fn max_connections() -> u32 {
+        16
+    }
+    pub fn amqp_url() -> String {
+        "amqp://guest:guest@127.0.0.1:5672/%2f".into()
+    }
+    pub fn exchange() -> String {
+        "herald".into()
+    }
+    pub fn routing_key() -> String {
+        "commands".into()
+    }
+    pub fn queue() -> String {
+        "herald.commands".into()
+    }
+    pub fn dead() -> String {
+        "herald.dead".into()
+    }
+    pub fn prefetch() -> u16 {
+        256
+    }
+    pub fn listen() -> String {
+        "127.0.0.1:9464".into()
+    }
+    pub fn concurrency() -> usize {
+        256
+    }
+    pub fn http_timeout() -> Duration {
+        Duration::from_secs(15)
+    }
+    pub fn shutdown_grace() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn sending_lease() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn group_timeout() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn database() -> DatabaseConfig {
+        DatabaseConfig {
+            url: database_url(),
+            max_connections: max_connections(),
+        }
+    }
+    pub fn amqp() -> AmqpConfig {
+        AmqpConfig {
+            url: amqp_url(),
+            exchange: exchange(),
+            routing_key: routing_key(),
+            queue: queue(),
+            dead_letter_exchange: dead(),
+            dead_letter_queue: dead(),
+            prefetch: prefetch(),
+        }
+    }
+    pub fn http() -> HttpConfig {
+        HttpConfig {
+            listen: listen(),
+            admin_token: String::new(),
+        }
+    }
+    pub fn worker() -> WorkerConfig {
+        WorkerConfig {
+            concurrency: concurrency(),
+            http_timeout: http_timeout(),
+            shutdown_grace: shutdown_grace(),
+            sending_lease: sending_lease(),
+            group_timeout: group_timeout(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+use super::*;
+
+const GOOD: &str = r#"
+[database]
+url = "postgres://x@127.0.0.1/db"
+
+[worker]
+http_timeout = "2s"
+sending_lease = "10s"
+
+[defaults.retry]
+max_attempts = 3
+schedule = ["1s", "2s"]
+
+[[connection]]
+name = "konnek-wa"
+adapter = "konnek"
+base_url = "http://127.0.0.1:9/konnek"
+channel = "whatsapp"
+client_id = "abc"
+username = "${KONNEK_USER}"
+password = "${KONNEK_PASS:-secret}"
+
+[connection.retry]
+jitter = 0.0
+
+[connection.limits]
+window = "22:00-06:00"
+timezone = "Asia/Jakarta"
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "KONNEK_USER" => Some("bot".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, &env)
+}
+
+fn error_path(text: &str) -> String {
+    match parse(text) {
+        Err(ConfigError::Key { path, .. }) => path,
+        other => panic!("expected a key error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_file_parses_with_defaults() {
+    let config = parse(GOOD).expect("valid");
+    assert_eq!(config.amqp.exchange, "herald");
+    assert_eq!(config.amqp.queue, "herald.commands");
+    assert_eq!(config.worker.concurrency, 256);
+    assert_eq!(config.retry.max_attempts, 3);
+    let c = &config.connections[0];
+    assert_eq!(c.retry.max_attempts, 3, "connection inherits defaults");
+    assert_eq!(c.retry.jitter, 0.0);
+    let AdapterSettings::Konnek(k) = &c.settings else {
+        panic!("not konnek")
+    };
+    assert_eq!(k.username, "bot");
+    assert_eq!(k.password, "secret");
+    assert_eq!(c.limits.timezone, chrono_tz::Asia::Jakarta);
+}
+
+#[test]
+fn environment_overrides_urls() {
+    let config = Config::parse(GOOD, &|name| match name {
+        "HERALD_DATABASE_URL" => Some("postgres://other/db".into()),
+        other => env(other),
+    })
+    .unwrap();
+    assert_eq!(config.database.url, "postgres://other/db");
+}
+
+#[test]
+fn errors_name_the_key() {
+    assert_eq!(
+        error_path(&GOOD.replace("22:00-06:00", "late")),
+        "connection[0].limits.window"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("Asia/Jakarta", "Mars/Base")),
+        "connection[0].limits.timezone"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("adapter = \"konnek\"", "adapter = \"pigeon\"")),
+        "connection[0].adapter"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("client_id = \"abc\"", "")),
+        "connection[0]"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("client_id = \"abc\"", "client_id = 5")),
+        "connection[0].client_id"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("http_timeout = \"2s\"", "http_timeout = \"2 parsecs\"")),
+        "worker.http_timeout"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("${KONNEK_USER}", "${UNSET_VAR}")),
+        "connection[0].username"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("sending_lease = \"10s\"", "sending_lease = \"1s\"")),
+        "worker.sending_lease"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("[worker]", "[worker]\ncolour = 1")),
+        "worker.colour"
+    );
+    assert_eq!(
+        error_path(&GOOD.replace("jitter = 0.0", "jitter = 3.0")),
+        "connection[0].retry.jitter"
+    );
+}
+
+#[test]
+fn missing_key_message_names_it() {
+    let err = parse(&GOOD.replace("client_id = \"abc\"", "")).unwrap_err();
+    assert!(err.to_string().contains("client_id"), "{err}");
+}
+
+#[test]
+fn duplicate_connection_names_are_refused() {
+    let twice = format!(
+        "{GOOD}\n[[connection]]\nname = \"konnek-wa\"\nadapter = \"konnek\"\nbase_url = \"http://x\"\nchannel = \"line\"\nclient_id = \"c\"\nusername = \"u\"\npassword = \"p\"\n"
+    );
+    assert_eq!(error_path(&twice), "connection[1].name");
+}

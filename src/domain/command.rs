@@ -1,0 +1,306 @@
+//! The commands producers publish (contract §3), parsed and validated at the
+//! edge. Nothing after [`Command::parse`] sees raw bytes.
+
+use super::message::{InvalidMessage, Message};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The largest command accepted, in bytes.
+pub const MAX_COMMAND_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Send(SendCommand),
+    Resend(ResendCommand),
+    Cancel(CancelCommand),
+}
+
+impl Command {
+    pub fn id(&self) -> Uuid {
+        match self {
+            Command::Send(c) => c.id,
+            Command::Resend(c) => c.id,
+            Command::Cancel(c) => c.id,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Command::Send(_) => "send",
+            Command::Resend(_) => "resend",
+            Command::Cancel(_) => "cancel",
+        }
+    }
+}
+
+/// A group member's place: handed to the provider in ascending `order`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: String,
+    pub order: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendCommand {
+    pub id: Uuid,
+    pub connection: String,
+    pub message: Message,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResendCommand {
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelCommand {
+    pub id: Uuid,
+}
+
+/// The wire form: a serde enum tagged by `type` (parsing goes type by type,
+/// see [`Command::parse`], so that errors name the field).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Wire {
+    Send(SendCommand),
+    Resend(ResendCommand),
+    Cancel(CancelCommand),
+}
+
+/// Why a command was refused; it goes to the dead-letter queue with this text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    #[error("command is {size} bytes, larger than the 1 MiB limit")]
+    TooLarge { size: usize },
+    #[error("command is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("unknown command type {0:?} (expected send, resend or cancel)")]
+    UnknownType(String),
+    #[error("invalid {kind} command: {detail}")]
+    Invalid { kind: String, detail: String },
+    #[error("invalid message: {0}")]
+    InvalidMessage(#[from] InvalidMessage),
+    #[error("unknown connection {0:?}")]
+    UnknownConnection(String),
+}
+
+impl RejectReason {
+    /// A low-cardinality label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RejectReason::TooLarge { .. } => "too_large",
+            RejectReason::Malformed(_) => "malformed",
+            RejectReason::UnknownType(_) => "unknown_type",
+            RejectReason::Invalid { .. } | RejectReason::InvalidMessage(_) => "invalid",
+            RejectReason::UnknownConnection(_) => "unknown_connection",
+        }
+    }
+}
+
+/// A refused command, with whatever could be read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: RejectReason,
+    /// The command's `type` where it could be read (for metrics), else `unknown`.
+    pub command_type: &'static str,
+    pub id: Option<Uuid>,
+    pub connection: Option<String>,
+}
+
+/// Only the fields that identify a command, read leniently from a bad one.
+#[derive(Deserialize)]
+struct Skeleton {
+    #[serde(rename = "type")]
+    kind: Option<serde_json::Value>,
+    id: Option<serde_json::Value>,
+    connection: Option<serde_json::Value>,
+}
+
+impl Command {
+    /// Parses and validates one command. `known_connection` says whether a
+    /// connection name is configured.
+    pub fn parse(
+        bytes: &[u8],
+        known_connection: impl Fn(&str) -> bool,
+    ) -> Result<Command, Rejection> {
+        // A huge body is not worth reading just for its id.
+        let skeleton: Option<Skeleton> = (bytes.len() <= 16 * MAX_COMMAND_BYTES)
+            .then(|| serde_json::from_slice(bytes).ok())
+            .flatten();
+        let reject = |reason: RejectReason| {
+            let skeleton = skeleton.as_ref();
+            let text =
+                |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+            Rejection {
+                command_type: match text(skeleton.and_then(|s| s.kind.as_ref())).as_deref() {
+                    Some("send") => "send",
+                    Some("resend") => "resend",
+                    Some("cancel") => "cancel",
+                    _ => "unknown",
+                },
+                id: text(skeleton.and_then(|s| s.id.as_ref()))
+                    .and_then(|id| Uuid::parse_str(&id).ok()),
+                connection: text(skeleton.and_then(|s| s.connection.as_ref())),
+                reason,
+            }
+        };
+        if bytes.len() > MAX_COMMAND_BYTES {
+            return Err(reject(RejectReason::TooLarge { size: bytes.len() }));
+        }
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| reject(RejectReason::Malformed(e.to_string())))?;
+        let kind = match value.get("type") {
+            Some(serde_json::Value::String(kind)) => kind.clone(),
+            Some(other) => return Err(reject(RejectReason::UnknownType(other.to_string()))),
+            None => {
+                return Err(reject(RejectReason::Invalid {
+                    kind: "unknown".into(),
+                    detail: "missing field `type`".into(),
+                }));
+            }
+        };
+        if !matches!(kind.as_str(), "send" | "resend" | "cancel") {
+            return Err(reject(RejectReason::UnknownType(kind)));
+        }
+        // Each type's own struct, so that errors carry the field's path.
+        fn body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." || path.is_empty() {
+                    e.inner().to_string()
+                } else {
+                    format!("{path}: {}", e.inner())
+                }
+            })
+        }
+        let invalid = |detail| {
+            reject(RejectReason::Invalid {
+                kind: kind.clone(),
+                detail,
+            })
+        };
+        match kind.as_str() {
+            "send" => {
+                let send: SendCommand = body(value).map_err(invalid)?;
+                send.message.validate().map_err(|e| reject(e.into()))?;
+                if !known_connection(&send.connection) {
+                    return Err(reject(RejectReason::UnknownConnection(send.connection)));
+                }
+                Ok(Command::Send(send))
+            }
+            "resend" => Ok(Command::Resend(body(value).map_err(invalid)?)),
+            _ => Ok(Command::Cancel(body(value).map_err(invalid)?)),
+        }
+    }
+
+    /// The wire form of a command, as `herald publish` and the tests produce it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let wire = match self.clone() {
+            Command::Send(c) => Wire::Send(c),
+            Command::Resend(c) => Wire::Resend(c),
+            Command::Cancel(c) => Wire::Cancel(c),
+        };
+        serde_json::to_value(wire).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ID: &str = "7c1e1a52-6f3b-4c9a-9a3e-2f3c7d1b0a11";
+
+    fn parse(value: serde_json::Value) -> Result<Command, Rejection> {
+        Command::parse(value.to_string().as_bytes(), |c| c == "konnek-wa")
+    }
+
+    #[test]
+    fn a_send_parses() {
+        let cmd = parse(json!({
+            "type": "send", "id": ID, "connection": "konnek-wa",
+            "message": {"to": "628111", "text": "hi"},
+            "group": {"id": "g", "order": 0}, "not_before": "2026-11-21T10:00:00Z"
+        }))
+        .expect("valid");
+        let Command::Send(send) = cmd else {
+            panic!("not a send")
+        };
+        assert_eq!(send.id.to_string(), ID);
+        assert_eq!(
+            send.group,
+            Some(GroupRef {
+                id: "g".into(),
+                order: 0
+            })
+        );
+        assert!(send.not_before.is_some());
+    }
+
+    #[test]
+    fn resend_and_cancel_parse() {
+        assert!(matches!(
+            parse(json!({"type": "resend", "id": ID, "reason": "x"})),
+            Ok(Command::Resend(_))
+        ));
+        assert!(matches!(
+            parse(json!({"type": "cancel", "id": ID})),
+            Ok(Command::Cancel(_))
+        ));
+    }
+
+    #[test]
+    fn rejections_say_why_and_keep_the_id() {
+        let r = parse(json!({"type": "shout", "id": ID})).unwrap_err();
+        assert_eq!(r.reason.label(), "unknown_type");
+        assert_eq!(r.id.map(|i| i.to_string()).as_deref(), Some(ID));
+
+        let r = parse(json!({"type": "send", "id": ID, "connection": "nope",
+                             "message": {"to": "1", "text": "x"}}))
+        .unwrap_err();
+        assert_eq!(r.reason, RejectReason::UnknownConnection("nope".into()));
+        assert_eq!(r.connection.as_deref(), Some("nope"));
+
+        let r = parse(json!({"type": "send", "id": ID, "connection": "konnek-wa",
+                             "message": {"text": "x"}}))
+        .unwrap_err();
+        assert!(r.reason.to_string().contains("message"), "{}", r.reason);
+
+        let r = parse(
+            json!({"type": "send", "id": "not-a-uuid", "connection": "konnek-wa",
+                             "message": {"to": "1", "text": "x"}}),
+        )
+        .unwrap_err();
+        assert!(r.reason.to_string().contains("id"), "{}", r.reason);
+        assert_eq!(r.id, None);
+    }
+
+    #[test]
+    fn garbage_and_oversize_are_refused() {
+        let r = Command::parse(b"{not json", |_| true).unwrap_err();
+        assert_eq!(r.reason.label(), "malformed");
+        let big = vec![b' '; MAX_COMMAND_BYTES + 1];
+        let r = Command::parse(&big, |_| true).unwrap_err();
+        assert_eq!(r.reason.label(), "too_large");
+    }
+
+    #[test]
+    fn wire_form_round_trips() {
+        let cmd = parse(json!({"type": "send", "id": ID, "connection": "konnek-wa",
+                               "message": {"to": "1", "text": "x"}}))
+        .unwrap();
+        let again = Command::parse(cmd.to_json().to_string().as_bytes(), |_| true).unwrap();
+        assert_eq!(again, cmd);
+    }
+}

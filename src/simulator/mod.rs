@@ -1,0 +1,2 @@
+//! The providers' fake APIs, with scriptable faults, for tests, the demo and
+//! `herald simulate`.
