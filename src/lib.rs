@@ -12,4 +12,21 @@
 pub mod adapters;
 pub mod config;
 pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod queue;
 pub mod simulator;
+pub mod storage;
+pub mod worker;
+
+/// An error and its causes on one line, for logs: `a: b: c`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,124 @@
+//! Every metric herald exports: names, descriptions and `record_*` helpers
+//! live here, so the contract's names (§7) are written once. Labels stay of
+//! low cardinality: a connection, an outcome, a reason; never an id.
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process and returns its handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let latency_buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                1800.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&latency_buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a host application):
+            // then this handle renders nothing, which is all we can do.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "herald_commands_total",
+        "Commands consumed, by type and result"
+    );
+    describe_counter!(
+        "herald_deliveries_total",
+        "Deliveries that reached a terminal state"
+    );
+    describe_counter!("herald_attempts_total", "Provider calls, by result");
+    describe_histogram!(
+        "herald_attempt_duration_seconds",
+        Unit::Seconds,
+        "Duration of one provider call"
+    );
+    describe_histogram!(
+        "herald_delivery_latency_seconds",
+        Unit::Seconds,
+        "From command accepted to terminal state"
+    );
+    describe_counter!(
+        "herald_deferrals_total",
+        "Deliveries put back by a limit or a provider quota"
+    );
+    describe_gauge!(
+        "herald_inflight",
+        "Provider calls in flight in this process"
+    );
+    describe_gauge!(
+        "herald_waiting",
+        "Deliveries waiting, read from the database"
+    );
+    describe_counter!(
+        "herald_dead_letters_total",
+        "Commands dead-lettered, by reason"
+    );
+}
+
+/// `result`: `accepted`, `duplicate` or `rejected`.
+pub fn record_command(command_type: &'static str, result: &'static str) {
+    counter!("herald_commands_total", "type" => command_type, "result" => result).increment(1);
+}
+
+pub fn record_dead_letter(reason: &'static str) {
+    counter!("herald_dead_letters_total", "reason" => reason).increment(1);
+}
+
+/// `outcome`: `success` or `failed`; `latency` from acceptance.
+pub fn record_delivery(connection: &str, outcome: &'static str, latency: Option<Duration>) {
+    counter!("herald_deliveries_total", "connection" => connection.to_owned(), "outcome" => outcome)
+        .increment(1);
+    if let Some(latency) = latency {
+        histogram!("herald_delivery_latency_seconds", "connection" => connection.to_owned())
+            .record(latency.as_secs_f64());
+    }
+}
+
+/// `result`: `success`, `retryable`, `permanent` or `deferred`.
+pub fn record_attempt(connection: &str, result: &'static str, duration: Duration) {
+    counter!("herald_attempts_total", "connection" => connection.to_owned(), "result" => result)
+        .increment(1);
+    histogram!("herald_attempt_duration_seconds", "connection" => connection.to_owned())
+        .record(duration.as_secs_f64());
+}
+
+pub fn record_deferral(connection: &str, reason: &'static str) {
+    counter!("herald_deferrals_total", "connection" => connection.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Tracks one provider call in `herald_inflight` for as long as it lives.
+pub struct InFlight(String);
+
+impl InFlight {
+    pub fn start(connection: &str) -> InFlight {
+        gauge!("herald_inflight", "connection" => connection.to_owned()).increment(1.0);
+        InFlight(connection.to_owned())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!("herald_inflight", "connection" => self.0.clone()).decrement(1.0);
+    }
+}
+
+pub fn set_waiting(connection: &str, reason: &str, count: i64) {
+    gauge!("herald_waiting", "connection" => connection.to_owned(), "wait_reason" => reason.to_owned())
+        .set(count as f64);
+}

@@ -1,0 +1,121 @@
+//! Publishing with publisher confirms: commands (`herald publish`, `resend`,
+//! `cancel`) and dead letters. A message counts as sent only once the broker
+//! confirmed it; many confirms may be in flight at once.
+
+use super::QueueError;
+use crate::config::AmqpConfig;
+use futures_util::future::try_join_all;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection};
+use lapin::{Confirmation, PublisherConfirm};
+
+/// The most confirms awaited at once by [`Publisher::publish_many`].
+const CONFIRM_WINDOW: usize = 1000;
+
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Channel,
+    amqp: AmqpConfig,
+}
+
+fn persistent_json() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+}
+
+async fn confirmed(confirm: PublisherConfirm) -> Result<(), QueueError> {
+    match confirm.await? {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(QueueError::Unroutable),
+        Confirmation::Nack(_) => Err(QueueError::Nacked),
+    }
+}
+
+impl Publisher {
+    pub async fn open(connection: &Connection, amqp: &AmqpConfig) -> Result<Publisher, QueueError> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Publisher {
+            channel,
+            amqp: amqp.clone(),
+        })
+    }
+
+    async fn start(&self, body: &[u8]) -> Result<PublisherConfirm, QueueError> {
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        Ok(self
+            .channel
+            .basic_publish(
+                self.amqp.exchange.as_str().into(),
+                self.amqp.routing_key.as_str().into(),
+                options,
+                body,
+                persistent_json(),
+            )
+            .await?)
+    }
+
+    /// Publishes one command and waits for the broker's confirm.
+    pub async fn publish(&self, body: &[u8]) -> Result<(), QueueError> {
+        confirmed(self.start(body).await?).await
+    }
+
+    /// Publishes many commands with a window of confirms in flight.
+    pub async fn publish_many<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<(), QueueError> {
+        for chunk in bodies.chunks(CONFIRM_WINDOW) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for body in chunk {
+                pending.push(confirmed(self.start(body.as_ref()).await?));
+            }
+            try_join_all(pending).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts a refused command in the dead-letter queue with the reason in
+    /// `x-herald-error`, keeping the original headers, and waits for the confirm.
+    pub async fn dead_letter(
+        &self,
+        body: &[u8],
+        original: &BasicProperties,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let mut headers = original.headers().clone().unwrap_or_default();
+        headers.insert("x-herald-error".into(), AMQPValue::LongString(error.into()));
+        headers.insert(
+            "x-herald-queue".into(),
+            AMQPValue::LongString(self.amqp.queue.as_str().into()),
+        );
+        let mut properties = persistent_json().with_headers(headers);
+        if let Some(content_type) = original.content_type() {
+            properties = properties.with_content_type(content_type.clone());
+        }
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.amqp.dead_letter_exchange.as_str().into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await?;
+        confirmed(confirm).await
+    }
+}
+
+/// Headers as plain text, for tests and `herald` tooling that reads dead letters.
+pub fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}

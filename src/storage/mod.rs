@@ -1,0 +1,60 @@
+//! PostgreSQL: the pool, the migrations, and every SQL statement herald runs.
+//!
+//! - [`deliveries`]: accepting commands, claiming, recording outcomes.
+//! - [`operator`]: what operators read and change (show, list, resend, cancel).
+
+pub mod deliveries;
+pub mod operator;
+pub mod recovery;
+
+pub use deliveries::{AcceptOutcome, Claimed, Outcome};
+
+use crate::config::DatabaseConfig;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored command of delivery {id} cannot be read")]
+    CorruptCommand {
+        id: uuid::Uuid,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The handle every part of herald uses to reach PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: PgPool,
+}
+
+impl Store {
+    pub async fn connect(config: &DatabaseConfig) -> Result<Store, StorageError> {
+        let options = PgConnectOptions::from_str(&config.url)?.application_name("herald");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    /// Applies the migrations in `migrations/`; idempotent.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

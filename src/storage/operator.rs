@@ -1,0 +1,219 @@
+//! What operators read and change: one delivery with its attempts, lists,
+//! resend and cancel. The same statements serve the CLI and the admin API.
+
+use super::{StorageError, Store};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub connection: String,
+    pub status: String,
+    pub provider_status: Option<i16>,
+    pub remote_id: Option<String>,
+    pub attempts: i32,
+    pub resends: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub wait_reason: Option<String>,
+    pub fail_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub round: i32,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub http_status: Option<i32>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// Filters shared by `list` and bulk resend.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub connection: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// What a resend or cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Done {
+        connection: String,
+    },
+    /// Not applied; the text says why.
+    Refused(String),
+}
+
+const COLUMNS: &str = "id, connection, status, provider_status, remote_id, attempts, resends, \
+    next_attempt_at, wait_reason, fail_reason, created_at, updated_at, command";
+
+fn view(row: &sqlx::postgres::PgRow, with_command: bool) -> Result<DeliveryView, sqlx::Error> {
+    Ok(DeliveryView {
+        id: row.try_get("id")?,
+        connection: row.try_get("connection")?,
+        status: row.try_get("status")?,
+        provider_status: row.try_get("provider_status")?,
+        remote_id: row.try_get("remote_id")?,
+        attempts: row.try_get("attempts")?,
+        resends: row.try_get("resends")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        wait_reason: row.try_get("wait_reason")?,
+        fail_reason: row.try_get("fail_reason")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        command: if with_command {
+            row.try_get("command")?
+        } else {
+            None
+        },
+    })
+}
+
+impl Store {
+    pub async fn delivery(&self, id: Uuid) -> Result<Option<DeliveryView>, StorageError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1"));
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| view(&r, true)).transpose()?)
+    }
+
+    pub async fn attempts(&self, id: Uuid) -> Result<Vec<AttemptView>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT round, attempt, started_at, finished_at, http_status, outcome, error \
+             FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let attempt = |r: &sqlx::postgres::PgRow| -> Result<AttemptView, sqlx::Error> {
+            Ok(AttemptView {
+                round: r.try_get("round")?,
+                attempt: r.try_get("attempt")?,
+                started_at: r.try_get("started_at")?,
+                finished_at: r.try_get("finished_at")?,
+                http_status: r.try_get("http_status")?,
+                outcome: r.try_get("outcome")?,
+                error: r.try_get("error")?,
+            })
+        };
+        Ok(rows.iter().map(attempt).collect::<Result<_, _>>()?)
+    }
+
+    /// Deliveries matching `filter`, newest first.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<DeliveryView>, StorageError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM deliveries \
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR connection = $2) \
+               AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4) \
+             ORDER BY created_at DESC LIMIT $5"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(filter.status.as_deref())
+            .bind(filter.connection.as_deref())
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| view(r, false))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Starts a new round of attempts for a `failed` or `success` delivery.
+    pub async fn resend(&self, id: Uuid) -> Result<Change, StorageError> {
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = 'waitForSending', attempts = 0, resends = resends + 1, \
+                 next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, updated_at = now() \
+             WHERE id = $1 AND status IN ('failed', 'success') AND command IS NOT NULL \
+             RETURNING connection",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Change::Done {
+                connection: row.try_get("connection")?,
+            }),
+            None => self.refusal(id, "resend").await,
+        }
+    }
+
+    /// Fails a delivery that is still `waitForSending`, with `cancelled`.
+    pub async fn cancel(&self, id: Uuid) -> Result<Change, StorageError> {
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = 'failed', fail_reason = 'cancelled', next_attempt_at = NULL, \
+                 wait_reason = NULL, updated_at = now() \
+             WHERE id = $1 AND status = 'waitForSending' RETURNING connection",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Change::Done {
+                connection: row.try_get("connection")?,
+            }),
+            None => self.refusal(id, "cancel").await,
+        }
+    }
+
+    async fn refusal(&self, id: Uuid, what: &str) -> Result<Change, StorageError> {
+        let row =
+            sqlx::query("SELECT status, command IS NULL AS rejected FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let why = match row {
+            None => format!("no delivery {id}"),
+            Some(row) if row.try_get::<bool, _>("rejected")? => {
+                format!("delivery {id} was a rejected command: there is nothing to {what}")
+            }
+            Some(row) => {
+                let status: String = row.try_get("status")?;
+                format!("delivery {id} is {status}: {what} does not apply")
+            }
+        };
+        Ok(Change::Refused(why))
+    }
+
+    /// Deliveries waiting, by connection and reason, for the `herald_waiting` gauge.
+    pub async fn waiting_counts(&self) -> Result<Vec<(String, String, i64)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT connection, COALESCE(wait_reason, 'retry') AS reason, count(*) AS n FROM deliveries \
+             WHERE status = 'waitForSending' GROUP BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("connection")?,
+                    r.try_get("reason")?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Counts by status, for the demo's progress and summary.
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StorageError> {
+        let rows = sqlx::query("SELECT status, count(*) AS n FROM deliveries GROUP BY 1")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,91 @@
+//! Deliveries left in `sending` by a worker that died mid-call. After the
+//! sending lease, the lost call is written down as a `retryable` attempt and
+//! the delivery goes back to `waitForSending` (or fails, when that was its
+//! last attempt). The next claim makes the call again.
+
+use super::{StorageError, Store};
+use crate::domain::{RetryDecision, RetryPolicy};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const LOST_CALL: &str =
+    "no answer recorded: the worker was lost during the call (sending lease expired)";
+
+/// A delivery moved out of a lost claim.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub id: Uuid,
+    pub connection: String,
+    pub failed: bool,
+    pub accepted_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn recover_stale(
+        &self,
+        lease: Duration,
+        policy_of: &(dyn Fn(&str) -> RetryPolicy + Sync),
+        unit_random: f64,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, connection, attempts, resends, claimed_at, accepted_at FROM deliveries \
+             WHERE status = 'sending' AND claimed_at < now() - make_interval(secs => $1) \
+             ORDER BY claimed_at LIMIT 500 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(lease.as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await?;
+        let now = Utc::now();
+        let mut recovered = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("id")?;
+            let connection: String = row.try_get("connection")?;
+            let attempts: i32 = row.try_get("attempts")?;
+            let claimed_at: DateTime<Utc> = row.try_get("claimed_at")?;
+            let decision =
+                policy_of(&connection).next_attempt(attempts.max(0) as u32, None, now, unit_random);
+            let (status, next_at, wait_reason, fail_reason) = match decision {
+                RetryDecision::RetryAt(at) => ("waitForSending", Some(at), Some("retry"), None),
+                RetryDecision::GiveUp => (
+                    "failed",
+                    None,
+                    None,
+                    Some("attempts exhausted: worker lost during the call"),
+                ),
+            };
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, outcome, error) \
+                 VALUES ($1, $2, $3, $4, now(), 'retryable', $5)",
+            )
+            .bind(id)
+            .bind(row.try_get::<i32, _>("resends")?)
+            .bind(attempts)
+            .bind(claimed_at)
+            .bind(LOST_CALL)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = $2, next_attempt_at = $3, wait_reason = $4, fail_reason = $5, \
+                     claimed_at = NULL, updated_at = now() WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(next_at)
+            .bind(wait_reason)
+            .bind(fail_reason)
+            .execute(&mut *tx)
+            .await?;
+            recovered.push(Recovered {
+                id,
+                connection,
+                failed: fail_reason.is_some(),
+                accepted_at: row.try_get("accepted_at")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(recovered)
+    }
+}

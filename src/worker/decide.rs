@@ -1,0 +1,205 @@
+//! What a provider's answer means for a delivery: a pure function from the
+//! adapter's result, the retry policy and the time to the next [`Outcome`].
+
+use crate::adapters::{ErrorClass, ProviderError, Sent};
+use crate::domain::{DeliveryStatus, RetryDecision, RetryPolicy};
+use crate::storage::Outcome;
+use crate::storage::deliveries::AttemptRecord;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// How long a connection is paused after a provider's quota refusal, until
+/// the limits module knows its window.
+pub const QUOTA_PAUSE: Duration = Duration::from_secs(3600);
+
+/// The longest `fail_reason` or attempt error kept.
+const MAX_REASON: usize = 500;
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_REASON) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The call as it happened.
+pub struct Call {
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub result: Result<Sent, ProviderError>,
+}
+
+pub fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
+    let now = call.finished_at;
+    let record = |outcome, http_status, error: Option<String>| AttemptRecord {
+        started_at: call.started_at,
+        finished_at: call.finished_at,
+        http_status,
+        outcome,
+        error,
+    };
+    let base = Outcome {
+        status: DeliveryStatus::Failed,
+        next_attempt_at: None,
+        wait_reason: None,
+        fail_reason: None,
+        provider_status: None,
+        remote_id: None,
+        refund_attempt: false,
+        attempt: None,
+    };
+    let error = match call.result {
+        Ok(sent) => {
+            return Outcome {
+                status: DeliveryStatus::Success,
+                provider_status: sent.provider_status.map(|s| s.get()),
+                attempt: Some(record("success", Some(sent.http_status), None)),
+                remote_id: sent.remote_id,
+                ..base
+            };
+        }
+        Err(error) => error,
+    };
+    let message = clip(&error.message);
+    let attempt = Some(record(
+        error.class.outcome(),
+        error.http_status,
+        Some(message.clone()),
+    ));
+    let retry_after = match error.class {
+        ErrorClass::Permanent => {
+            return Outcome {
+                fail_reason: Some(message),
+                attempt,
+                ..base
+            };
+        }
+        ErrorClass::QuotaClosed => {
+            let until = now + chrono::Duration::from_std(QUOTA_PAUSE).unwrap_or_default();
+            return Outcome {
+                status: DeliveryStatus::WaitForSending,
+                next_attempt_at: Some(until),
+                wait_reason: Some("quota"),
+                refund_attempt: true,
+                attempt,
+                ..base
+            };
+        }
+        ErrorClass::RateLimited { retry_after } => retry_after,
+        ErrorClass::Transient | ErrorClass::AuthExpired => None,
+    };
+    match policy.next_attempt(call.attempt, retry_after, now, unit_random) {
+        RetryDecision::RetryAt(at) => Outcome {
+            status: DeliveryStatus::WaitForSending,
+            next_attempt_at: Some(at),
+            wait_reason: Some("retry"),
+            attempt,
+            ..base
+        },
+        RetryDecision::GiveUp => Outcome {
+            fail_reason: Some(clip(&format!("attempts exhausted: {message}"))),
+            attempt,
+            ..base
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderStatus;
+
+    fn call(attempt: u32, result: Result<Sent, ProviderError>) -> Call {
+        let now = Utc::now();
+        Call {
+            attempt,
+            started_at: now,
+            finished_at: now,
+            result,
+        }
+    }
+
+    fn err(class: ErrorClass) -> Result<Sent, ProviderError> {
+        Err(ProviderError::new(class, Some(503), "boom"))
+    }
+
+    #[test]
+    fn success_keeps_the_providers_answer() {
+        let sent = Sent {
+            http_status: 200,
+            remote_id: Some("r1".into()),
+            provider_status: Some(ProviderStatus::SENT),
+        };
+        let o = decide(call(1, Ok(sent)), &RetryPolicy::default(), 0.5);
+        assert_eq!(o.status, DeliveryStatus::Success);
+        assert_eq!(o.remote_id.as_deref(), Some("r1"));
+        assert_eq!(o.provider_status, Some(1));
+        assert_eq!(o.attempt.map(|a| a.outcome), Some("success"));
+    }
+
+    #[test]
+    fn transient_retries_until_attempts_run_out() {
+        let policy = RetryPolicy::default();
+        let o = decide(call(1, err(ErrorClass::Transient)), &policy, 0.5);
+        assert_eq!(o.status, DeliveryStatus::WaitForSending);
+        assert_eq!(o.wait_reason, Some("retry"));
+        assert!(o.next_attempt_at.is_some());
+        let o = decide(call(6, err(ErrorClass::Transient)), &policy, 0.5);
+        assert_eq!(o.status, DeliveryStatus::Failed);
+        assert!(o.fail_reason.unwrap().starts_with("attempts exhausted"));
+        assert_eq!(o.attempt.map(|a| a.outcome), Some("retryable"));
+    }
+
+    #[test]
+    fn permanent_fails_at_once() {
+        let o = decide(
+            call(1, err(ErrorClass::Permanent)),
+            &RetryPolicy::default(),
+            0.5,
+        );
+        assert_eq!(o.status, DeliveryStatus::Failed);
+        assert_eq!(o.fail_reason.as_deref(), Some("boom"));
+        assert_eq!(o.attempt.map(|a| a.outcome), Some("permanent"));
+    }
+
+    #[test]
+    fn rate_limit_waits_as_told() {
+        let c = call(
+            1,
+            err(ErrorClass::RateLimited {
+                retry_after: Some(Duration::from_secs(7)),
+            }),
+        );
+        let now = c.finished_at;
+        let o = decide(c, &RetryPolicy::default(), 0.5);
+        assert_eq!(o.next_attempt_at, Some(now + chrono::Duration::seconds(7)));
+    }
+
+    #[test]
+    fn quota_defers_without_using_an_attempt() {
+        let o = decide(
+            call(6, err(ErrorClass::QuotaClosed)),
+            &RetryPolicy::default(),
+            0.5,
+        );
+        assert_eq!(o.status, DeliveryStatus::WaitForSending);
+        assert_eq!(o.wait_reason, Some("quota"));
+        assert!(o.refund_attempt);
+        assert_eq!(o.attempt.map(|a| a.outcome), Some("deferred"));
+    }
+
+    #[test]
+    fn long_reasons_are_clipped() {
+        let long = "x".repeat(5000);
+        let o = decide(
+            call(
+                1,
+                Err(ProviderError::new(ErrorClass::Permanent, None, long)),
+            ),
+            &RetryPolicy::default(),
+            0.5,
+        );
+        assert!(o.fail_reason.unwrap().chars().count() <= MAX_REASON + 1);
+    }
+}

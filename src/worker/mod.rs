@@ -1,0 +1,242 @@
+//! The worker process: consume commands, deliver, sweep due work, serve HTTP,
+//! and stop cleanly.
+//!
+//! - [`context`]: the shared handles.
+//! - [`consume`]: one command, from parse to ack.
+//! - [`deliver`]: one claimed delivery, from check to recorded outcome.
+//! - [`decide`]: what an answer means (pure).
+//! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry.
+//!
+//! Shutdown (SIGTERM, SIGINT, or the token): stop consuming, let in-flight
+//! deliveries finish within `shutdown_grace`, close, return. Whatever is
+//! still in flight after that is in `sending` and the lease recovers it.
+
+pub mod consume;
+pub mod context;
+pub mod decide;
+pub mod deliver;
+pub mod sweeper;
+
+use crate::adapters;
+use crate::config::Config;
+use crate::queue::{self, Publisher, QueueError, topology};
+use crate::storage::{StorageError, Store};
+use context::Context;
+use futures_util::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Adapter(#[from] adapters::AdapterUnavailable),
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the RabbitMQ consumer stopped: {0}")]
+    ConsumerLost(String),
+}
+
+/// A started worker: its HTTP address, and the task that ends when it stops.
+pub struct RunningWorker {
+    pub http_addr: SocketAddr,
+    pub handle: JoinHandle<Result<(), WorkerError>>,
+}
+
+/// Connects, declares the topology and starts consuming. Returns once the
+/// consumer runs; the worker stops when `shutdown` is cancelled.
+pub async fn start(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<RunningWorker, WorkerError> {
+    let config = Arc::new(config);
+    let metrics = crate::metrics::install();
+    let store = Store::connect(&config.database).await?;
+    let amqp = queue::connect(&config.amqp.url).await?;
+    let channel = amqp.create_channel().await.map_err(QueueError::from)?;
+    topology::declare(&channel, &config.amqp).await?;
+    let publisher = Publisher::open(&amqp, &config.amqp).await?;
+
+    let http = reqwest::Client::builder()
+        .timeout(config.worker.http_timeout)
+        .pool_max_idle_per_host(config.worker.concurrency)
+        .build()
+        .map_err(WorkerError::HttpClient)?;
+    let mut adapters = HashMap::new();
+    for connection in &config.connections {
+        adapters.insert(
+            connection.name.clone(),
+            adapters::build(connection, http.clone())?,
+        );
+    }
+
+    let ctx = Arc::new(Context {
+        permits: Arc::new(Semaphore::new(config.worker.concurrency)),
+        config: config.clone(),
+        store,
+        adapters,
+        publisher,
+        tasks: TaskTracker::new(),
+        sweep_now: Notify::new(),
+        shutdown: shutdown.clone(),
+        consuming: AtomicBool::new(false),
+    });
+
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|source| WorkerError::Listen {
+            addr: config.http.listen.clone(),
+            source,
+        })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|source| WorkerError::Listen {
+            addr: config.http.listen.clone(),
+            source,
+        })?;
+    let state = crate::http::HttpState {
+        metrics,
+        ctx: ctx.clone(),
+        amqp: amqp.status().clone(),
+    };
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        let served = axum::serve(listener, crate::http::router(state))
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "HTTP server stopped");
+        }
+    });
+
+    channel
+        .basic_qos(config.amqp.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(QueueError::from)?;
+    let tag = format!("herald-{}", uuid::Uuid::new_v4());
+    let consumer = channel
+        .basic_consume(
+            config.amqp.queue.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(QueueError::from)?;
+    ctx.consuming.store(true, Ordering::Relaxed);
+    tracing::info!(queue = %config.amqp.queue, %http_addr, "worker consuming");
+
+    let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
+    let gauges = tokio::spawn(waiting_gauge(ctx.clone()));
+
+    let handle = tokio::spawn(async move {
+        let result = consume_loop(&ctx, consumer).await;
+        ctx.consuming.store(false, Ordering::Relaxed);
+        shutdown.cancel(); // a lost consumer stops the whole worker
+        if let Err(err) = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await
+        {
+            tracing::debug!(error = %err, "consumer cancel failed");
+        }
+        drain(&ctx).await;
+        sweeper.abort();
+        gauges.abort();
+        let _ = channel.close(200, "worker stopping".into()).await;
+        let _ = amqp.close(200, "worker stopping".into()).await;
+        let _ = http_task.await;
+        ctx.store.pool.close().await;
+        tracing::info!("worker stopped");
+        result
+    });
+    Ok(RunningWorker { http_addr, handle })
+}
+
+async fn consume_loop(
+    ctx: &Arc<Context>,
+    mut consumer: lapin::Consumer,
+) -> Result<(), WorkerError> {
+    loop {
+        // A permit first: no more than `concurrency` commands in hand at once.
+        let permit = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            permit = ctx.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return Ok(()),
+            },
+        };
+        let next = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(()),
+            next = consumer.next() => next,
+        };
+        let delivery = match next {
+            Some(Ok(delivery)) => delivery,
+            Some(Err(err)) => return Err(WorkerError::ConsumerLost(crate::error_chain(&err))),
+            None => {
+                return Err(WorkerError::ConsumerLost(
+                    "the broker closed the consumer".into(),
+                ));
+            }
+        };
+        let task_ctx = ctx.clone();
+        ctx.tasks.spawn(async move {
+            consume::handle(&task_ctx, delivery).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Waits for in-flight work, at most `shutdown_grace`.
+async fn drain(ctx: &Context) {
+    ctx.tasks.close();
+    let grace = ctx.config.worker.shutdown_grace;
+    if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
+        tracing::warn!(
+            in_flight = ctx.tasks.len(),
+            "shutdown grace of {grace:?} ran out; the sending lease will recover what was in flight"
+        );
+    }
+}
+
+/// Refreshes `herald_waiting` from the database.
+async fn waiting_gauge(ctx: Arc<Context>) {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    loop {
+        if let Ok(counts) = ctx.store.waiting_counts().await {
+            for (connection, reason) in &seen {
+                if !counts
+                    .iter()
+                    .any(|(c, r, _)| c == connection && r == reason)
+                {
+                    crate::metrics::set_waiting(connection, reason, 0);
+                }
+            }
+            seen = counts
+                .iter()
+                .map(|(c, r, _)| (c.clone(), r.clone()))
+                .collect();
+            for (connection, reason, count) in counts {
+                crate::metrics::set_waiting(&connection, &reason, count);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
