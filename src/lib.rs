@@ -10,6 +10,7 @@
 //! - [`simulator`]: the providers' fake APIs with fault injection.
 
 pub mod adapters;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -132,3 +132,11 @@ fn duplicate_connection_names_are_refused() {
     );
     assert_eq!(error_path(&twice), "connection[1].name");
 }
+
+#[test]
+fn the_example_file_is_valid() {
+    let text = include_str!("../../herald.example.toml");
+    let config = Config::parse(text, &|_| None).expect("herald.example.toml parses");
+    assert_eq!(config.connections[0].retry.max_attempts, 8);
+    assert_eq!(config.connections[0].limits.daily_quota, Some(10000));
+}

@@ -46,6 +46,22 @@ pub struct Filter {
     pub limit: i64,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub success: u64,
+    pub failed: u64,
+    pub waiting: u64,
+    pub sending: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptCounts {
+    pub total: u64,
+    pub retryable: u64,
+    /// Deliveries that succeeded after more than one attempt.
+    pub recovered: u64,
+}
+
 /// What a resend or cancel did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -207,13 +223,34 @@ impl Store {
             .collect()
     }
 
-    /// Counts by status, for the demo's progress and summary.
-    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StorageError> {
-        let rows = sqlx::query("SELECT status, count(*) AS n FROM deliveries GROUP BY 1")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
+    /// Counts by status of the given deliveries (the demo's progress).
+    pub async fn status_counts_of(&self, ids: &[Uuid]) -> Result<StatusCounts, StorageError> {
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE status = 'success') AS success, \
+                    count(*) FILTER (WHERE status = 'failed') AS failed, \
+                    count(*) FILTER (WHERE status = 'waitForSending') AS waiting, \
+                    count(*) FILTER (WHERE status = 'sending') AS sending \
+             FROM deliveries WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
+        Ok(StatusCounts { success: n("success")?, failed: n("failed")?, waiting: n("waiting")?, sending: n("sending")? })
+    }
+
+    /// Attempt figures of the given deliveries (the demo's summary).
+    pub async fn attempt_counts_of(&self, ids: &[Uuid]) -> Result<AttemptCounts, StorageError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE outcome = 'retryable') AS retryable, \
+                    (SELECT count(*) FROM deliveries d WHERE d.id = ANY($1) AND d.status = 'success' \
+                       AND d.attempts > 1) AS recovered \
+             FROM delivery_attempts WHERE delivery_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
+        Ok(AttemptCounts { total: n("total")?, retryable: n("retryable")?, recovered: n("recovered")? })
     }
 }

@@ -1,0 +1,149 @@
+//! The command line (contract §1): one binary, one subcommand per job.
+
+mod demo;
+mod operator;
+mod publish;
+mod simulate;
+
+use crate::config::{Config, ConfigError};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about = "Queue-driven outbound delivery worker")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "HERALD_CONFIG", default_value = "herald.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the database migrations and declare the RabbitMQ topology (idempotent).
+    Setup,
+    /// Consume commands and deliver; serves /metrics, /healthz and /readyz.
+    Worker,
+    /// Publish one command, or one per line (JSON lines), from FILE or `-` (stdin).
+    Publish { file: String },
+    /// Publish a `resend` for each id, or for every delivery matching the filters.
+    Resend(operator::ResendArgs),
+    /// Publish a `cancel` for each id.
+    Cancel {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Print one delivery with its attempts.
+    Show { id: String },
+    /// Print deliveries, newest first.
+    List(operator::ListArgs),
+    /// Serve the provider simulator.
+    Simulate(simulate::SimulateArgs),
+    /// Run the demo: simulator, worker and a batch of sample commands.
+    Demo(demo::DemoArgs),
+}
+
+/// How a command failed: bad usage exits 2, anything else 1.
+pub enum Failure {
+    Usage(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Failure::Runtime(err)
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(err: ConfigError) -> Self {
+        Failure::Usage(format!("bad configuration: {err}"))
+    }
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let load = || Config::load(&cli.config);
+    match cli.command {
+        Command::Setup => {
+            init_logs("herald=info");
+            setup(&load()?).await?;
+            println!("setup done: migrations applied, topology declared");
+            Ok(())
+        }
+        Command::Worker => {
+            init_logs("herald=info");
+            worker(load()?).await
+        }
+        Command::Publish { file } => publish::run(&load()?, &file).await,
+        Command::Resend(args) => operator::resend(&load()?, args).await,
+        Command::Cancel { ids } => operator::cancel(&load()?, &ids).await,
+        Command::Show { id } => operator::show(&load()?, &id).await,
+        Command::List(args) => operator::list(&load()?, args).await,
+        Command::Simulate(args) => {
+            init_logs("herald=info");
+            simulate::run(args).await
+        }
+        Command::Demo(args) => {
+            init_logs("herald=warn");
+            demo::run(&cli.config, args).await
+        }
+    }
+}
+
+/// Migrations and topology; what `herald setup` does.
+pub async fn setup(config: &Config) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let store = crate::storage::Store::connect(&config.database)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    store.migrate().await.context("migrations failed")?;
+    let amqp = crate::queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
+    let channel = amqp.create_channel().await.context("cannot open a RabbitMQ channel")?;
+    crate::queue::topology::declare(&channel, &config.amqp)
+        .await
+        .context("declaring the RabbitMQ topology failed")?;
+    let _ = amqp.close(200, "setup done".into()).await;
+    store.pool.close().await;
+    Ok(())
+}
+
+async fn worker(config: Config) -> Result<(), Failure> {
+    use anyhow::Context as _;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = crate::worker::start(config, shutdown.clone())
+        .await
+        .context("worker could not start")?;
+    let signals = tokio::spawn(stop_on_signal(shutdown));
+    let result = running.handle.await.context("worker task failed")?;
+    signals.abort();
+    result.context("worker stopped")?;
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+pub async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    shutdown.cancel();
+}
+
+/// Parses a delivery id given on the command line.
+fn parse_id(text: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| Failure::Usage(format!("{text:?} is not a delivery id (a UUID)")))
+}

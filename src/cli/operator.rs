@@ -1,0 +1,159 @@
+//! The operator's commands: `show`, `list`, `resend`, `cancel`. Resend and
+//! cancel are published as commands, so workers apply them like any other.
+
+use super::{parse_id, Failure};
+use crate::config::Config;
+use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
+use crate::queue::{self, Publisher};
+use crate::storage::operator::Filter;
+use crate::storage::Store;
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use comfy_table::Table;
+
+#[derive(clap::Args, Debug)]
+pub struct ResendArgs {
+    /// Delivery ids to resend.
+    pub ids: Vec<String>,
+    /// Bulk: resend every delivery in this status (`failed` or `success`).
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub connection: Option<String>,
+    /// Only deliveries created at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only deliveries created before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Why, kept in the command.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub connection: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+async fn store(config: &Config) -> Result<Store, Failure> {
+    Ok(Store::connect(&config.database).await.context("cannot connect to PostgreSQL")?)
+}
+
+fn status_arg(status: Option<String>) -> Result<Option<String>, Failure> {
+    status
+        .map(|s| s.parse::<DeliveryStatus>().map(|s| s.as_str().to_owned()))
+        .transpose()
+        .map_err(|e| Failure::Usage(format!("--status: {e}")))
+}
+
+fn time_arg(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, Failure> {
+    value
+        .map(|v| DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)))
+        .transpose()
+        .map_err(|e| Failure::Usage(format!("--{name}: not an RFC 3339 time: {e}")))
+}
+
+async fn publish(config: &Config, commands: &[Command]) -> Result<(), Failure> {
+    let amqp = queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
+    let publisher = Publisher::open(&amqp, &config.amqp).await.context("cannot open a channel")?;
+    let bodies: Vec<Vec<u8>> = commands.iter().map(|c| c.to_json().to_string().into_bytes()).collect();
+    publisher.publish_many(&bodies).await.context("publishing failed")?;
+    let _ = amqp.close(200, "published".into()).await;
+    Ok(())
+}
+
+pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
+    let bulk = args.status.is_some() || args.connection.is_some() || args.since.is_some() || args.until.is_some();
+    let ids = match (bulk, args.ids.is_empty()) {
+        (true, false) => return Err(Failure::Usage("give ids or filters, not both".into())),
+        (false, true) => return Err(Failure::Usage("give delivery ids, or --status with filters".into())),
+        (false, false) => args.ids.iter().map(|id| parse_id(id)).collect::<Result<Vec<_>, _>>()?,
+        (true, true) => {
+            let status = status_arg(args.status)?
+                .ok_or_else(|| Failure::Usage("bulk resend needs --status failed or --status success".into()))?;
+            if status != "failed" && status != "success" {
+                return Err(Failure::Usage("--status: only failed or success deliveries can be resent".into()));
+            }
+            let filter = Filter {
+                status: Some(status),
+                connection: args.connection,
+                since: time_arg("since", args.since)?,
+                until: time_arg("until", args.until)?,
+                limit: i64::MAX,
+            };
+            let store = store(config).await?;
+            let found = store.list(&filter).await.context("listing deliveries failed")?;
+            found.into_iter().map(|d| d.id).collect()
+        }
+    };
+    let commands: Vec<Command> = ids
+        .iter()
+        .map(|&id| Command::Resend(ResendCommand { id, reason: args.reason.clone() }))
+        .collect();
+    if !commands.is_empty() {
+        publish(config, &commands).await?;
+    }
+    println!("resend published for {} deliveries", commands.len());
+    Ok(())
+}
+
+pub async fn cancel(config: &Config, ids: &[String]) -> Result<(), Failure> {
+    let commands = ids
+        .iter()
+        .map(|id| parse_id(id).map(|id| Command::Cancel(CancelCommand { id })))
+        .collect::<Result<Vec<_>, _>>()?;
+    publish(config, &commands).await?;
+    println!("cancel published for {} deliveries", commands.len());
+    Ok(())
+}
+
+pub async fn show(config: &Config, id: &str) -> Result<(), Failure> {
+    let id = parse_id(id)?;
+    let store = store(config).await?;
+    let Some(delivery) = store.delivery(id).await.context("reading the delivery failed")? else {
+        return Err(Failure::Runtime(anyhow::anyhow!("no delivery {id}")));
+    };
+    let attempts = store.attempts(id).await.context("reading attempts failed")?;
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "delivery": delivery, "attempts": attempts }))
+        .context("formatting failed")?;
+    println!("{text}");
+    Ok(())
+}
+
+pub async fn list(config: &Config, args: ListArgs) -> Result<(), Failure> {
+    if args.limit <= 0 {
+        return Err(Failure::Usage("--limit must be at least 1".into()));
+    }
+    let filter = Filter {
+        status: status_arg(args.status)?,
+        connection: args.connection,
+        limit: args.limit,
+        ..Filter::default()
+    };
+    let store = store(config).await?;
+    let deliveries = store.list(&filter).await.context("listing deliveries failed")?;
+    let mut table = Table::new();
+    table.set_header(["id", "connection", "status", "provider", "attempts", "resends", "next attempt", "reason", "created"]);
+    for d in deliveries {
+        let reason = d.fail_reason.or(d.wait_reason).unwrap_or_default();
+        table.add_row([
+            d.id.to_string(),
+            d.connection,
+            d.status,
+            d.provider_status.map(|s| s.to_string()).unwrap_or_default(),
+            d.attempts.to_string(),
+            d.resends.to_string(),
+            d.next_attempt_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            reason,
+            d.created_at.to_rfc3339(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! `spawn_app()`: each test gets its own database, its own exchange and queue
+//! names, its own simulator and a worker on port 0.
+
+use herald::config::Config;
+use herald::queue::{self, Publisher};
+use herald::simulator::{self, SimConfig, SimHandle};
+use herald::storage::operator::{AttemptView, DeliveryView};
+use herald::storage::Store;
+use herald::worker::{self, RunningWorker};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
+use serde_json::{json, Value};
+use sqlx::Connection as _;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const CONNECTION: &str = "konnek-wa";
+
+/// The database the tests create their own databases from.
+pub fn admin_url() -> String {
+    std::env::var("HERALD_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("HERALD_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://herald:herald@127.0.0.1:5432/herald".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("HERALD_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Knobs a test may turn.
+#[derive(Clone)]
+pub struct Options {
+    pub max_attempts: u32,
+    pub schedule: &'static str,
+    pub http_timeout: &'static str,
+    pub sending_lease: &'static str,
+    pub start_worker: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_attempts: 3,
+            schedule: r#"["100ms", "200ms"]"#,
+            http_timeout: "2s",
+            sending_lease: "30s",
+            start_worker: true,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub config: Config,
+    /// The configuration as a file's text, for tests that run the binary.
+    pub config_toml: String,
+    pub store: Store,
+    pub sim: SimHandle,
+    pub publisher: Publisher,
+    pub amqp: lapin::Connection,
+    pub worker: Option<(RunningWorker, CancellationToken)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let sim = simulator::start("127.0.0.1:0".parse().unwrap(), SimConfig::default())
+        .await
+        .expect("simulator starts");
+    let db_name = format!("herald_test_{}", Uuid::new_v4().simple());
+    let admin = admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection (is PostgreSQL running?)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+    let db_url = format!("{base}/{db_name}");
+    let tag = Uuid::new_v4().simple().to_string();
+    let config_toml = format!(
+        r#"
+[database]
+url = "{db_url}"
+max_connections = 4
+
+[amqp]
+url = "{amqp}"
+exchange = "test.{tag}"
+queue = "test.{tag}.commands"
+dead_letter_exchange = "test.{tag}.dead"
+dead_letter_queue = "test.{tag}.dead"
+prefetch = 32
+
+[http]
+listen = "127.0.0.1:0"
+
+[worker]
+concurrency = 16
+http_timeout = "{http_timeout}"
+shutdown_grace = "10s"
+sending_lease = "{lease}"
+
+[defaults.retry]
+max_attempts = {max_attempts}
+schedule = {schedule}
+jitter = 0.0
+
+[[connection]]
+name = "{CONNECTION}"
+adapter = "konnek"
+base_url = "{sim_url}"
+channel = "whatsapp"
+client_id = "client-1"
+username = "sim-user"
+password = "sim-pass"
+"#,
+        amqp = amqp_url(),
+        http_timeout = options.http_timeout,
+        lease = options.sending_lease,
+        max_attempts = options.max_attempts,
+        schedule = options.schedule,
+        sim_url = sim.base_url(),
+    );
+    let config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
+    herald::cli::setup(&config).await.expect("setup");
+    let store = Store::connect(&config.database).await.expect("store");
+    let amqp = queue::connect(&config.amqp.url).await.expect("RabbitMQ (is it running?)");
+    let publisher = Publisher::open(&amqp, &config.amqp).await.expect("publisher");
+    let mut app = TestApp { config, config_toml, store, sim, publisher, amqp, worker: None };
+    if options.start_worker {
+        app.start_worker().await;
+    }
+    app
+}
+
+/// A valid send command for `to`.
+pub fn send(id: Uuid, to: &str) -> Value {
+    json!({"type": "send", "id": id, "connection": CONNECTION,
+           "message": {"to": to, "text": "Your order has shipped"}})
+}
+
+/// Polls `probe` until it returns `Some`, or panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+impl TestApp {
+    pub async fn start_worker(&mut self) {
+        let token = CancellationToken::new();
+        let running = worker::start(self.config.clone(), token.clone()).await.expect("worker starts");
+        self.worker = Some((running, token));
+    }
+
+    /// Stops the worker and waits for its drain.
+    pub async fn stop_worker(&mut self) {
+        if let Some((running, token)) = self.worker.take() {
+            token.cancel();
+            running.handle.await.expect("worker task").expect("worker stops cleanly");
+        }
+    }
+
+    pub async fn publish(&self, command: &Value) {
+        self.publish_raw(command.to_string().as_bytes()).await;
+    }
+
+    pub async fn publish_raw(&self, body: &[u8]) {
+        self.publisher.publish(body).await.expect("publish");
+    }
+
+    pub async fn delivery(&self, id: Uuid) -> Option<DeliveryView> {
+        self.store.delivery(id).await.expect("read delivery")
+    }
+
+    pub async fn attempts(&self, id: Uuid) -> Vec<AttemptView> {
+        self.store.attempts(id).await.expect("read attempts")
+    }
+
+    /// Waits until the delivery is in `status`, and returns it.
+    pub async fn wait_for_status(&self, id: Uuid, status: &str) -> DeliveryView {
+        eventually(20, &format!("{id} to be {status}"), || async {
+            self.delivery(id).await.filter(|d| d.status == status)
+        })
+        .await
+    }
+
+    /// Takes the next dead letter: its body and its `x-herald-error`.
+    pub async fn next_dead_letter(&self) -> (Vec<u8>, String) {
+        let channel = self.amqp.create_channel().await.expect("channel");
+        let queue = self.config.amqp.dead_letter_queue.clone();
+        eventually(20, "a dead letter", || {
+            let channel = channel.clone();
+            let queue = queue.clone();
+            async move {
+                let message = channel
+                    .basic_get(queue.as_str().into(), BasicGetOptions::default())
+                    .await
+                    .expect("basic_get")?;
+                message.ack(BasicAckOptions::default()).await.expect("ack");
+                let headers = message.properties.headers().clone().unwrap_or_default();
+                let error = herald::queue::publisher::header_text(&headers, "x-herald-error")
+                    .expect("dead letter has x-herald-error");
+                Some((message.data.clone(), error))
+            }
+        })
+        .await
+    }
+
+    /// The worker's metrics page.
+    pub async fn metrics(&self) -> String {
+        let addr = self.worker.as_ref().expect("worker running").0.http_addr;
+        reqwest::get(format!("http://{addr}/metrics")).await.expect("GET /metrics").text().await.expect("body")
+    }
+}
+
+/// Messages ready in the test's command queue.
+pub async fn queue_depth(app: &TestApp) -> u32 {
+    let channel = app.amqp.create_channel().await.expect("channel");
+    let options = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let queue = channel
+        .queue_declare(app.config.amqp.queue.as_str().into(), options, Default::default())
+        .await
+        .expect("passive declare");
+    queue.message_count()
+}
+
+/// Waits until every published command was taken, then stops the worker,
+/// which drains what it holds. Unacked commands would return to the queue
+/// when its channel closes: an empty queue then means all were handled.
+pub async fn settle(app: &mut TestApp) {
+    eventually(10, "the queue to be consumed", || async { (queue_depth(app).await == 0).then_some(()) }).await;
+    app.stop_worker().await;
+    assert_eq!(queue_depth(app).await, 0, "every command was consumed and acked");
+}
