@@ -22,6 +22,8 @@ pub mod script;
 mod state;
 
 #[cfg(test)]
+mod konnek_tests;
+#[cfg(test)]
 mod tests;
 
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
