@@ -1,2 +1,161 @@
 //! The providers' fake APIs, with scriptable faults, for tests, the demo and
 //! `herald simulate`.
+//!
+//! One axum server carries every provider's routes; [`start`] binds it and
+//! returns a [`SimHandle`] at once. Tests drive it in process (the handle's
+//! methods); another process drives it over HTTP (the `/_sim/` endpoints).
+//!
+//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`.
+//! - [`script`]: [`Step`]s, the per-recipient fault queues.
+//! - `journal.rs`: what was received, and the per-id counters.
+//! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
+//!   `/_sim/stats`, `/_sim/reset`.
+//! - `state.rs`: the state every handler shares.
+//!
+//! A new provider is a module with a `routes()` merged in [`router`], and
+//! its credentials in [`SimConfig`].
+
+mod control;
+mod journal;
+mod konnek;
+pub mod script;
+mod state;
+
+#[cfg(test)]
+mod konnek_tests;
+#[cfg(test)]
+mod tests;
+
+pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use script::Step;
+
+use axum::Router;
+use state::Shared;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The credentials the fake providers accept, and their starting latency.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub konnek_username: String,
+    pub konnek_password: String,
+    /// Added to every provider request (see [`SimHandle::set_latency`]).
+    pub latency: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            konnek_username: "sim-user".into(),
+            konnek_password: "sim-pass".into(),
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// Binds `addr` (port 0 picks one), spawns the server on the current tokio
+/// runtime and returns at once.
+pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(config));
+    let app = router(Arc::clone(&shared));
+    let stop = shared.shutdown.clone();
+    let stopped = shared.stopped.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the simulator stopped");
+        }
+        stopped.cancel();
+    });
+    Ok(SimHandle { addr, shared })
+}
+
+/// Every provider's routes and the control endpoints.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .merge(konnek::routes())
+        .merge(control::routes())
+        .with_state(shared)
+}
+
+/// A running simulator. Clones share it.
+#[derive(Clone)]
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT` (a loopback address when bound to all interfaces).
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Appends `steps` to the recipient's queue: each accepted-for-processing
+    /// request to that recipient consumes one; an empty queue answers success.
+    pub fn script(&self, recipient: &str, steps: Vec<Step>) {
+        self.shared.book().scripts.push(recipient, steps);
+    }
+
+    /// Added to every provider request from now on.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
+    /// Every send request received, faulted ones included, in order (the
+    /// most recent [`DEFAULT_RECORD_LIMIT`] by default, see
+    /// [`SimHandle::set_record_limit`]).
+    pub fn requests(&self) -> Vec<Received> {
+        self.shared.book().journal.requests()
+    }
+
+    /// How many send requests carried this body `id`.
+    pub fn sends_of(&self, message_id: &str) -> usize {
+        self.shared.book().journal.sends_of(message_id)
+    }
+
+    /// How many of those were answered with success (a negative provider
+    /// status is not one).
+    pub fn accepted_of(&self, message_id: &str) -> usize {
+        self.shared.book().journal.accepted_of(message_id)
+    }
+
+    /// Totals: requests received, requests answered with success.
+    pub fn stats(&self) -> Stats {
+        self.shared.book().journal.stats()
+    }
+
+    /// Keeps at most `limit` requests for [`SimHandle::requests`] (0: none);
+    /// the counters are kept regardless.
+    pub fn set_record_limit(&self, limit: usize) {
+        self.shared.book().journal.set_limit(limit);
+    }
+
+    /// Forgets scripts, received requests and counters.
+    pub fn reset(&self) {
+        let mut book = self.shared.book();
+        book.scripts.clear();
+        book.journal.clear();
+    }
+
+    /// Stops the server: no new connections, pending waits (hangs, delays)
+    /// answer 503 at once.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Resolves once the server has stopped.
+    pub async fn stopped(&self) {
+        self.shared.stopped.cancelled().await;
+    }
+}

@@ -1,0 +1,125 @@
+//! What the simulator received: the recent requests in order, and per body
+//! `id` how many sends arrived and how many were answered with success.
+//!
+//! The request log is bounded (a benchmark sends millions); the counters are
+//! kept for every id.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// Requests kept in the log by default; older ones are dropped first.
+pub const DEFAULT_RECORD_LIMIT: usize = 100_000;
+
+/// One send request as the simulator received it (faulted ones included).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Received {
+    pub provider: &'static str,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// The JSON body; a body that is not JSON is kept as a string.
+    pub body: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Totals since start (or the last reset), as `GET /_sim/stats` gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Send requests received.
+    pub requests: u64,
+    /// Send requests answered with success.
+    pub accepted: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    sends: usize,
+    accepted: usize,
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    recent: VecDeque<Received>,
+    limit: usize,
+    by_id: HashMap<String, Counts>,
+    stats: Stats,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal {
+            recent: VecDeque::new(),
+            limit: DEFAULT_RECORD_LIMIT,
+            by_id: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+}
+
+impl Journal {
+    /// Logs one request; `id` is its body's message id, when it has one.
+    /// `received` is only built when the log keeps requests.
+    pub fn record(&mut self, id: Option<&str>, received: impl FnOnce() -> Received) {
+        self.stats.requests += 1;
+        if let Some(id) = id {
+            self.bump(id, |c| c.sends += 1);
+        }
+        if self.limit == 0 {
+            return;
+        }
+        if self.recent.len() >= self.limit {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(received());
+    }
+
+    /// Counts a success answered to the request carrying `id`.
+    pub fn accept(&mut self, id: Option<&str>) {
+        self.stats.accepted += 1;
+        if let Some(id) = id {
+            self.bump(id, |c| c.accepted += 1);
+        }
+    }
+
+    /// Updates the counters of `id`, allocating its key only the first time.
+    fn bump(&mut self, id: &str, change: impl FnOnce(&mut Counts)) {
+        match self.by_id.get_mut(id) {
+            Some(counts) => change(counts),
+            None => {
+                let mut counts = Counts::default();
+                change(&mut counts);
+                self.by_id.insert(id.to_owned(), counts);
+            }
+        }
+    }
+
+    pub fn sends_of(&self, id: &str) -> usize {
+        self.by_id.get(id).map_or(0, |c| c.sends)
+    }
+
+    pub fn accepted_of(&self, id: &str) -> usize {
+        self.by_id.get(id).map_or(0, |c| c.accepted)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.recent.iter().cloned().collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Keeps at most `limit` requests in the log (0: log none).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+        while self.recent.len() > limit {
+            self.recent.pop_front();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.recent.clear();
+        self.by_id.clear();
+        self.stats = Stats::default();
+    }
+}

@@ -1,0 +1,69 @@
+//! State shared by every provider's handlers and the control endpoints: the
+//! configuration, the latency, the scripts and the journal, and the
+//! shutdown signal that ends waits early.
+
+use super::SimConfig;
+use super::journal::Journal;
+use super::script::Scripts;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Scripts and journal under one lock: a request takes its step and is
+/// logged in one short critical section.
+#[derive(Debug, Default)]
+pub struct Book {
+    pub scripts: Scripts,
+    pub journal: Journal,
+}
+
+pub struct Shared {
+    pub config: SimConfig,
+    latency_nanos: AtomicU64,
+    book: Mutex<Book>,
+    /// Cancelled to stop the server; ends every pending wait.
+    pub shutdown: CancellationToken,
+    /// Cancelled once the server has stopped.
+    pub stopped: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(config: SimConfig) -> Shared {
+        let shared = Shared {
+            latency_nanos: AtomicU64::new(0),
+            book: Mutex::new(Book::default()),
+            shutdown: CancellationToken::new(),
+            stopped: CancellationToken::new(),
+            config,
+        };
+        shared.set_latency(shared.config.latency);
+        shared
+    }
+
+    /// The book; a handler that panicked while holding it left nothing
+    /// half-done that matters to a fake, so poisoning is ignored.
+    pub fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Waits `wait`; false when the simulator is shutting down meanwhile.
+    pub async fn pause(&self, wait: Duration) -> bool {
+        if wait.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+}
