@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("herald: cannot start the runtime: {err}");
@@ -21,7 +24,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(cli::Failure::Runtime(err)) => {
-            eprintln!("herald: {}", err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": "));
+            eprintln!(
+                "herald: {}",
+                err.chain()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            );
             ExitCode::from(1)
         }
     }

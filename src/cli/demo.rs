@@ -45,7 +45,11 @@ fn demo_config(path: &Path, sim_url: &str) -> Result<Config, Failure> {
     config.worker.concurrency = 128;
     config.worker.shutdown_grace = Duration::from_secs(5);
     let ms = Duration::from_millis;
-    config.retry = RetryPolicy { max_attempts: 4, schedule: vec![ms(200), ms(500), ms(1000)], jitter: 0.1 };
+    config.retry = RetryPolicy {
+        max_attempts: 4,
+        schedule: vec![ms(200), ms(500), ms(1000)],
+        jitter: 0.1,
+    };
     config.connections = vec![ConnectionConfig {
         name: CONNECTION.into(),
         base_url: sim_url.into(),
@@ -70,7 +74,9 @@ fn sample(i: usize) -> (Uuid, String, serde_json::Value) {
         0 => json!({"to": to, "text": format!("Your order #{i} has shipped"), "kind": "text"}),
         1 => json!({"to": to, "text": "Your invoice", "kind": "document",
                     "media": {"url": format!("https://files.example/invoice-{i}.pdf"), "name": "invoice.pdf"}}),
-        2 => json!({"to": to, "kind": "location", "location": {"latitude": -6.2, "longitude": 106.8}}),
+        2 => {
+            json!({"to": to, "kind": "location", "location": {"latitude": -6.2, "longitude": 106.8}})
+        }
         _ => json!({"to": to, "text": "Was this helpful?", "kind": "buttons",
                     "buttons": [{"key": "yes", "title": "Yes"}, {"key": "no", "title": "No"}]}),
     };
@@ -80,10 +86,28 @@ fn sample(i: usize) -> (Uuid, String, serde_json::Value) {
 
 fn faults(i: usize) -> Option<Vec<Step>> {
     match i % 20 {
-        3 => Some(vec![Step::Http { status: 503, retry_after: None }]),
-        7 => Some(vec![Step::MetaFalse { code: 500, message: "upstream busy".into() }, Step::Http { status: 502, retry_after: None }]),
-        11 => Some(vec![Step::Http { status: 429, retry_after: Some(1) }]),
-        17 if i % 40 == 17 => Some(vec![Step::MetaFalse { code: 400, message: "recipient not on WhatsApp".into() }]),
+        3 => Some(vec![Step::Http {
+            status: 503,
+            retry_after: None,
+        }]),
+        7 => Some(vec![
+            Step::MetaFalse {
+                code: 500,
+                message: "upstream busy".into(),
+            },
+            Step::Http {
+                status: 502,
+                retry_after: None,
+            },
+        ]),
+        11 => Some(vec![Step::Http {
+            status: 429,
+            retry_after: Some(1),
+        }]),
+        17 if i % 40 == 17 => Some(vec![Step::MetaFalse {
+            code: 400,
+            message: "recipient not on WhatsApp".into(),
+        }]),
         _ => None,
     }
 }
@@ -92,11 +116,18 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
     if args.count == 0 {
         return Err(Failure::Usage("--count must be at least 1".into()));
     }
-    let sim = simulator::start("127.0.0.1:0".parse().context("address")?, SimConfig::default())
-        .await
-        .context("cannot start the simulator")?;
+    let sim = simulator::start(
+        "127.0.0.1:0".parse().context("address")?,
+        SimConfig::default(),
+    )
+    .await
+    .context("cannot start the simulator")?;
     let config = demo_config(config_path, &sim.base_url())?;
-    println!("herald demo: {} commands through Konnek's simulator at {}", args.count, sim.base_url());
+    println!(
+        "herald demo: {} commands through Konnek's simulator at {}",
+        args.count,
+        sim.base_url()
+    );
     super::setup(&config).await?;
 
     let samples: Vec<_> = (0..args.count).map(sample).collect();
@@ -106,29 +137,51 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         }
     }
     let ids: Vec<Uuid> = samples.iter().map(|(id, _, _)| *id).collect();
-    let bodies: Vec<Vec<u8>> = samples.iter().map(|(_, _, c)| c.to_string().into_bytes()).collect();
+    let bodies: Vec<Vec<u8>> = samples
+        .iter()
+        .map(|(_, _, c)| c.to_string().into_bytes())
+        .collect();
 
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let worker = crate::worker::start(config.clone(), shutdown.clone()).await.context("worker could not start")?;
-    let amqp = crate::queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
-    let publisher = crate::queue::Publisher::open(&amqp, &config.amqp).await.context("channel")?;
-    let store = crate::storage::Store::connect(&config.database).await.context("database")?;
+    let worker = crate::worker::start(config.clone(), shutdown.clone())
+        .await
+        .context("worker could not start")?;
+    let amqp = crate::queue::connect(&config.amqp.url)
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let publisher = crate::queue::Publisher::open(&amqp, &config.amqp)
+        .await
+        .context("channel")?;
+    let store = crate::storage::Store::connect(&config.database)
+        .await
+        .context("database")?;
 
     let started = Instant::now();
-    publisher.publish_many(&bodies).await.context("publishing failed")?;
+    publisher
+        .publish_many(&bodies)
+        .await
+        .context("publishing failed")?;
     let published_in = started.elapsed();
 
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} settled  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} settled  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let counts = loop {
-        let counts = store.status_counts_of(&ids).await.context("reading progress")?;
+        let counts = store
+            .status_counts_of(&ids)
+            .await
+            .context("reading progress")?;
         let settled = counts.success + counts.failed;
         bar.set_position(settled);
-        bar.set_message(format!("{} delivered, {} failed, {} waiting", counts.success, counts.failed, counts.waiting));
+        bar.set_message(format!(
+            "{} delivered, {} failed, {} waiting",
+            counts.success, counts.failed, counts.waiting
+        ));
         if settled as usize >= args.count || Instant::now() > deadline {
             break counts;
         }
@@ -139,8 +192,13 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
 
     shutdown.cancel();
     let _ = worker.handle.await;
-    let attempts = store.attempt_counts_of(&ids).await.context("reading attempts")?;
-    crate::queue::topology::delete(&amqp, &config.amqp).await.ok();
+    let attempts = store
+        .attempt_counts_of(&ids)
+        .await
+        .context("reading attempts")?;
+    crate::queue::topology::delete(&amqp, &config.amqp)
+        .await
+        .ok();
     let _ = amqp.close(200, "demo done".into()).await;
     sim.shutdown();
 
@@ -151,7 +209,10 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         ("commands published", args.count.to_string()),
         ("delivered (success)", counts.success.to_string()),
         ("failed (permanent)", counts.failed.to_string()),
-        ("still waiting", (args.count as u64 - counts.success - counts.failed).to_string()),
+        (
+            "still waiting",
+            (args.count as u64 - counts.success - counts.failed).to_string(),
+        ),
         ("provider calls", attempts.total.to_string()),
         ("retried calls", attempts.retryable.to_string()),
         ("delivered after a retry", attempts.recovered.to_string()),
@@ -165,7 +226,10 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
     println!("{table}");
     println!("inspect them: herald list --connection {CONNECTION}");
     if counts.success + counts.failed < args.count as u64 {
-        return Err(Failure::Runtime(anyhow::anyhow!("not every delivery settled within {}s", args.timeout)));
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "not every delivery settled within {}s",
+            args.timeout
+        )));
     }
     Ok(())
 }

@@ -10,10 +10,19 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "herald", version, about = "Queue-driven outbound delivery worker")]
+#[command(
+    name = "herald",
+    version,
+    about = "Queue-driven outbound delivery worker"
+)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, global = true, env = "HERALD_CONFIG", default_value = "herald.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_CONFIG",
+        default_value = "herald.toml"
+    )]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -65,7 +74,10 @@ impl From<ConfigError> for Failure {
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -104,8 +116,13 @@ pub async fn setup(config: &Config) -> anyhow::Result<()> {
         .await
         .context("cannot connect to PostgreSQL")?;
     store.migrate().await.context("migrations failed")?;
-    let amqp = crate::queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
-    let channel = amqp.create_channel().await.context("cannot open a RabbitMQ channel")?;
+    let amqp = crate::queue::connect(&config.amqp.url)
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let channel = amqp
+        .create_channel()
+        .await
+        .context("cannot open a RabbitMQ channel")?;
     crate::queue::topology::declare(&channel, &config.amqp)
         .await
         .context("declaring the RabbitMQ topology failed")?;
@@ -131,8 +148,10 @@ async fn worker(config: Config) -> Result<(), Failure> {
 pub async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: draining"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
@@ -145,5 +164,6 @@ pub async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
 
 /// Parses a delivery id given on the command line.
 fn parse_id(text: &str) -> Result<uuid::Uuid, Failure> {
-    uuid::Uuid::parse_str(text.trim()).map_err(|_| Failure::Usage(format!("{text:?} is not a delivery id (a UUID)")))
+    uuid::Uuid::parse_str(text.trim())
+        .map_err(|_| Failure::Usage(format!("{text:?} is not a delivery id (a UUID)")))
 }

@@ -1,12 +1,12 @@
 //! The operator's commands: `show`, `list`, `resend`, `cancel`. Resend and
 //! cancel are published as commands, so workers apply them like any other.
 
-use super::{parse_id, Failure};
+use super::{Failure, parse_id};
 use crate::config::Config;
 use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
 use crate::queue::{self, Publisher};
-use crate::storage::operator::Filter;
 use crate::storage::Store;
+use crate::storage::operator::Filter;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use comfy_table::Table;
@@ -42,7 +42,9 @@ pub struct ListArgs {
 }
 
 async fn store(config: &Config) -> Result<Store, Failure> {
-    Ok(Store::connect(&config.database).await.context("cannot connect to PostgreSQL")?)
+    Ok(Store::connect(&config.database)
+        .await
+        .context("cannot connect to PostgreSQL")?)
 }
 
 fn status_arg(status: Option<String>) -> Result<Option<String>, Failure> {
@@ -60,25 +62,49 @@ fn time_arg(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, 
 }
 
 async fn publish(config: &Config, commands: &[Command]) -> Result<(), Failure> {
-    let amqp = queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
-    let publisher = Publisher::open(&amqp, &config.amqp).await.context("cannot open a channel")?;
-    let bodies: Vec<Vec<u8>> = commands.iter().map(|c| c.to_json().to_string().into_bytes()).collect();
-    publisher.publish_many(&bodies).await.context("publishing failed")?;
+    let amqp = queue::connect(&config.amqp.url)
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let publisher = Publisher::open(&amqp, &config.amqp)
+        .await
+        .context("cannot open a channel")?;
+    let bodies: Vec<Vec<u8>> = commands
+        .iter()
+        .map(|c| c.to_json().to_string().into_bytes())
+        .collect();
+    publisher
+        .publish_many(&bodies)
+        .await
+        .context("publishing failed")?;
     let _ = amqp.close(200, "published".into()).await;
     Ok(())
 }
 
 pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
-    let bulk = args.status.is_some() || args.connection.is_some() || args.since.is_some() || args.until.is_some();
+    let bulk = args.status.is_some()
+        || args.connection.is_some()
+        || args.since.is_some()
+        || args.until.is_some();
     let ids = match (bulk, args.ids.is_empty()) {
         (true, false) => return Err(Failure::Usage("give ids or filters, not both".into())),
-        (false, true) => return Err(Failure::Usage("give delivery ids, or --status with filters".into())),
-        (false, false) => args.ids.iter().map(|id| parse_id(id)).collect::<Result<Vec<_>, _>>()?,
+        (false, true) => {
+            return Err(Failure::Usage(
+                "give delivery ids, or --status with filters".into(),
+            ));
+        }
+        (false, false) => args
+            .ids
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<Result<Vec<_>, _>>()?,
         (true, true) => {
-            let status = status_arg(args.status)?
-                .ok_or_else(|| Failure::Usage("bulk resend needs --status failed or --status success".into()))?;
+            let status = status_arg(args.status)?.ok_or_else(|| {
+                Failure::Usage("bulk resend needs --status failed or --status success".into())
+            })?;
             if status != "failed" && status != "success" {
-                return Err(Failure::Usage("--status: only failed or success deliveries can be resent".into()));
+                return Err(Failure::Usage(
+                    "--status: only failed or success deliveries can be resent".into(),
+                ));
             }
             let filter = Filter {
                 status: Some(status),
@@ -88,13 +114,21 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
                 limit: i64::MAX,
             };
             let store = store(config).await?;
-            let found = store.list(&filter).await.context("listing deliveries failed")?;
+            let found = store
+                .list(&filter)
+                .await
+                .context("listing deliveries failed")?;
             found.into_iter().map(|d| d.id).collect()
         }
     };
     let commands: Vec<Command> = ids
         .iter()
-        .map(|&id| Command::Resend(ResendCommand { id, reason: args.reason.clone() }))
+        .map(|&id| {
+            Command::Resend(ResendCommand {
+                id,
+                reason: args.reason.clone(),
+            })
+        })
         .collect();
     if !commands.is_empty() {
         publish(config, &commands).await?;
@@ -116,12 +150,21 @@ pub async fn cancel(config: &Config, ids: &[String]) -> Result<(), Failure> {
 pub async fn show(config: &Config, id: &str) -> Result<(), Failure> {
     let id = parse_id(id)?;
     let store = store(config).await?;
-    let Some(delivery) = store.delivery(id).await.context("reading the delivery failed")? else {
+    let Some(delivery) = store
+        .delivery(id)
+        .await
+        .context("reading the delivery failed")?
+    else {
         return Err(Failure::Runtime(anyhow::anyhow!("no delivery {id}")));
     };
-    let attempts = store.attempts(id).await.context("reading attempts failed")?;
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "delivery": delivery, "attempts": attempts }))
-        .context("formatting failed")?;
+    let attempts = store
+        .attempts(id)
+        .await
+        .context("reading attempts failed")?;
+    let text = serde_json::to_string_pretty(
+        &serde_json::json!({ "delivery": delivery, "attempts": attempts }),
+    )
+    .context("formatting failed")?;
     println!("{text}");
     Ok(())
 }
@@ -137,9 +180,22 @@ pub async fn list(config: &Config, args: ListArgs) -> Result<(), Failure> {
         ..Filter::default()
     };
     let store = store(config).await?;
-    let deliveries = store.list(&filter).await.context("listing deliveries failed")?;
+    let deliveries = store
+        .list(&filter)
+        .await
+        .context("listing deliveries failed")?;
     let mut table = Table::new();
-    table.set_header(["id", "connection", "status", "provider", "attempts", "resends", "next attempt", "reason", "created"]);
+    table.set_header([
+        "id",
+        "connection",
+        "status",
+        "provider",
+        "attempts",
+        "resends",
+        "next attempt",
+        "reason",
+        "created",
+    ]);
     for d in deliveries {
         let reason = d.fail_reason.or(d.wait_reason).unwrap_or_default();
         table.add_row([
@@ -149,7 +205,9 @@ pub async fn list(config: &Config, args: ListArgs) -> Result<(), Failure> {
             d.provider_status.map(|s| s.to_string()).unwrap_or_default(),
             d.attempts.to_string(),
             d.resends.to_string(),
-            d.next_attempt_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            d.next_attempt_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
             reason,
             d.created_at.to_rfc3339(),
         ]);

@@ -11,17 +11,27 @@ use std::io::Read;
 pub async fn run(config: &Config, file: &str) -> Result<(), Failure> {
     let mut text = String::new();
     if file == "-" {
-        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin")?;
     } else {
-        text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
+        text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::Usage(format!("cannot read {file}: {e}")))?;
     }
     let bodies = commands(&text).map_err(Failure::Usage)?;
     if bodies.is_empty() {
         return Err(Failure::Usage(format!("{file} holds no command")));
     }
-    let amqp = queue::connect(&config.amqp.url).await.context("cannot connect to RabbitMQ")?;
-    let publisher = Publisher::open(&amqp, &config.amqp).await.context("cannot open a channel")?;
-    publisher.publish_many(&bodies).await.context("publishing failed")?;
+    let amqp = queue::connect(&config.amqp.url)
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let publisher = Publisher::open(&amqp, &config.amqp)
+        .await
+        .context("cannot open a channel")?;
+    publisher
+        .publish_many(&bodies)
+        .await
+        .context("publishing failed")?;
     let _ = amqp.close(200, "published".into()).await;
     println!("published {} command(s)", bodies.len());
     Ok(())
@@ -53,6 +63,10 @@ mod tests {
     fn one_object_or_json_lines() {
         assert_eq!(commands("{\n \"type\": \"cancel\"\n}").unwrap().len(), 1);
         assert_eq!(commands("{\"a\":1}\n\n{\"b\":2}\n").unwrap().len(), 2);
-        assert!(commands("{\"a\":1}\n{oops").unwrap_err().starts_with("line 2"));
+        assert!(
+            commands("{\"a\":1}\n{oops")
+                .unwrap_err()
+                .starts_with("line 2")
+        );
     }
 }

@@ -16,7 +16,12 @@ pub struct SimulateArgs {
     #[arg(long, env = "SIM_KONNEK_USERNAME", default_value = "sim-user")]
     pub konnek_username: String,
     /// Konnek's `Auth-password` the simulator expects.
-    #[arg(long, env = "SIM_KONNEK_PASSWORD", default_value = "sim-pass", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SIM_KONNEK_PASSWORD",
+        default_value = "sim-pass",
+        hide_env_values = true
+    )]
     pub konnek_password: String,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
@@ -32,7 +37,10 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     let sim = simulator::start(args.listen, config)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}})", sim.base_url());
+    println!(
+        "simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}})",
+        sim.base_url()
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     super::stop_on_signal(shutdown.clone()).await;
     sim.shutdown();

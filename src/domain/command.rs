@@ -11,7 +11,7 @@ pub const MAX_COMMAND_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Send(SendCommand),
+    Send(Box<SendCommand>),
     Resend(ResendCommand),
     Cancel(CancelCommand),
 }
@@ -73,7 +73,7 @@ pub struct CancelCommand {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Wire {
-    Send(SendCommand),
+    Send(Box<SendCommand>),
     Resend(ResendCommand),
     Cancel(CancelCommand),
 }
@@ -197,7 +197,7 @@ impl Command {
                 if !known_connection(&send.connection) {
                     return Err(reject(RejectReason::UnknownConnection(send.connection)));
                 }
-                Ok(Command::Send(send))
+                Ok(Command::Send(Box::new(send)))
             }
             "resend" => Ok(Command::Resend(body(value).map_err(invalid)?)),
             _ => Ok(Command::Cancel(body(value).map_err(invalid)?)),

@@ -95,10 +95,14 @@ pub async fn delete(connection: &lapin::Connection, amqp: &AmqpConfig) -> Result
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let channel = connection.create_channel().await?;
     for queue in [&amqp.queue, &amqp.dead_letter_queue] {
-        channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
+        channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await?;
     }
     for exchange in [&amqp.exchange, &amqp.dead_letter_exchange] {
-        channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await?;
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
     }
     let _ = channel.close(200, "deleted".into()).await;
     Ok(())

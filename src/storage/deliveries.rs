@@ -27,7 +27,7 @@ pub struct Claimed {
 #[derive(Debug)]
 pub enum AcceptOutcome {
     /// New, due now, and claimed by this worker in the same statement.
-    Claimed(Claimed),
+    Claimed(Box<Claimed>),
     /// New, and waiting for its `not_before`.
     Scheduled,
     /// New, but its `expires_at` had passed: failed with `expired`.
@@ -116,7 +116,7 @@ impl Store {
         Ok(match status {
             DeliveryStatus::Failed => AcceptOutcome::Expired,
             DeliveryStatus::WaitForSending => AcceptOutcome::Scheduled,
-            _ => AcceptOutcome::Claimed(Claimed {
+            _ => AcceptOutcome::Claimed(Box::new(Claimed {
                 id: cmd.id,
                 connection: cmd.connection.clone(),
                 command: cmd.clone(),
@@ -125,7 +125,7 @@ impl Store {
                 remote_id: None,
                 claimed_at: row.try_get("claimed_at")?,
                 accepted_at: row.try_get("accepted_at")?,
-            }),
+            })),
         })
     }
 

@@ -236,7 +236,12 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
-        Ok(StatusCounts { success: n("success")?, failed: n("failed")?, waiting: n("waiting")?, sending: n("sending")? })
+        Ok(StatusCounts {
+            success: n("success")?,
+            failed: n("failed")?,
+            waiting: n("waiting")?,
+            sending: n("sending")?,
+        })
     }
 
     /// Attempt figures of the given deliveries (the demo's summary).
@@ -251,6 +256,10 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
-        Ok(AttemptCounts { total: n("total")?, retryable: n("retryable")?, recovered: n("recovered")? })
+        Ok(AttemptCounts {
+            total: n("total")?,
+            retryable: n("retryable")?,
+            recovered: n("recovered")?,
+        })
     }
 }

@@ -85,7 +85,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
     };
     if let Some(claim) = claimed {
-        deliver(ctx, claim).await;
+        deliver(ctx, *claim).await;
     }
 }
 

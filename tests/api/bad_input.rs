@@ -14,11 +14,15 @@ async fn bad_commands_are_dead_lettered_and_the_next_is_delivered() {
     let mut big = send(oversized, "628111000100");
     big["message"]["text"] = json!("x".repeat(1024 * 1024 + 10));
 
-    app.publish_raw(b"{\"type\": \"send\", this is not json").await;
-    app.publish(&json!({"type": "shout", "id": unknown_type})).await;
-    app.publish(&json!({"type": "send", "id": unknown_connection, "connection": "nowhere",
-                        "message": {"to": "1", "text": "x"}}))
+    app.publish_raw(b"{\"type\": \"send\", this is not json")
         .await;
+    app.publish(&json!({"type": "shout", "id": unknown_type}))
+        .await;
+    app.publish(
+        &json!({"type": "send", "id": unknown_connection, "connection": "nowhere",
+                        "message": {"to": "1", "text": "x"}}),
+    )
+    .await;
     app.publish(&big).await;
     let good = Uuid::new_v4();
     app.publish(&send(good, "628111000101")).await;
@@ -44,7 +48,11 @@ async fn bad_commands_are_dead_lettered_and_the_next_is_delivered() {
     }
     let d = app.delivery(unknown_connection).await.expect("row");
     assert_eq!(d.connection, "nowhere");
-    assert_eq!(app.sim.requests().len(), 1, "only the valid command reached the provider");
+    assert_eq!(
+        app.sim.requests().len(),
+        1,
+        "only the valid command reached the provider"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,11 @@ async fn happy_path_delivers_once_with_every_state_recorded() {
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.attempts, 1);
     assert_eq!(d.provider_status, Some(1));
-    assert_eq!(d.remote_id.as_deref(), Some(id.to_string().as_str()), "Konnek echoes our id as message_id");
+    assert_eq!(
+        d.remote_id.as_deref(),
+        Some(id.to_string().as_str()),
+        "Konnek echoes our id as message_id"
+    );
     assert_eq!(d.fail_reason, None);
     let attempts = app.attempts(id).await;
     assert_eq!(attempts.len(), 1);
@@ -22,7 +26,12 @@ async fn happy_path_delivers_once_with_every_state_recorded() {
     assert_eq!(attempts[0].http_status, Some(200));
 
     assert_eq!(app.sim.sends_of(&id.to_string()), 1);
-    let request = app.sim.requests().into_iter().find(|r| r.body["id"] == json!(id.to_string())).expect("request");
+    let request = app
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.body["id"] == json!(id.to_string()))
+        .expect("request");
     assert_eq!(request.path, "/whatsapp/send/client-1");
     assert_eq!(request.body["recipient"], "628111000001");
     assert_eq!(request.body["type"], "text");
@@ -30,20 +39,40 @@ async fn happy_path_delivers_once_with_every_state_recorded() {
 
     let metrics = app.metrics().await;
     assert!(metrics.contains("herald_deliveries_total"), "{metrics}");
-    assert!(metrics.contains("herald_attempt_duration_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("herald_attempt_duration_seconds"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_transient_error_is_retried_then_succeeds() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    app.sim.script("628111000002", vec![Step::Http { status: 503, retry_after: None }]);
+    app.sim.script(
+        "628111000002",
+        vec![Step::Http {
+            status: 503,
+            retry_after: None,
+        }],
+    );
     app.publish(&send(id, "628111000002")).await;
 
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.attempts, 2);
-    let outcomes: Vec<_> = app.attempts(id).await.into_iter().map(|a| (a.outcome, a.http_status)).collect();
-    assert_eq!(outcomes, vec![("retryable".into(), Some(503)), ("success".into(), Some(200))]);
+    let outcomes: Vec<_> = app
+        .attempts(id)
+        .await
+        .into_iter()
+        .map(|a| (a.outcome, a.http_status))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("retryable".into(), Some(503)),
+            ("success".into(), Some(200))
+        ]
+    );
     assert_eq!(app.sim.sends_of(&id.to_string()), 2);
 }
 
@@ -53,12 +82,21 @@ async fn a_permanent_error_fails_without_retry() {
     let id = Uuid::new_v4();
     app.sim.script(
         "628111000003",
-        vec![Step::MetaFalse { code: 400, message: "recipient not on WhatsApp".into() }],
+        vec![Step::MetaFalse {
+            code: 400,
+            message: "recipient not on WhatsApp".into(),
+        }],
     );
     app.publish(&send(id, "628111000003")).await;
 
     let d = app.wait_for_status(id, "failed").await;
-    assert!(d.fail_reason.as_deref().unwrap_or("").contains("recipient not on WhatsApp"), "{d:?}");
+    assert!(
+        d.fail_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("recipient not on WhatsApp"),
+        "{d:?}"
+    );
     assert_eq!(d.attempts, 1);
     let attempts = app.attempts(id).await;
     assert_eq!(attempts.len(), 1);
@@ -70,12 +108,24 @@ async fn a_permanent_error_fails_without_retry() {
 async fn retries_stop_at_max_attempts() {
     let app = spawn_app().await; // max_attempts = 3
     let id = Uuid::new_v4();
-    let busy = Step::Http { status: 503, retry_after: None };
-    app.sim.script("628111000004", vec![busy.clone(), busy.clone(), busy.clone(), busy]);
+    let busy = Step::Http {
+        status: 503,
+        retry_after: None,
+    };
+    app.sim.script(
+        "628111000004",
+        vec![busy.clone(), busy.clone(), busy.clone(), busy],
+    );
     app.publish(&send(id, "628111000004")).await;
 
     let d = app.wait_for_status(id, "failed").await;
-    assert!(d.fail_reason.as_deref().unwrap_or("").starts_with("attempts exhausted"), "{d:?}");
+    assert!(
+        d.fail_reason
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("attempts exhausted"),
+        "{d:?}"
+    );
     assert_eq!(d.attempts, 3);
     let attempts = app.attempts(id).await;
     assert_eq!(attempts.len(), 3);
@@ -88,7 +138,8 @@ async fn a_duplicate_send_makes_no_second_call_in_flight_or_later() {
     let mut app = spawn_app().await;
     let id = Uuid::new_v4();
     // The first call is slow, so the duplicate arrives while it is in flight.
-    app.sim.script("628111000005", vec![Step::Delay { millis: 700 }]);
+    app.sim
+        .script("628111000005", vec![Step::Delay { millis: 700 }]);
     app.publish(&send(id, "628111000005")).await;
     eventually(10, "the first call to be in flight", || async {
         (app.sim.sends_of(&id.to_string()) == 1).then_some(())
@@ -131,17 +182,35 @@ async fn not_before_holds_the_send_until_its_time() {
     assert_eq!(waiting.wait_reason.as_deref(), Some("scheduled"));
     assert_eq!(app.sim.sends_of(&id.to_string()), 0);
     app.wait_for_status(id, "success").await;
-    let request = app.sim.requests().into_iter().find(|r| r.body["id"] == json!(id.to_string())).expect("sent");
-    assert!(request.at >= not_before, "sent at {} before not_before {not_before}", request.at);
+    let request = app
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.body["id"] == json!(id.to_string()))
+        .expect("sent");
+    assert!(
+        request.at >= not_before,
+        "sent at {} before not_before {not_before}",
+        request.at
+    );
 }
 
 #[tokio::test]
 async fn every_kind_reaches_konnek_with_its_type() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"kind": "image", "text": "look", "media": {"url": "https://x/a.png", "name": "a.png"}}), "image"),
-        (json!({"kind": "location", "location": {"latitude": -6.2, "longitude": 106.8}}), "location"),
-        (json!({"kind": "buttons", "text": "ok?", "buttons": [{"key": "y", "title": "Yes"}]}), "button"),
+        (
+            json!({"kind": "image", "text": "look", "media": {"url": "https://x/a.png", "name": "a.png"}}),
+            "image",
+        ),
+        (
+            json!({"kind": "location", "location": {"latitude": -6.2, "longitude": 106.8}}),
+            "location",
+        ),
+        (
+            json!({"kind": "buttons", "text": "ok?", "buttons": [{"key": "y", "title": "Yes"}]}),
+            "button",
+        ),
     ];
     let mut ids = Vec::new();
     for (i, (fields, _)) in cases.iter().enumerate() {
@@ -150,13 +219,20 @@ async fn every_kind_reaches_konnek_with_its_type() {
         for (k, v) in fields.as_object().expect("object") {
             message[k] = v.clone();
         }
-        app.publish(&json!({"type": "send", "id": id, "connection": CONNECTION, "message": message})).await;
+        app.publish(
+            &json!({"type": "send", "id": id, "connection": CONNECTION, "message": message}),
+        )
+        .await;
         ids.push(id);
     }
     for (id, (_, konnek_type)) in ids.iter().zip(cases.iter()) {
         app.wait_for_status(*id, "success").await;
-        let request = app.sim.requests().into_iter().find(|r| r.body["id"] == json!(id.to_string())).expect("sent");
+        let request = app
+            .sim
+            .requests()
+            .into_iter()
+            .find(|r| r.body["id"] == json!(id.to_string()))
+            .expect("sent");
         assert_eq!(request.body["type"], *konnek_type);
     }
 }
-

@@ -4,11 +4,11 @@
 use herald::config::Config;
 use herald::queue::{self, Publisher};
 use herald::simulator::{self, SimConfig, SimHandle};
-use herald::storage::operator::{AttemptView, DeliveryView};
 use herald::storage::Store;
+use herald::storage::operator::{AttemptView, DeliveryView};
 use herald::worker::{self, RunningWorker};
 use lapin::options::{BasicAckOptions, BasicGetOptions};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::Connection as _;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -25,7 +25,8 @@ pub fn admin_url() -> String {
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("HERALD_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("HERALD_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// Knobs a test may turn.
@@ -71,7 +72,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("simulator starts");
     let db_name = format!("herald_test_{}", Uuid::new_v4().simple());
     let admin = admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection (is PostgreSQL running?)");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("admin connection (is PostgreSQL running?)");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
         .execute(&mut conn)
         .await
@@ -127,9 +130,21 @@ password = "sim-pass"
     let config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
     herald::cli::setup(&config).await.expect("setup");
     let store = Store::connect(&config.database).await.expect("store");
-    let amqp = queue::connect(&config.amqp.url).await.expect("RabbitMQ (is it running?)");
-    let publisher = Publisher::open(&amqp, &config.amqp).await.expect("publisher");
-    let mut app = TestApp { config, config_toml, store, sim, publisher, amqp, worker: None };
+    let amqp = queue::connect(&config.amqp.url)
+        .await
+        .expect("RabbitMQ (is it running?)");
+    let publisher = Publisher::open(&amqp, &config.amqp)
+        .await
+        .expect("publisher");
+    let mut app = TestApp {
+        config,
+        config_toml,
+        store,
+        sim,
+        publisher,
+        amqp,
+        worker: None,
+    };
     if options.start_worker {
         app.start_worker().await;
     }
@@ -161,7 +176,9 @@ where
 impl TestApp {
     pub async fn start_worker(&mut self) {
         let token = CancellationToken::new();
-        let running = worker::start(self.config.clone(), token.clone()).await.expect("worker starts");
+        let running = worker::start(self.config.clone(), token.clone())
+            .await
+            .expect("worker starts");
         self.worker = Some((running, token));
     }
 
@@ -169,7 +186,11 @@ impl TestApp {
     pub async fn stop_worker(&mut self) {
         if let Some((running, token)) = self.worker.take() {
             token.cancel();
-            running.handle.await.expect("worker task").expect("worker stops cleanly");
+            running
+                .handle
+                .await
+                .expect("worker task")
+                .expect("worker stops cleanly");
         }
     }
 
@@ -222,16 +243,28 @@ impl TestApp {
     /// The worker's metrics page.
     pub async fn metrics(&self) -> String {
         let addr = self.worker.as_ref().expect("worker running").0.http_addr;
-        reqwest::get(format!("http://{addr}/metrics")).await.expect("GET /metrics").text().await.expect("body")
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("body")
     }
 }
 
 /// Messages ready in the test's command queue.
 pub async fn queue_depth(app: &TestApp) -> u32 {
     let channel = app.amqp.create_channel().await.expect("channel");
-    let options = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let options = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
     let queue = channel
-        .queue_declare(app.config.amqp.queue.as_str().into(), options, Default::default())
+        .queue_declare(
+            app.config.amqp.queue.as_str().into(),
+            options,
+            Default::default(),
+        )
         .await
         .expect("passive declare");
     queue.message_count()
@@ -241,7 +274,14 @@ pub async fn queue_depth(app: &TestApp) -> u32 {
 /// which drains what it holds. Unacked commands would return to the queue
 /// when its channel closes: an empty queue then means all were handled.
 pub async fn settle(app: &mut TestApp) {
-    eventually(10, "the queue to be consumed", || async { (queue_depth(app).await == 0).then_some(()) }).await;
+    eventually(10, "the queue to be consumed", || async {
+        (queue_depth(app).await == 0).then_some(())
+    })
+    .await;
     app.stop_worker().await;
-    assert_eq!(queue_depth(app).await, 0, "every command was consumed and acked");
+    assert_eq!(
+        queue_depth(app).await,
+        0,
+        "every command was consumed and acked"
+    );
 }

@@ -8,9 +8,19 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_scheduled_retry_survives_a_worker_restart() {
-    let mut app = spawn_app_with(Options { schedule: r#"["2s"]"#, ..Options::default() }).await;
+    let mut app = spawn_app_with(Options {
+        schedule: r#"["2s"]"#,
+        ..Options::default()
+    })
+    .await;
     let id = Uuid::new_v4();
-    app.sim.script("628111000300", vec![Step::Http { status: 503, retry_after: None }]);
+    app.sim.script(
+        "628111000300",
+        vec![Step::Http {
+            status: 503,
+            retry_after: None,
+        }],
+    );
     app.publish(&send(id, "628111000300")).await;
     let waiting = app.wait_for_status(id, "waitForSending").await;
     assert_eq!(waiting.wait_reason.as_deref(), Some("retry"));
@@ -29,7 +39,7 @@ fn spawn_binary(app: &TestApp, dir: &std::path::Path) -> Child {
     std::fs::write(&path, &app.config_toml).expect("write config");
     Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--config", path.to_str().expect("utf-8 path"), "worker"])
-        .env("RUST_LOG", "herald=info")
+        .env("RUST_LOG", "herald=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -44,14 +54,21 @@ fn temp_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
-    let mut app = spawn_app_with(Options { start_worker: false, ..Options::default() }).await;
+    let mut app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
     let dir = temp_dir();
     let mut child = spawn_binary(&app, &dir);
     let id = Uuid::new_v4();
     app.sim.script("628111000301", vec![Step::Hang]);
     app.publish(&send(id, "628111000301")).await;
     eventually(30, "the call to be in flight", || async {
-        let sending = app.delivery(id).await.is_some_and(|d| d.status == "sending");
+        let sending = app
+            .delivery(id)
+            .await
+            .is_some_and(|d| d.status == "sending");
         (sending && app.sim.sends_of(&id.to_string()) == 1).then_some(())
     })
     .await;
@@ -67,7 +84,10 @@ async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
     let attempts = app.attempts(id).await;
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0].outcome, "retryable");
-    assert!(attempts[0].error.as_deref().unwrap_or("").contains("lost"), "{attempts:?}");
+    assert!(
+        attempts[0].error.as_deref().unwrap_or("").contains("lost"),
+        "{attempts:?}"
+    );
     assert_eq!(attempts[1].outcome, "success");
     assert_eq!(app.sim.sends_of(&id.to_string()), 2);
     std::fs::remove_dir_all(dir).ok();
@@ -75,21 +95,39 @@ async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_work_and_exits_zero() {
-    let app = spawn_app_with(Options { start_worker: false, ..Options::default() }).await;
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
     let dir = temp_dir();
     let mut child = spawn_binary(&app, &dir);
     let id = Uuid::new_v4();
-    app.sim.script("628111000302", vec![Step::Delay { millis: 1500 }]);
+    app.sim
+        .script("628111000302", vec![Step::Delay { millis: 1500 }]);
     app.publish(&send(id, "628111000302")).await;
     eventually(30, "the call to be in flight", || async {
         (app.sim.sends_of(&id.to_string()) == 1).then_some(())
     })
     .await;
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
     assert!(killed.success());
 
-    let status = eventually(30, "the worker to exit", || async { child.try_wait().expect("try_wait") }).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
     assert_eq!(status.code(), Some(0), "a drained worker exits 0");
     // The call in flight was finished and recorded before the exit.
     let d = app.delivery(id).await.expect("row");

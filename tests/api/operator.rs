@@ -9,19 +9,36 @@ use uuid::Uuid;
 async fn resend_starts_a_new_round_and_keeps_the_old_attempts() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
-    app.sim.script("628111000200", vec![Step::MetaFalse { code: 400, message: "bad template".into() }]);
+    app.sim.script(
+        "628111000200",
+        vec![Step::MetaFalse {
+            code: 400,
+            message: "bad template".into(),
+        }],
+    );
     app.publish(&send(id, "628111000200")).await;
     app.wait_for_status(id, "failed").await;
 
-    app.publish(&json!({"type": "resend", "id": id, "reason": "template fixed"})).await;
+    app.publish(&json!({"type": "resend", "id": id, "reason": "template fixed"}))
+        .await;
     let d = eventually(20, "the resend to succeed", || async {
-        app.delivery(id).await.filter(|d| d.status == "success" && d.resends == 1)
+        app.delivery(id)
+            .await
+            .filter(|d| d.status == "success" && d.resends == 1)
     })
     .await;
     assert_eq!(d.attempts, 1, "attempts count the current round");
     assert_eq!(d.fail_reason, None);
-    let rounds: Vec<_> = app.attempts(id).await.into_iter().map(|a| (a.round, a.outcome)).collect();
-    assert_eq!(rounds, vec![(0, "permanent".to_owned()), (1, "success".to_owned())]);
+    let rounds: Vec<_> = app
+        .attempts(id)
+        .await
+        .into_iter()
+        .map(|a| (a.round, a.outcome))
+        .collect();
+    assert_eq!(
+        rounds,
+        vec![(0, "permanent".to_owned()), (1, "success".to_owned())]
+    );
     assert_eq!(app.sim.sends_of(&id.to_string()), 2);
 }
 
@@ -41,7 +58,7 @@ async fn resend_of_a_waiting_delivery_changes_nothing() {
 
 #[tokio::test]
 async fn cancel_fails_a_waiting_delivery_and_leaves_others_alone() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let waiting = Uuid::new_v4();
     let mut command = send(waiting, "628111000202");
     command["not_before"] = json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
