@@ -103,7 +103,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             simulate::run(args).await
         }
         Command::Demo(args) => {
-            init_logs("herald=warn");
+            // Failures the demo provokes on purpose would garble the progress bar.
+            init_logs("herald=error");
             demo::run(&cli.config, args).await
         }
     }
