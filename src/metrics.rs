@@ -97,6 +97,12 @@ pub fn record_attempt(connection: &str, result: &'static str, duration: Duration
         .record(duration.as_secs_f64());
 }
 
+/// A call whose worker was lost: counted, but it has no duration.
+pub fn record_lost_attempt(connection: &str) {
+    counter!("herald_attempts_total", "connection" => connection.to_owned(), "result" => "retryable")
+        .increment(1);
+}
+
 pub fn record_deferral(connection: &str, reason: &'static str) {
     counter!("herald_deferrals_total", "connection" => connection.to_owned(), "reason" => reason)
         .increment(1);

@@ -4,7 +4,6 @@
 use super::{Failure, parse_id};
 use crate::config::Config;
 use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
-use crate::queue::{self, Publisher};
 use crate::storage::Store;
 use crate::storage::operator::Filter;
 use anyhow::Context as _;
@@ -62,22 +61,11 @@ fn time_arg(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, 
 }
 
 async fn publish(config: &Config, commands: &[Command]) -> Result<(), Failure> {
-    let amqp = queue::connect(&config.amqp.url)
-        .await
-        .context("cannot connect to RabbitMQ")?;
-    let publisher = Publisher::open(&amqp, &config.amqp)
-        .await
-        .context("cannot open a channel")?;
     let bodies: Vec<Vec<u8>> = commands
         .iter()
         .map(|c| c.to_json().to_string().into_bytes())
         .collect();
-    publisher
-        .publish_many(&bodies)
-        .await
-        .context("publishing failed")?;
-    let _ = amqp.close(200, "published".into()).await;
-    Ok(())
+    super::publish::publish_bodies(config, &bodies).await
 }
 
 pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {

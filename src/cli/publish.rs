@@ -22,6 +22,16 @@ pub async fn run(config: &Config, file: &str) -> Result<(), Failure> {
     if bodies.is_empty() {
         return Err(Failure::Usage(format!("{file} holds no command")));
     }
+    publish_bodies(config, &bodies).await?;
+    println!("published {} command(s)", bodies.len());
+    Ok(())
+}
+
+/// Publishes `bodies` to the command exchange, each confirmed by the broker.
+pub(super) async fn publish_bodies<B: AsRef<[u8]>>(
+    config: &Config,
+    bodies: &[B],
+) -> Result<(), Failure> {
     let amqp = queue::connect(&config.amqp.url)
         .await
         .context("cannot connect to RabbitMQ")?;
@@ -29,11 +39,10 @@ pub async fn run(config: &Config, file: &str) -> Result<(), Failure> {
         .await
         .context("cannot open a channel")?;
     publisher
-        .publish_many(&bodies)
+        .publish_many(bodies)
         .await
         .context("publishing failed")?;
     let _ = amqp.close(200, "published".into()).await;
-    println!("published {} command(s)", bodies.len());
     Ok(())
 }
 

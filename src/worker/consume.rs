@@ -7,14 +7,15 @@
 
 use super::context::Context;
 use super::deliver::deliver;
-use crate::domain::Command;
 use crate::domain::command::Rejection;
+use crate::domain::{Command, SendCommand};
 use crate::metrics;
-use crate::storage::AcceptOutcome;
 use crate::storage::operator::Change;
+use crate::storage::{AcceptOutcome, Claimed};
 use chrono::Utc;
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
+use tracing::Instrument;
 
 pub async fn handle(ctx: &Context, delivery: Delivery) {
     let parsed = Command::parse(&delivery.data, |name| ctx.adapters.contains_key(name));
@@ -27,36 +28,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            let _enter = span.enter();
-            let now = Utc::now();
-            let Some(accepted) = ctx
-                .with_db_retry("accepting a send", || ctx.store.accept_send(&send, now))
-                .await
-            else {
-                return; // shutting down: the command stays in the queue
-            };
-            ack(&delivery).await;
-            match accepted {
-                AcceptOutcome::Duplicate => {
-                    tracing::info!("duplicate send: the delivery exists, nothing to do");
-                    metrics::record_command("send", "duplicate");
-                    None
-                }
-                AcceptOutcome::Expired => {
-                    tracing::warn!("expired before it arrived");
-                    metrics::record_command("send", "accepted");
-                    metrics::record_delivery(&send.connection, "failed", None);
-                    None
-                }
-                AcceptOutcome::Scheduled => {
-                    metrics::record_command("send", "accepted");
-                    None
-                }
-                AcceptOutcome::Claimed(claim) => {
-                    metrics::record_command("send", "accepted");
-                    Some(claim)
-                }
-            }
+            accept(ctx, &delivery, &send).instrument(span).await
         }
         Ok(Command::Resend(resend)) => {
             let Some(change) = ctx
@@ -86,6 +58,36 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
     };
     if let Some(claim) = claimed {
         deliver(ctx, *claim).await;
+    }
+}
+
+/// Records a `send`, acks it, and returns the claim when it is due now.
+async fn accept(ctx: &Context, delivery: &Delivery, send: &SendCommand) -> Option<Box<Claimed>> {
+    let now = Utc::now();
+    let accepted = ctx
+        .with_db_retry("accepting a send", || ctx.store.accept_send(send, now))
+        .await?; // None: shutting down, the command stays in the queue
+    ack(delivery).await;
+    match accepted {
+        AcceptOutcome::Duplicate => {
+            tracing::info!("duplicate send: the delivery exists, nothing to do");
+            metrics::record_command("send", "duplicate");
+            None
+        }
+        AcceptOutcome::Expired => {
+            tracing::warn!("expired before it arrived");
+            metrics::record_command("send", "accepted");
+            metrics::record_delivery(&send.connection, "failed", None);
+            None
+        }
+        AcceptOutcome::Scheduled => {
+            metrics::record_command("send", "accepted");
+            None
+        }
+        AcceptOutcome::Claimed(claim) => {
+            metrics::record_command("send", "accepted");
+            Some(claim)
+        }
     }
 }
 

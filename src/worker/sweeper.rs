@@ -53,7 +53,7 @@ async fn recover(ctx: &Context) {
         Ok(recovered) => {
             for r in recovered {
                 tracing::warn!(id = %r.id, connection = %r.connection, failed = r.failed, "took back a claim whose worker was lost");
-                metrics::record_attempt(&r.connection, "retryable", Duration::ZERO);
+                metrics::record_lost_attempt(&r.connection);
                 if r.failed {
                     let latency = (Utc::now() - r.accepted_at).to_std().ok();
                     metrics::record_delivery(&r.connection, "failed", latency);

@@ -236,3 +236,24 @@ async fn every_kind_reaches_konnek_with_its_type() {
         assert_eq!(request.body["type"], *konnek_type);
     }
 }
+
+#[tokio::test]
+async fn a_message_the_adapter_cannot_carry_fails_without_a_call() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    // A Konnek list needs its sections in extra.list.
+    app.publish(&json!({"type": "send", "id": id, "connection": CONNECTION,
+                        "message": {"to": "628111000008", "text": "pick one", "kind": "list"}}))
+        .await;
+    let d = app.wait_for_status(id, "failed").await;
+    assert!(
+        d.fail_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("extra.list"),
+        "{d:?}"
+    );
+    assert_eq!(d.attempts, 0, "no call, no attempt");
+    assert!(app.attempts(id).await.is_empty());
+    assert_eq!(app.sim.sends_of(&id.to_string()), 0);
+}
