@@ -257,3 +257,43 @@ async fn a_message_the_adapter_cannot_carry_fails_without_a_call() {
     assert!(app.attempts(id).await.is_empty());
     assert_eq!(app.sim.sends_of(&id.to_string()), 0);
 }
+
+#[tokio::test]
+async fn two_workers_and_doubled_commands_still_send_each_delivery_once() {
+    let app = spawn_app().await;
+    let stop_second = tokio_util::sync::CancellationToken::new();
+    let second = herald::worker::start(app.config.clone(), stop_second.clone())
+        .await
+        .expect("second worker");
+    let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let to = format!("62811101{i:04}");
+        if i % 4 == 0 {
+            // Retries are claimed by whichever worker's sweeper is first.
+            app.sim.script(
+                &to,
+                vec![Step::Http {
+                    status: 503,
+                    retry_after: None,
+                }],
+            );
+        }
+        let command = send(*id, &to);
+        app.publish(&command).await;
+        app.publish(&command).await;
+    }
+    for id in &ids {
+        app.wait_for_status(*id, "success").await;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let expected = if i % 4 == 0 { 2 } else { 1 };
+        assert_eq!(app.sim.sends_of(&id.to_string()), expected, "delivery {i}");
+        assert_eq!(app.sim.accepted_of(&id.to_string()), 1, "delivery {i}");
+    }
+    stop_second.cancel();
+    second
+        .handle
+        .await
+        .expect("worker task")
+        .expect("second worker stops cleanly");
+}
