@@ -1,9 +1,9 @@
 //! `herald demo`: the simulator, a worker and a batch of sample commands on
 //! the local PostgreSQL and RabbitMQ, with a progress bar and a summary.
 //!
-//! It uses the database of the configuration (or the default URL) and queue
-//! names of its own, which it deletes when done; its deliveries stay in the
-//! database under the connection `demo-konnek` for `herald list` to show.
+//! It uses the database of the configuration (or the default URL) and queues
+//! of its own (`herald.demo.*`, purged at the start); its deliveries stay in
+//! the database under the connection `demo-konnek` for `herald list` to show.
 
 use super::Failure;
 use crate::config::{AdapterSettings, Config, ConnectionConfig, KonnekSettings, LimitsConfig};
@@ -36,11 +36,12 @@ fn demo_config(path: &Path, sim_url: &str) -> Result<Config, Failure> {
     } else {
         Config::parse("", &|name| std::env::var(name).ok())?
     };
-    let tag = &Uuid::new_v4().simple().to_string()[..8];
-    config.amqp.exchange = format!("herald.demo.{tag}");
-    config.amqp.queue = format!("herald.demo.{tag}.commands");
-    config.amqp.dead_letter_exchange = format!("herald.demo.{tag}.dead");
-    config.amqp.dead_letter_queue = format!("herald.demo.{tag}.dead");
+    // Fixed names, reused run after run: quorum queues are not made to be
+    // created and deleted all day. Leftovers of an earlier run are purged.
+    config.amqp.exchange = "herald.demo".into();
+    config.amqp.queue = "herald.demo.commands".into();
+    config.amqp.dead_letter_exchange = "herald.demo.dead".into();
+    config.amqp.dead_letter_queue = "herald.demo.dead".into();
     config.http.listen = "127.0.0.1:0".into();
     config.worker.concurrency = 128;
     config.worker.shutdown_grace = Duration::from_secs(5);
@@ -142,6 +143,9 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         .map(|(_, _, c)| c.to_string().into_bytes())
         .collect();
 
+    crate::queue::topology::purge(&config.amqp, &config.amqp.url)
+        .await
+        .context("purging the demo queues")?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = crate::worker::start(config.clone(), shutdown.clone())
         .await
@@ -199,7 +203,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
     crate::queue::topology::delete(&amqp, &config.amqp)
         .await
         .ok();
-    let _ = amqp.close(200, "demo done".into()).await;
+    crate::queue::close(&amqp, "demo done").await;
     sim.shutdown();
 
     let mut table = Table::new();

@@ -127,7 +127,7 @@ pub async fn setup(config: &Config) -> anyhow::Result<()> {
     crate::queue::topology::declare(&channel, &config.amqp)
         .await
         .context("declaring the RabbitMQ topology failed")?;
-    let _ = amqp.close(200, "setup done".into()).await;
+    crate::queue::close(&amqp, "setup done").await;
     store.pool.close().await;
     Ok(())
 }

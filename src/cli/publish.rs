@@ -42,7 +42,7 @@ pub(super) async fn publish_bodies<B: AsRef<[u8]>>(
         .publish_many(bodies)
         .await
         .context("publishing failed")?;
-    let _ = amqp.close(200, "published".into()).await;
+    queue::close(&amqp, "published").await;
     Ok(())
 }
 

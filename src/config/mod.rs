@@ -91,6 +91,28 @@ pub struct AmqpConfig {
     pub dead_letter_queue: String,
     #[serde(default = "defaults::prefetch")]
     pub prefetch: u16,
+    /// `quorum` (the default, for production) or `classic`. Classic queues
+    /// are for brokers that create and delete queues all day, such as a
+    /// test suite's: quorum queues are not made for that churn.
+    #[serde(default)]
+    pub queue_type: QueueType,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    #[default]
+    Quorum,
+    Classic,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Quorum => "quorum",
+            QueueType::Classic => "classic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -351,6 +373,7 @@ mod defaults {
             dead_letter_exchange: dead(),
             dead_letter_queue: dead(),
             prefetch: prefetch(),
+            queue_type: QueueType::default(),
         }
     }
     pub fn http() -> HttpConfig {

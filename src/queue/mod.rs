@@ -9,6 +9,7 @@ pub mod topology;
 pub use publisher::Publisher;
 
 use lapin::{Connection, ConnectionProperties};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -18,10 +19,36 @@ pub enum QueueError {
     Nacked,
     #[error("the message was unroutable: no queue is bound for it")]
     Unroutable,
+    #[error("RabbitMQ did not complete the connection within {0:?}")]
+    ConnectTimeout(Duration),
 }
+
+/// How long connecting may take. lapin's handshake can wait for ever on a
+/// broker that dropped it half-way, so every connect and close is bounded.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects to the broker (inside the tokio runtime, as lapin 4 requires).
 pub async fn connect(url: &str) -> Result<Connection, QueueError> {
     let properties = ConnectionProperties::default().with_connection_name("herald".into());
-    Ok(Connection::connect(url, properties).await?)
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
+        Ok(connection) => Ok(connection?),
+        Err(_) => Err(QueueError::ConnectTimeout(CONNECT_TIMEOUT)),
+    }
+}
+
+/// Closes a connection politely, but never waits long for the broker's
+/// answer: a close that hangs must not hold up a shutdown.
+pub async fn close(connection: &Connection, reason: &str) {
+    let closing = connection.close(200, reason.into());
+    match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::debug!(error = %err, "closing the RabbitMQ connection failed"),
+        Err(_) => tracing::debug!("the broker did not confirm the close in time"),
+    }
+}
+
+/// The same for a channel.
+pub async fn close_channel(channel: &lapin::Channel, reason: &str) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await;
 }

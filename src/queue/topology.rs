@@ -2,7 +2,7 @@
 //! every worker at start. Declarations are idempotent.
 
 use super::QueueError;
-use crate::config::AmqpConfig;
+use crate::config::{AmqpConfig, QueueType};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
@@ -37,11 +37,9 @@ pub async fn declare(channel: &Channel, amqp: &AmqpConfig) -> Result<(), QueueEr
         durable: true,
         ..Default::default()
     };
+    let queue_type = AMQPValue::LongString(amqp.queue_type.as_str().into());
     let mut dead_args = FieldTable::default();
-    dead_args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
+    dead_args.insert("x-queue-type".into(), queue_type.clone());
     channel
         .queue_declare(
             amqp.dead_letter_queue.as_str().into(),
@@ -60,20 +58,19 @@ pub async fn declare(channel: &Channel, amqp: &AmqpConfig) -> Result<(), QueueEr
         .await?;
 
     let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
+    args.insert("x-queue-type".into(), queue_type);
     // What the broker rejects (a nack, the delivery limit) still lands in the
     // dead-letter queue rather than vanishing.
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(amqp.dead_letter_exchange.as_str().into()),
     );
-    args.insert(
-        "x-delivery-limit".into(),
-        AMQPValue::LongInt(DELIVERY_LIMIT),
-    );
+    if amqp.queue_type == QueueType::Quorum {
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(DELIVERY_LIMIT),
+        );
+    }
     channel
         .queue_declare(amqp.queue.as_str().into(), queue_options, args)
         .await?;
@@ -89,8 +86,9 @@ pub async fn declare(channel: &Channel, amqp: &AmqpConfig) -> Result<(), QueueEr
     Ok(())
 }
 
-/// Deletes the queues and exchanges of `amqp` (the demo and tests clean up
-/// after themselves; production never calls this).
+/// Deletes the queues and exchanges of `amqp`, for tests that clean up after
+/// themselves. Only for classic queues: deleting quorum queues while others
+/// are being declared has wedged RabbitMQ 3.10 on this kind of machine.
 pub async fn delete(connection: &lapin::Connection, amqp: &AmqpConfig) -> Result<(), QueueError> {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let channel = connection.create_channel().await?;
@@ -104,6 +102,20 @@ pub async fn delete(connection: &lapin::Connection, amqp: &AmqpConfig) -> Result
             .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
             .await?;
     }
-    let _ = channel.close(200, "deleted".into()).await;
+    super::close_channel(&channel, "deleted").await;
+    Ok(())
+}
+
+/// Empties the command and dead-letter queues of `amqp` (the demo's, before a run).
+pub async fn purge(amqp: &AmqpConfig, url: &str) -> Result<(), QueueError> {
+    use lapin::options::QueuePurgeOptions;
+    let connection = super::connect(url).await?;
+    let channel = connection.create_channel().await?;
+    for queue in [&amqp.queue, &amqp.dead_letter_queue] {
+        channel
+            .queue_purge(queue.as_str().into(), QueuePurgeOptions::default())
+            .await?;
+    }
+    super::close(&connection, "purged").await;
     Ok(())
 }

@@ -160,8 +160,8 @@ pub async fn start(
         drain(&ctx).await;
         sweeper.abort();
         gauges.abort();
-        let _ = channel.close(200, "worker stopping".into()).await;
-        let _ = amqp.close(200, "worker stopping".into()).await;
+        queue::close_channel(&channel, "worker stopping").await;
+        queue::close(&amqp, "worker stopping").await;
         let _ = http_task.await;
         ctx.store.pool.close().await;
         tracing::info!("worker stopped");

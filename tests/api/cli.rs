@@ -49,7 +49,12 @@ impl Drop for Cli {
 
 #[tokio::test]
 async fn operators_publish_inspect_and_resend_from_the_command_line() {
-    let app = spawn_app().await;
+    // The production topology: quorum queues, as `herald setup` declares them.
+    let app = spawn_app_with(Options {
+        queue_type: "quorum",
+        ..Options::default()
+    })
+    .await;
     let cli = Cli::new(&app);
     // Setup is idempotent: the test harness ran it once already.
     cli.ok(&["setup"]);

@@ -37,6 +37,9 @@ pub struct Options {
     pub http_timeout: &'static str,
     pub sending_lease: &'static str,
     pub start_worker: bool,
+    /// `classic` by default: every test makes its own queues and deletes
+    /// them, a churn quorum queues are not made for.
+    pub queue_type: &'static str,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             http_timeout: "2s",
             sending_lease: "30s",
             start_worker: true,
+            queue_type: "classic",
         }
     }
 }
@@ -96,6 +100,7 @@ queue = "test.{tag}.commands"
 dead_letter_exchange = "test.{tag}.dead"
 dead_letter_queue = "test.{tag}.dead"
 prefetch = 32
+queue_type = "{queue_type}"
 
 [http]
 listen = "127.0.0.1:0"
@@ -126,6 +131,7 @@ password = "sim-pass"
         max_attempts = options.max_attempts,
         schedule = options.schedule,
         sim_url = sim.base_url(),
+        queue_type = options.queue_type,
     );
     let config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
     herald::cli::setup(&config).await.expect("setup");
@@ -284,4 +290,34 @@ pub async fn settle(app: &mut TestApp) {
         0,
         "every command was consumed and acked"
     );
+}
+
+/// Each test's (classic) exchanges and queues are deleted when it ends, pass
+/// or fail, so that the broker does not collect thousands of leftovers.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((_, token)) = &self.worker {
+            token.cancel();
+        }
+        let amqp = self.config.amqp.clone();
+        if amqp.queue_type != herald::config::QueueType::Classic {
+            return; // see topology::delete: quorum queues are left in place
+        }
+        // Drop cannot await: a small runtime of its own, on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(connection) = queue::connect(&amqp.url).await {
+                    let _ = herald::queue::topology::delete(&connection, &amqp).await;
+                    queue::close(&connection, "test done").await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
 }
