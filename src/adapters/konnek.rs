@@ -89,9 +89,12 @@ impl KonnekAdapter {
     /// A provider may echo what it was sent; no error string carries the
     /// credentials.
     fn redact(&self, mut err: ProviderError) -> ProviderError {
-        for secret in [&self.settings.password, &self.settings.username] {
-            if !secret.is_empty() && err.message.contains(secret.as_str()) {
-                err.message = err.message.replace(secret.as_str(), "[redacted]");
+        for secret in [
+            self.settings.password.expose(),
+            self.settings.username.as_str(),
+        ] {
+            if !secret.is_empty() && err.message.contains(secret) {
+                err.message = err.message.replace(secret, "[redacted]");
             }
         }
         err

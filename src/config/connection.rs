@@ -1,5 +1,6 @@
 //! One `[[connection]]`: its common keys, its limits and its adapter's own keys.
 
+use super::secret::Secret;
 use super::window::Window;
 use super::{ConfigError, RawRetry};
 use crate::domain::RetryPolicy;
@@ -10,7 +11,7 @@ use serde::de::DeserializeOwned;
 pub struct ConnectionConfig {
     pub name: String,
     pub base_url: String,
-    pub callback_token: Option<String>,
+    pub callback_token: Option<Secret>,
     pub retry: RetryPolicy,
     pub limits: LimitsConfig,
     pub settings: AdapterSettings,
@@ -52,7 +53,7 @@ impl AdapterSettings {
 #[serde(deny_unknown_fields)]
 pub struct OneboxSettings {
     pub email: String,
-    pub password: String,
+    pub password: Secret,
     pub site_id: String,
     pub connection_id: i64,
 }
@@ -60,7 +61,7 @@ pub struct OneboxSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatwootSettings {
-    pub api_access_token: String,
+    pub api_access_token: Secret,
     pub account_id: i64,
 }
 
@@ -68,9 +69,9 @@ pub struct ChatwootSettings {
 #[serde(deny_unknown_fields)]
 pub struct HighqSettings {
     pub client_id: String,
-    pub client_secret: String,
-    pub refresh_token: String,
-    pub access_token: Option<String>,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    pub access_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,13 +80,13 @@ pub struct KonnekSettings {
     pub channel: String,
     pub client_id: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Comm100Settings {
-    pub access_token: String,
+    pub access_token: Secret,
     pub site_id: Option<String>,
     pub channel_id: String,
     pub sent_by_id: String,
@@ -157,7 +158,7 @@ impl ConnectionConfig {
         let callback_token = match table.get("callback_token") {
             None => None,
             Some(toml::Value::String(s)) if s.is_empty() => None,
-            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(toml::Value::String(s)) => Some(Secret::new(s.as_str())),
             Some(_) => {
                 return Err(ConfigError::at(
                     format!("{path}.callback_token"),

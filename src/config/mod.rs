@@ -5,12 +5,14 @@
 mod connection;
 pub mod duration;
 mod env;
+pub mod secret;
 pub mod window;
 
 pub use connection::{
     AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
     KonnekSettings, LimitsConfig, OneboxSettings,
 };
+pub use secret::Secret;
 
 use crate::domain::RetryPolicy;
 use serde::Deserialize;
@@ -120,8 +122,8 @@ impl QueueType {
 pub struct HttpConfig {
     #[serde(default = "defaults::listen")]
     pub listen: String,
-    #[serde(default)]
-    pub admin_token: String,
+    #[serde(default = "defaults::no_secret")]
+    pub admin_token: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -340,6 +342,9 @@ mod defaults {
     pub fn prefetch() -> u16 {
         256
     }
+    pub fn no_secret() -> Secret {
+        Secret::new("")
+    }
     pub fn listen() -> String {
         "127.0.0.1:9464".into()
     }
@@ -379,7 +384,7 @@ mod defaults {
     pub fn http() -> HttpConfig {
         HttpConfig {
             listen: listen(),
-            admin_token: String::new(),
+            admin_token: no_secret(),
         }
     }
     pub fn worker() -> WorkerConfig {

@@ -61,7 +61,8 @@ fn a_good_file_parses_with_defaults() {
         panic!("not konnek")
     };
     assert_eq!(k.username, "bot");
-    assert_eq!(k.password, "secret");
+    assert_eq!(k.password.expose(), "secret");
+    assert!(!format!("{c:?}").contains("secret"), "Debug hides secrets");
     assert_eq!(c.limits.timezone, chrono_tz::Asia::Jakarta);
 }
 
