@@ -297,3 +297,31 @@ async fn two_workers_and_doubled_commands_still_send_each_delivery_once() {
         .expect("worker task")
         .expect("second worker stops cleanly");
 }
+
+#[tokio::test]
+async fn a_rate_limit_waits_for_the_providers_retry_after() {
+    let app = spawn_app().await; // the schedule alone would retry after 100 ms
+    let id = Uuid::new_v4();
+    app.sim.script(
+        "628111000009",
+        vec![Step::Http {
+            status: 429,
+            retry_after: Some(2),
+        }],
+    );
+    app.publish(&send(id, "628111000009")).await;
+    let waiting = app.wait_for_status(id, "waitForSending").await;
+    let attempts = app.attempts(id).await;
+    let (first, due) = (&attempts[0], waiting.next_attempt_at.expect("due time"));
+    assert_eq!(
+        (first.outcome.as_str(), first.http_status),
+        ("retryable", Some(429))
+    );
+    let wait = (due - first.finished_at).num_milliseconds();
+    assert!(
+        (1900..=2100).contains(&wait),
+        "waits {wait} ms, not the 2 s asked for"
+    );
+    let d = app.wait_for_status(id, "success").await;
+    assert_eq!(d.attempts, 2);
+}
