@@ -1,5 +1,6 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
+mod bench;
 mod demo;
 mod operator;
 mod publish;
@@ -51,6 +52,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run the demo: simulator, worker and a batch of sample commands.
     Demo(demo::DemoArgs),
+    /// Measure deliveries per second against the machine's ceiling.
+    Bench(bench::BenchArgs),
 }
 
 /// How a command failed: bad usage exits 2, anything else 1.
@@ -101,6 +104,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await
+        }
+        Command::Bench(args) => {
+            init_logs("herald=error");
+            bench::run(&cli.config, args).await
         }
         Command::Demo(args) => {
             // Failures the demo provokes on purpose would garble the progress bar.
