@@ -65,68 +65,15 @@ pub struct Outcome {
 impl Store {
     /// Records a new `send` command. Where it is due now, the row is born
     /// claimed (`waitForSending → sending` in one statement), saving the hot
-    /// path a round trip.
+    /// path a round trip. The worker sends these in sets: see
+    /// [`Store::accept_sends`].
     pub async fn accept_send(
         &self,
         cmd: &SendCommand,
         now: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StorageError> {
-        let command = serde_json::to_value(cmd)
-            .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
-        let expired = cmd.expires_at.is_some_and(|at| at <= now);
-        let scheduled = !expired && cmd.not_before.is_some_and(|at| at > now);
-        let (status, attempts, next_at, wait_reason, fail_reason) = if expired {
-            (DeliveryStatus::Failed, 0, None, None, Some("expired"))
-        } else if scheduled {
-            (
-                DeliveryStatus::WaitForSending,
-                0,
-                cmd.not_before,
-                Some("scheduled"),
-                None,
-            )
-        } else {
-            (DeliveryStatus::Sending, 1, None, None, None)
-        };
-        let row = sqlx::query(
-            "INSERT INTO deliveries (id, connection, status, attempts, next_attempt_at, wait_reason, \
-                 fail_reason, command, not_before, expires_at, group_id, group_order, claimed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                 CASE WHEN $3 = 'sending' THEN now() END) \
-             ON CONFLICT (id) DO NOTHING \
-             RETURNING claimed_at, accepted_at",
-        )
-        .bind(cmd.id)
-        .bind(&cmd.connection)
-        .bind(status.as_str())
-        .bind(attempts)
-        .bind(next_at)
-        .bind(wait_reason)
-        .bind(fail_reason)
-        .bind(&command)
-        .bind(cmd.not_before)
-        .bind(cmd.expires_at)
-        .bind(cmd.group.as_ref().map(|g| g.id.as_str()))
-        .bind(cmd.group.as_ref().map(|g| g.order as i32))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(AcceptOutcome::Duplicate);
-        };
-        Ok(match status {
-            DeliveryStatus::Failed => AcceptOutcome::Expired,
-            DeliveryStatus::WaitForSending => AcceptOutcome::Scheduled,
-            _ => AcceptOutcome::Claimed(Box::new(Claimed {
-                id: cmd.id,
-                connection: cmd.connection.clone(),
-                command: cmd.clone(),
-                attempt: 1,
-                resends: 0,
-                remote_id: None,
-                claimed_at: row.try_get("claimed_at")?,
-                accepted_at: row.try_get("accepted_at")?,
-            })),
-        })
+        let mut outcomes = self.accept_sends(std::slice::from_ref(cmd), now).await?;
+        Ok(outcomes.pop().unwrap_or(AcceptOutcome::Duplicate))
     }
 
     /// Keeps a refused command that named an id, as `failed` with the reason.
@@ -187,47 +134,14 @@ impl Store {
     /// Records the outcome of a claim and its attempt row in one statement.
     /// Returns the acceptance time, or `None` when the claim was no longer
     /// this worker's (its lease expired and another worker took it over).
+    /// The worker sends these in sets: see [`Store::record_outcomes`].
     pub async fn record_outcome(
         &self,
         claim: &Claimed,
         outcome: &Outcome,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let attempt = outcome.attempt.as_ref();
-        let row = sqlx::query(
-            "WITH updated AS ( \
-                 UPDATE deliveries SET status = $3, next_attempt_at = $4, wait_reason = $5, \
-                     fail_reason = $6, provider_status = GREATEST(provider_status, $7::smallint), \
-                     remote_id = COALESCE($8, remote_id), attempts = attempts - $9::int, \
-                     claimed_at = NULL, updated_at = now() \
-                 WHERE id = $1 AND status = 'sending' AND claimed_at = $2 \
-                 RETURNING accepted_at), \
-             attempt AS ( \
-                 INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, \
-                     http_status, outcome, error) \
-                 SELECT $1, $10, $11, $12, $13, $14, $15, $16 WHERE $15::text IS NOT NULL) \
-             SELECT accepted_at FROM updated",
-        )
-        .bind(claim.id)
-        .bind(claim.claimed_at)
-        .bind(outcome.status.as_str())
-        .bind(outcome.next_attempt_at)
-        .bind(outcome.wait_reason)
-        .bind(outcome.fail_reason.as_deref())
-        .bind(outcome.provider_status)
-        .bind(outcome.remote_id.as_deref())
-        .bind(i32::from(outcome.refund_attempt))
-        .bind(claim.resends as i32)
-        .bind(claim.attempt as i32)
-        .bind(attempt.map(|a| a.started_at))
-        .bind(attempt.map(|a| a.finished_at))
-        .bind(attempt.and_then(|a| a.http_status).map(i32::from))
-        .bind(attempt.map(|a| a.outcome))
-        .bind(attempt.and_then(|a| a.error.as_deref()))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| r.try_get("accepted_at"))
-            .transpose()
-            .map_err(Into::into)
+        let mut applied = self.record_outcomes(&[(claim, outcome)]).await?;
+        Ok(applied.pop().flatten())
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`deliveries`]: accepting commands, claiming, recording outcomes.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
 
+pub mod batch;
 pub mod deliveries;
 pub mod operator;
 pub mod recovery;
