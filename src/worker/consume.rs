@@ -12,7 +12,6 @@ use crate::domain::{Command, SendCommand};
 use crate::metrics;
 use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
-use chrono::Utc;
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use tracing::Instrument;
@@ -63,9 +62,8 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
 
 /// Records a `send`, acks it, and returns the claim when it is due now.
 async fn accept(ctx: &Context, delivery: &Delivery, send: &SendCommand) -> Option<Box<Claimed>> {
-    let now = Utc::now();
     let accepted = ctx
-        .with_db_retry("accepting a send", || ctx.store.accept_send(send, now))
+        .with_db_retry("accepting a send", || ctx.accepts.call(send.clone()))
         .await?; // None: shutting down, the command stays in the queue
     ack(delivery).await;
     match accepted {

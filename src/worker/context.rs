@@ -1,9 +1,12 @@
 //! The handles every stage of the worker shares, in one struct.
 
+use super::batcher::Batcher;
 use crate::adapters::ChannelAdapter;
 use crate::config::Config;
+use crate::domain::SendCommand;
 use crate::queue::Publisher;
-use crate::storage::Store;
+use crate::storage::{AcceptOutcome, Claimed, Outcome, StorageError, Store};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -13,9 +16,21 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Accepted sends, as sets (see [`Store::accept_sends`]).
+pub type Accepts = Batcher<SendCommand, AcceptOutcome, StorageError>;
+/// Outcomes and attempt rows, as sets (see [`Store::record_outcomes`]).
+pub type Outcomes = Batcher<(Claimed, Outcome), Option<DateTime<Utc>>, StorageError>;
+
+/// How many rows one set statement carries at most.
+pub const MAX_SET: usize = 500;
+
 pub struct Context {
     pub config: Arc<Config>,
     pub store: Store,
+    /// The hot path's writes go through these, so that the work of many
+    /// deliveries shares one statement.
+    pub accepts: Accepts,
+    pub outcomes: Outcomes,
     pub adapters: HashMap<String, Arc<dyn ChannelAdapter>>,
     pub publisher: Publisher,
     /// Bounds the deliveries in flight in this process (`worker.concurrency`).
@@ -27,6 +42,24 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Whether the consumer is running, for `/readyz`.
     pub consuming: AtomicBool,
+}
+
+/// The two batchers of the hot path, over `store`.
+pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
+    let for_accepts = store.clone();
+    let accepts = Batcher::spawn(MAX_SET, move |commands: Vec<SendCommand>| {
+        let store = for_accepts.clone();
+        async move { store.accept_sends(&commands, Utc::now()).await }
+    });
+    let for_outcomes = store.clone();
+    let outcomes = Batcher::spawn(MAX_SET, move |items: Vec<(Claimed, Outcome)>| {
+        let store = for_outcomes.clone();
+        async move {
+            let pairs: Vec<(&Claimed, &Outcome)> = items.iter().map(|(c, o)| (c, o)).collect();
+            store.record_outcomes(&pairs).await
+        }
+    });
+    (accepts, outcomes)
 }
 
 impl Context {

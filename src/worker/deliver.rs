@@ -100,7 +100,7 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
 async fn record(ctx: &Context, claim: &Claimed, outcome: Outcome) {
     let stored = ctx
         .with_db_retry("recording an outcome", || {
-            ctx.store.record_outcome(claim, &outcome)
+            ctx.outcomes.call((claim.clone(), outcome.clone()))
         })
         .await;
     match stored {

@@ -11,6 +11,7 @@
 //! deliveries finish within `shutdown_grace`, close, return. Whatever is
 //! still in flight after that is in `sending` and the lease recovers it.
 
+pub mod batcher;
 pub mod consume;
 pub mod context;
 pub mod decide;
@@ -88,7 +89,10 @@ pub async fn start(
         );
     }
 
+    let (accepts, outcomes) = context::batchers(&store);
     let ctx = Arc::new(Context {
+        accepts,
+        outcomes,
         permits: Arc::new(Semaphore::new(config.worker.concurrency)),
         config: config.clone(),
         store,
