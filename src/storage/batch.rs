@@ -33,8 +33,17 @@ impl Store {
         let mut group_ids = Vec::with_capacity(n);
         let mut group_orders = Vec::with_capacity(n);
         let mut first_of = HashMap::with_capacity(n);
+        // Rows go in id order: two sets inserting the same ids at once then
+        // lock them in the same order and cannot deadlock.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| commands[i].id);
+        let mut status_of = vec![DeliveryStatus::Sending; n];
         for (i, cmd) in commands.iter().enumerate() {
             first_of.entry(cmd.id).or_insert(i);
+            status_of[i] = initial_state(cmd, now).0;
+        }
+        for &i in &order {
+            let cmd = &commands[i];
             let (status, attempt, next, wait, fail) = initial_state(cmd, now);
             let body = serde_json::to_value(cmd)
                 .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
@@ -92,9 +101,9 @@ impl Store {
             .map(|(i, cmd)| {
                 let new = first_of.get(&cmd.id) == Some(&i);
                 match (new, inserted.get(&cmd.id)) {
-                    (true, Some((claimed_at, accepted_at))) => match statuses[i] {
-                        "failed" => AcceptOutcome::Expired,
-                        "waitForSending" => AcceptOutcome::Scheduled,
+                    (true, Some((claimed_at, accepted_at))) => match status_of[i] {
+                        DeliveryStatus::Failed => AcceptOutcome::Expired,
+                        DeliveryStatus::WaitForSending => AcceptOutcome::Scheduled,
                         _ => AcceptOutcome::Claimed(Box::new(Claimed {
                             id: cmd.id,
                             connection: cmd.connection.clone(),

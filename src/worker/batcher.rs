@@ -1,11 +1,11 @@
 //! Group commit: many tasks hand in one item each; one task runs them as a
 //! set and hands each its own answer. Nothing waits for a timer: a set is
-//! whatever arrived while the previous one ran, so under light load each
+//! whatever arrived while the running sets ran, so under light load each
 //! item goes alone at once, and under heavy load sets grow by themselves.
 
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// The error of a whole set, shared by every item in it.
 #[derive(Debug, thiserror::Error)]
@@ -29,17 +29,28 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     /// Starts the task that runs sets of at most `max` items through `run`,
-    /// which must answer with one output per input, in order.
-    pub fn spawn<F, Fut>(max: usize, run: F) -> Self
+    /// at most `parallel` sets at once; `run` must answer with one output
+    /// per input, in order.
+    pub fn spawn<F, Fut>(max: usize, parallel: usize, run: F) -> Self
     where
-        F: Fn(Vec<I>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<O>, E>> + Send,
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
     {
         let (tx, mut rx) = mpsc::unbounded_channel::<(I, Reply<O, E>)>();
+        let run = Arc::new(run);
+        let slots = Arc::new(Semaphore::new(parallel.max(1)));
         tokio::spawn(async move {
-            let mut inputs = Vec::with_capacity(max);
-            let mut replies = Vec::with_capacity(max);
-            while let Some((input, reply)) = rx.recv().await {
+            loop {
+                // A slot first: while every set is running, items pile up
+                // in the channel and make the next set larger.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some((input, reply)) = rx.recv().await else {
+                    return;
+                };
+                let mut inputs = Vec::with_capacity(max);
+                let mut replies = Vec::with_capacity(max);
                 inputs.push(input);
                 replies.push(reply);
                 while inputs.len() < max {
@@ -51,21 +62,11 @@ where
                         Err(_) => break,
                     }
                 }
-                let count = inputs.len();
-                match run(std::mem::take(&mut inputs)).await {
-                    Ok(outputs) if outputs.len() == count => {
-                        for (reply, output) in replies.drain(..).zip(outputs) {
-                            let _ = reply.send(Ok(output));
-                        }
-                    }
-                    Ok(_) => replies.clear(), // a broken `run`: every caller sees Stopped
-                    Err(err) => {
-                        let err = Arc::new(err);
-                        for reply in replies.drain(..) {
-                            let _ = reply.send(Err(BatchError::Failed(err.clone())));
-                        }
-                    }
-                }
+                let run = run.clone();
+                tokio::spawn(async move {
+                    answer(run(inputs).await, replies);
+                    drop(slot);
+                });
             }
         });
         Batcher { tx }
@@ -78,6 +79,23 @@ where
             .send((input, reply))
             .map_err(|_| BatchError::Stopped)?;
         answer.await.map_err(|_| BatchError::Stopped)?
+    }
+}
+
+fn answer<O, E: std::error::Error>(result: Result<Vec<O>, E>, replies: Vec<Reply<O, E>>) {
+    match result {
+        Ok(outputs) if outputs.len() == replies.len() => {
+            for (reply, output) in replies.into_iter().zip(outputs) {
+                let _ = reply.send(Ok(output));
+            }
+        }
+        Ok(_) => {} // a broken `run`: every caller sees Stopped
+        Err(err) => {
+            let err = Arc::new(err);
+            for reply in replies {
+                let _ = reply.send(Err(BatchError::Failed(err.clone())));
+            }
+        }
     }
 }
 
@@ -94,7 +112,7 @@ mod tests {
     async fn each_caller_gets_its_own_answer_and_sets_form_under_load() {
         let sets = Arc::new(AtomicUsize::new(0));
         let counter = sets.clone();
-        let batcher = Arc::new(Batcher::spawn(64, move |items: Vec<u32>| {
+        let batcher = Arc::new(Batcher::spawn(64, 2, move |items: Vec<u32>| {
             counter.fetch_add(1, Ordering::Relaxed);
             async move {
                 tokio::task::yield_now().await;
@@ -116,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_set_fails_each_of_its_callers() {
-        let batcher = Batcher::spawn(8, |_items: Vec<u32>| async { Err::<Vec<u32>, _>(Odd) });
+        let batcher = Batcher::spawn(8, 2, |_items: Vec<u32>| async { Err::<Vec<u32>, _>(Odd) });
         assert!(matches!(batcher.call(1).await, Err(BatchError::Failed(_))));
     }
 }

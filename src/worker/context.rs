@@ -23,6 +23,8 @@ pub type Outcomes = Batcher<(Claimed, Outcome), Option<DateTime<Utc>>, StorageEr
 
 /// How many rows one set statement carries at most.
 pub const MAX_SET: usize = 500;
+/// How many sets of one kind may be in PostgreSQL at once.
+pub const SETS_IN_FLIGHT: usize = 2;
 
 pub struct Context {
     pub config: Arc<Config>,
@@ -47,18 +49,26 @@ pub struct Context {
 /// The two batchers of the hot path, over `store`.
 pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
     let for_accepts = store.clone();
-    let accepts = Batcher::spawn(MAX_SET, move |commands: Vec<SendCommand>| {
-        let store = for_accepts.clone();
-        async move { store.accept_sends(&commands, Utc::now()).await }
-    });
+    let accepts = Batcher::spawn(
+        MAX_SET,
+        SETS_IN_FLIGHT,
+        move |commands: Vec<SendCommand>| {
+            let store = for_accepts.clone();
+            async move { store.accept_sends(&commands, Utc::now()).await }
+        },
+    );
     let for_outcomes = store.clone();
-    let outcomes = Batcher::spawn(MAX_SET, move |items: Vec<(Claimed, Outcome)>| {
-        let store = for_outcomes.clone();
-        async move {
-            let pairs: Vec<(&Claimed, &Outcome)> = items.iter().map(|(c, o)| (c, o)).collect();
-            store.record_outcomes(&pairs).await
-        }
-    });
+    let outcomes = Batcher::spawn(
+        MAX_SET,
+        SETS_IN_FLIGHT,
+        move |items: Vec<(Claimed, Outcome)>| {
+            let store = for_outcomes.clone();
+            async move {
+                let pairs: Vec<(&Claimed, &Outcome)> = items.iter().map(|(c, o)| (c, o)).collect();
+                store.record_outcomes(&pairs).await
+            }
+        },
+    );
     (accepts, outcomes)
 }
 
