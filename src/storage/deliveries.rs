@@ -63,19 +63,6 @@ pub struct Outcome {
 }
 
 impl Store {
-    /// Records a new `send` command. Where it is due now, the row is born
-    /// claimed (`waitForSending → sending` in one statement), saving the hot
-    /// path a round trip. The worker sends these in sets: see
-    /// [`Store::accept_sends`].
-    pub async fn accept_send(
-        &self,
-        cmd: &SendCommand,
-        now: DateTime<Utc>,
-    ) -> Result<AcceptOutcome, StorageError> {
-        let mut outcomes = self.accept_sends(std::slice::from_ref(cmd), now).await?;
-        Ok(outcomes.pop().unwrap_or(AcceptOutcome::Duplicate))
-    }
-
     /// Keeps a refused command that named an id, as `failed` with the reason.
     /// An existing delivery with that id is left alone.
     pub async fn record_rejected(
@@ -129,19 +116,6 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("connection")?, r.try_get("accepted_at")?)))
             .collect()
-    }
-
-    /// Records the outcome of a claim and its attempt row in one statement.
-    /// Returns the acceptance time, or `None` when the claim was no longer
-    /// this worker's (its lease expired and another worker took it over).
-    /// The worker sends these in sets: see [`Store::record_outcomes`].
-    pub async fn record_outcome(
-        &self,
-        claim: &Claimed,
-        outcome: &Outcome,
-    ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let mut applied = self.record_outcomes(&[(claim, outcome)]).await?;
-        Ok(applied.pop().flatten())
     }
 }
 

@@ -273,6 +273,7 @@ pub async fn queue_depth(app: &TestApp) -> u32 {
         )
         .await
         .expect("passive declare");
+    queue::close_channel(&channel, "depth read").await;
     queue.message_count()
 }
 

@@ -7,3 +7,4 @@ mod delivery;
 mod helpers;
 mod lifecycle;
 mod operator;
+mod storage;

@@ -1,0 +1,110 @@
+//! The hot path's set statements, driven directly.
+
+use crate::helpers::*;
+use herald::domain::{Command, DeliveryStatus};
+use herald::storage::deliveries::AttemptRecord;
+use herald::storage::{AcceptOutcome, Outcome};
+use uuid::Uuid;
+
+fn send_command(id: Uuid) -> herald::domain::SendCommand {
+    let body = send(id, "628111000500").to_string();
+    match Command::parse(body.as_bytes(), |_| true) {
+        Ok(Command::Send(send)) => *send,
+        other => panic!("not a send: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_id_twice_in_one_set_is_claimed_once() {
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let set = [send_command(a), send_command(a), send_command(b)];
+    let outcomes = app
+        .store
+        .accept_sends(&set, chrono::Utc::now())
+        .await
+        .expect("accept");
+    let kinds: Vec<_> = outcomes
+        .iter()
+        .map(|o| match o {
+            AcceptOutcome::Claimed(c) => format!("claimed {}", c.id),
+            AcceptOutcome::Duplicate => "duplicate".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            format!("claimed {a}"),
+            "duplicate".into(),
+            format!("claimed {b}")
+        ]
+    );
+    let again = app
+        .store
+        .accept_sends(&[send_command(b)], chrono::Utc::now())
+        .await
+        .expect("accept");
+    assert!(matches!(again[..], [AcceptOutcome::Duplicate]));
+}
+
+#[tokio::test]
+async fn an_outcome_for_a_lost_claim_keeps_only_its_attempt_row() {
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    let id = Uuid::new_v4();
+    let outcomes = app
+        .store
+        .accept_sends(&[send_command(id)], chrono::Utc::now())
+        .await
+        .expect("accept");
+    let Some(AcceptOutcome::Claimed(claim)) = outcomes.into_iter().next() else {
+        panic!("not claimed")
+    };
+    let now = chrono::Utc::now();
+    let outcome = Outcome {
+        status: DeliveryStatus::Success,
+        next_attempt_at: None,
+        wait_reason: None,
+        fail_reason: None,
+        provider_status: Some(1),
+        remote_id: Some("r".into()),
+        refund_attempt: false,
+        attempt: Some(AttemptRecord {
+            started_at: now,
+            finished_at: now,
+            http_status: Some(200),
+            outcome: "success",
+            error: None,
+        }),
+    };
+    let mut stale = (*claim).clone();
+    stale.claimed_at -= chrono::Duration::seconds(1); // an older claim of the same row
+    let applied = app
+        .store
+        .record_outcomes(&[(&stale, &outcome)])
+        .await
+        .expect("record");
+    assert_eq!(applied, vec![None]);
+    assert_eq!(app.delivery(id).await.expect("row").status, "sending");
+    assert_eq!(
+        app.attempts(id).await.len(),
+        1,
+        "the call is still on record"
+    );
+
+    let applied = app
+        .store
+        .record_outcomes(&[(&*claim, &outcome)])
+        .await
+        .expect("record");
+    assert!(applied[0].is_some());
+    assert_eq!(app.delivery(id).await.expect("row").status, "success");
+}
