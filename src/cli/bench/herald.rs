@@ -1,0 +1,397 @@
+//! herald measured as it runs in production: `herald worker` processes,
+//! started from this binary with the bench's configuration, draining a
+//! backlog and then serving a steady offered rate.
+
+use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
+use super::{BenchArgs, Cpu, send_body};
+use crate::config::Config;
+use crate::queue::{self, Publisher};
+use crate::simulator::SimHandle;
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// What one measurement needs besides its arguments.
+pub struct Bench<'a> {
+    pub config: &'a Config,
+    pub config_file: &'a Path,
+    pub sim: &'a SimHandle,
+    pub args: &'a BenchArgs,
+    /// The admin database's pool, to read PostgreSQL's counters from.
+    pub admin: &'a PgPool,
+    /// The measured database's name and URL.
+    pub database: &'a str,
+    pub database_url: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DrainReport {
+    pub workers: usize,
+    pub per_second: f64,
+    pub statements_per_delivery: Option<f64>,
+    pub round_trips_per_delivery: Option<f64>,
+    pub transactions_per_delivery: Option<f64>,
+    pub cpu_seconds_per_1000: Cpu,
+    /// The largest peak RSS of the worker processes, in MB.
+    pub peak_rss_mb: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SteadyReport {
+    pub percent: u32,
+    pub workers: usize,
+    pub offered_per_second: f64,
+    /// The rate the bench managed to publish at (it can fall behind).
+    pub published_per_second: f64,
+    pub count: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl Bench<'_> {
+    /// herald draining `count` sends published before its workers start.
+    pub async fn backlog(&self, workers: usize) -> anyhow::Result<DrainReport> {
+        let count = self.args.count;
+        self.reset().await?;
+        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+        let bodies: Vec<Vec<u8>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| send_body(*id, i))
+            .collect();
+        let amqp = queue::connect(&self.config.amqp.url).await?;
+        Publisher::open(&amqp, &self.config.amqp)
+            .await?
+            .publish_many(&bodies)
+            .await?;
+        queue::close(&amqp, "published").await;
+        drop(bodies);
+
+        let pg_before = PgCounters::settled(self.admin, self.database).await?;
+        let cpu_before = CpuSnapshot::take();
+        let mut running = Workers::spawn(workers, self.config_file)?;
+        let probe = self.probe().await?;
+        let waited = self.wait_for_success(&probe, &mut running, count).await;
+        let (herald_cpu, peak_rss_mb) = (running.cpu(), running.peak_rss_mb());
+        running.stop().await;
+        let span = self.drain_span(&probe).await;
+        let polls = probe.polls.load(Ordering::Relaxed);
+        probe.pool.close().await;
+        waited?;
+        let (first, last) = span?;
+        let cpu_after = CpuSnapshot::take();
+        let pg_after = PgCounters::settled(self.admin, self.database).await?;
+        let seconds = (last - first).as_seconds_f64().max(1e-3);
+        Ok(DrainReport {
+            workers,
+            per_second: count as f64 / seconds,
+            statements_per_delivery: per_delivery(
+                pg_before.statements,
+                pg_after.statements,
+                0,
+                count,
+            ),
+            round_trips_per_delivery: per_delivery(
+                pg_before.round_trips,
+                pg_after.round_trips,
+                0,
+                count,
+            ),
+            transactions_per_delivery: per_delivery(
+                Some(pg_before.transactions),
+                Some(pg_after.transactions),
+                polls,
+                count,
+            ),
+            cpu_seconds_per_1000: Cpu {
+                herald: herald_cpu.map(|s| s * 1000.0 / count as f64),
+                postgres: per_thousand(cpu_before.postgres, cpu_after.postgres, count),
+                rabbitmq: per_thousand(cpu_before.rabbitmq, cpu_after.rabbitmq, count),
+            },
+            peak_rss_mb,
+        })
+    }
+
+    /// Latency from publish to `success` at `percent` of `max_rate`. Each
+    /// command's clock starts at the moment it was due to be published, so
+    /// a publisher that falls behind does not hide the wait.
+    pub async fn steady(
+        &self,
+        workers: usize,
+        percent: u32,
+        max_rate: f64,
+    ) -> anyhow::Result<SteadyReport> {
+        let rate = (max_rate * f64::from(percent) / 100.0).max(1.0);
+        let count = ((rate * self.args.steady_seconds as f64) as usize).clamp(1, self.args.count);
+        self.reset().await?;
+        let mut running = Workers::spawn(workers, self.config_file)?;
+        let ready = self.wait_for_consumers(&mut running, workers).await;
+        if let Err(err) = ready {
+            running.stop().await;
+            return Err(err);
+        }
+        let probe = self.probe().await?;
+        let published = self.publish_at(rate, count).await;
+        let waited = match &published {
+            Ok(_) => self.wait_for_success(&probe, &mut running, count).await,
+            Err(_) => Ok(()),
+        };
+        running.stop().await;
+        let (ids, due, published_per_second) = published?;
+        waited?;
+        let mut latencies: Vec<f64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK} \
+             FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
+             WHERE d.status = 'success'"
+        )))
+        .bind(&ids)
+        .bind(&due)
+        .fetch_all(&probe.pool)
+        .await?;
+        probe.pool.close().await;
+        latencies.sort_by(f64::total_cmp);
+        Ok(SteadyReport {
+            percent,
+            workers,
+            offered_per_second: rate,
+            published_per_second,
+            count,
+            p50_ms: measure::quantile(&latencies, 0.50),
+            p99_ms: measure::quantile(&latencies, 0.99),
+            max_ms: latencies.last().copied(),
+        })
+    }
+
+    /// Publishes `count` sends at `rate` a second, each at its due time.
+    /// Returns their ids, due times and the rate actually achieved.
+    async fn publish_at(
+        &self,
+        rate: f64,
+        count: usize,
+    ) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
+        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+        let bodies: Vec<Vec<u8>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| send_body(*id, i))
+            .collect();
+        let amqp = queue::connect(&self.config.amqp.url).await?;
+        let publisher = Publisher::open(&amqp, &self.config.amqp).await?;
+        let (clock, wall) = (Instant::now(), Utc::now());
+        let due_of = |i: usize| Duration::from_secs_f64(i as f64 / rate);
+        let mut sent = 0;
+        let mut ticker = tokio::time::interval(Duration::from_millis(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while sent < count {
+            ticker.tick().await;
+            let elapsed = clock.elapsed();
+            let mut upto = sent;
+            while upto < count && due_of(upto) <= elapsed {
+                upto += 1;
+            }
+            if upto > sent {
+                publisher.publish_many(&bodies[sent..upto]).await?;
+                sent = upto;
+            }
+        }
+        let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
+        queue::close(&amqp, "published").await;
+        let due = (0..count)
+            .map(|i| wall + chrono::Duration::from_std(due_of(i)).unwrap_or_default())
+            .collect();
+        Ok((ids, due, published_per_second))
+    }
+
+    /// An empty queue, empty tables and a quiet simulator.
+    async fn reset(&self) -> anyhow::Result<()> {
+        queue::topology::purge(&self.config.amqp, &self.config.amqp.url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(self.database_url)
+            .await?;
+        sqlx::query("TRUNCATE deliveries, delivery_attempts")
+            .execute(&pool)
+            .await?;
+        // Closing flushes this connection's statistics before the next reading.
+        pool.close().await;
+        self.sim.reset();
+        Ok(())
+    }
+
+    async fn probe(&self) -> anyhow::Result<Probe> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(self.database_url)
+            .await?;
+        Ok(Probe {
+            pool,
+            polls: AtomicI64::new(0),
+        })
+    }
+
+    /// Waits until `count` deliveries are `success`. The simulator's own
+    /// counter is watched first, so that the database is asked only at the end.
+    async fn wait_for_success(
+        &self,
+        probe: &Probe,
+        workers: &mut Workers,
+        count: usize,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(self.args.timeout);
+        loop {
+            workers.check_alive()?;
+            if self.sim.stats().accepted as usize >= count {
+                probe.polls.fetch_add(1, Ordering::Relaxed);
+                let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries WHERE status = 'success'"
+                )))
+                .fetch_one(&probe.pool)
+                .await?;
+                if done as usize >= count {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "herald delivered {} of {count} before the timeout",
+                    self.sim.stats().accepted
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// From the first command accepted to the last success committed.
+    async fn drain_span(&self, probe: &Probe) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+        probe.polls.fetch_add(1, Ordering::Relaxed);
+        let span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT min(accepted_at) AS {OWN_QUERY_MARK}, max(updated_at) FROM deliveries"
+            )))
+            .fetch_one(&probe.pool)
+            .await?;
+        match span {
+            (Some(first), Some(last)) => Ok((first, last)),
+            _ => anyhow::bail!("no delivery was recorded"),
+        }
+    }
+
+    /// Waits until RabbitMQ counts `n` consumers on herald's queue.
+    async fn wait_for_consumers(&self, workers: &mut Workers, n: usize) -> anyhow::Result<()> {
+        use lapin::options::QueueDeclareOptions;
+        let amqp = queue::connect(&self.config.amqp.url).await?;
+        let channel = amqp.create_channel().await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let result = loop {
+            if let Err(err) = workers.check_alive() {
+                break Err(err);
+            }
+            let declared = channel
+                .queue_declare(
+                    self.config.amqp.queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    Default::default(),
+                )
+                .await;
+            match declared {
+                Ok(q) if q.consumer_count() as usize >= n => break Ok(()),
+                Ok(_) => {}
+                Err(err) => break Err(err.into()),
+            }
+            if Instant::now() > deadline {
+                break Err(anyhow::anyhow!("the workers did not start consuming"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        queue::close(&amqp, "counted").await;
+        result
+    }
+}
+
+/// The bench's connection to the measured database, and how many statements
+/// it ran there (they are taken out of the transaction count).
+struct Probe {
+    pool: PgPool,
+    polls: AtomicI64,
+}
+
+/// `herald worker` processes.
+struct Workers {
+    children: Vec<tokio::process::Child>,
+}
+
+impl Workers {
+    fn spawn(n: usize, config_file: &Path) -> anyhow::Result<Workers> {
+        let exe: PathBuf = std::env::current_exe().context("cannot find the herald binary")?;
+        let mut children = Vec::with_capacity(n);
+        for _ in 0..n {
+            let child = tokio::process::Command::new(&exe)
+                .arg("--config")
+                .arg(config_file)
+                .arg("worker")
+                // The file names the bench's database and queues; these
+                // would override it.
+                .env_remove("HERALD_DATABASE_URL")
+                .env_remove("HERALD_AMQP_URL")
+                .env("RUST_LOG", "herald=warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot start {}", exe.display()))?;
+            children.push(child);
+        }
+        Ok(Workers { children })
+    }
+
+    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.children.iter().filter_map(|c| c.id())
+    }
+
+    fn cpu(&self) -> Option<f64> {
+        self.pids().map(measure::cpu_of).sum()
+    }
+
+    fn peak_rss_mb(&self) -> Option<f64> {
+        self.pids()
+            .map(measure::peak_rss_mb)
+            .try_fold(0.0f64, |max, mb| mb.map(|mb| max.max(mb)))
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for child in &mut self.children {
+            if let Ok(Some(status)) = child.try_wait() {
+                anyhow::bail!("a herald worker exited during the bench ({status})");
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, and SIGKILL for a worker still running after its grace.
+    async fn stop(mut self) {
+        for pid in self.pids() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        for child in &mut self.children {
+            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `herald bench`: deliveries per second of herald against the machine's own
+//! ceiling, measured in the same run, with what each delivery costs.
+//!
+//! 1. The ceiling ([`ceiling`]): a bare pipeline with no database.
+//! 2. herald ([`herald`]): real `herald worker` processes draining a backlog
+//!    published before they start, once per `--workers` count; then a steady
+//!    offered rate at 25%, 50% and 75% of the first count's drain rate, for
+//!    the latency from publish to `success`.
+//! 3. For each: deliveries per second, CPU seconds per 1,000 deliveries of
+//!    herald, PostgreSQL and RabbitMQ, statements, round trips and
+//!    transactions per delivery, and the workers' peak RSS.
+//!
+//! The simulator runs in this process in its fastest mode (no latency, no
+//! faults, no request log). The run uses a database of its own, dropped at
+//! the end, and fixed `herald.bench.*` quorum queues, purged before each
+//! measurement (quorum queues are not made to be created and deleted run
+//! after run).
+
+mod ceiling;
+mod herald;
+mod measure;
+
+use super::Failure;
+use crate::config::Config;
+use crate::simulator::{self, SimConfig, SimHandle};
+use anyhow::Context as _;
+use serde::Serialize;
+use sqlx::Connection as _;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Messages per measurement.
+    #[arg(long, default_value_t = 50_000)]
+    pub count: usize,
+    /// Deliveries in flight per worker (and in the ceiling pipeline).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 256)]
+    pub prefetch: u16,
+    /// Worker processes; a list (`1,2,4`) measures the drain once per count.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub workers: Vec<usize>,
+    /// How long each steady-rate measurement offers its rate (at most
+    /// `--count` messages).
+    #[arg(long, default_value_t = 10)]
+    pub steady_seconds: u64,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up on a measurement after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// CPU seconds per 1,000 deliveries, per part.
+#[derive(Debug, Serialize)]
+pub struct Cpu {
+    pub herald: Option<f64>,
+    pub postgres: Option<f64>,
+    pub rabbitmq: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub count: usize,
+    pub concurrency: usize,
+    pub prefetch: u16,
+    pub ceiling: ceiling::CeilingReport,
+    pub backlog: Vec<herald::DrainReport>,
+    pub steady: Vec<herald::SteadyReport>,
+    /// herald's drain with the first `--workers` count over the ceiling.
+    pub ratio: f64,
+}
+
+const CONNECTION: &str = "bench-konnek";
+const STEADY_PERCENTS: [u32; 3] = [25, 50, 75];
+
+pub async fn run(config_path: &Path, args: BenchArgs) -> Result<(), Failure> {
+    if args.count == 0
+        || args.concurrency == 0
+        || args.prefetch == 0
+        || args.workers.is_empty()
+        || args.workers.contains(&0)
+        || args.steady_seconds == 0
+    {
+        return Err(Failure::Usage(
+            "--count, --concurrency, --prefetch, --workers and --steady-seconds must be at least 1"
+                .into(),
+        ));
+    }
+    let base = if config_path.exists() {
+        Config::load(config_path)?
+    } else {
+        Config::parse("", &|name| std::env::var(name).ok())?
+    };
+    let sim = simulator::start(
+        "127.0.0.1:0".parse().context("address")?,
+        SimConfig::default(),
+    )
+    .await
+    .context("cannot start the simulator")?;
+    sim.set_record_limit(0);
+    let database = BenchDatabase::create(&base.database.url).await?;
+    let result = measure_all(&base, &database, &sim, &args).await;
+    database.drop_it().await;
+    sim.shutdown();
+    print(&result?, args.json)
+}
+
+async fn measure_all(
+    base: &Config,
+    database: &BenchDatabase,
+    sim: &SimHandle,
+    args: &BenchArgs,
+) -> Result<Report, Failure> {
+    let config = bench_config(base, &database.url, sim, args)?;
+    super::setup(&config).await?;
+    let config_file = ConfigFile::write(&config_text(base, &database.url, sim, args))?;
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&database.admin_url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let progress = |what: &str| {
+        if !args.json {
+            eprintln!("bench: {what}");
+        }
+    };
+    let bench = herald::Bench {
+        config: &config,
+        config_file: &config_file.path,
+        sim,
+        args,
+        admin: &admin,
+        database: &database.name,
+        database_url: &database.url,
+    };
+
+    progress(&format!(
+        "ceiling: consume → POST → ack, {} messages",
+        args.count
+    ));
+    let ceiling = ceiling::run(&config, sim, args).await?;
+    let mut backlog = Vec::with_capacity(args.workers.len());
+    for &workers in &args.workers {
+        progress(&format!(
+            "herald: {workers} worker process(es) draining a backlog of {} sends",
+            args.count
+        ));
+        backlog.push(bench.backlog(workers).await?);
+    }
+    let (first_workers, max_rate) = (backlog[0].workers, backlog[0].per_second);
+    let mut steady = Vec::with_capacity(STEADY_PERCENTS.len());
+    for percent in STEADY_PERCENTS {
+        progress(&format!(
+            "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
+        ));
+        steady.push(bench.steady(first_workers, percent, max_rate).await?);
+    }
+    admin.close().await;
+    Ok(Report {
+        count: args.count,
+        concurrency: args.concurrency,
+        prefetch: args.prefetch,
+        ratio: max_rate / ceiling.per_second.max(f64::MIN_POSITIVE),
+        ceiling,
+        backlog,
+        steady,
+    })
+}
+
+fn print(report: &Report, json: bool) -> Result<(), Failure> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).context("formatting the report")?
+        );
+        return Ok(());
+    }
+    let figure = |value: Option<f64>, digits: usize| match value {
+        Some(v) => format!("{v:.digits$}"),
+        None => "n/a".into(),
+    };
+    let mut table = comfy_table::Table::new();
+    table.set_header([
+        "measurement",
+        "deliveries/s",
+        "CPU s/1000: herald",
+        "postgres",
+        "rabbitmq",
+        "statements",
+        "round trips",
+        "transactions",
+        "peak RSS MB",
+    ]);
+    let cpu = &report.ceiling.cpu_seconds_per_1000;
+    table.add_row([
+        "ceiling (no database)".to_owned(),
+        format!("{:.0}", report.ceiling.per_second),
+        figure(cpu.herald, 3),
+        figure(cpu.postgres, 3),
+        figure(cpu.rabbitmq, 3),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+    ]);
+    for run in &report.backlog {
+        let cpu = &run.cpu_seconds_per_1000;
+        table.add_row([
+            format!("herald, backlog drain, {} worker(s)", run.workers),
+            format!("{:.0}", run.per_second),
+            figure(cpu.herald, 3),
+            figure(cpu.postgres, 3),
+            figure(cpu.rabbitmq, 3),
+            figure(run.statements_per_delivery, 2),
+            figure(run.round_trips_per_delivery, 2),
+            figure(run.transactions_per_delivery, 2),
+            figure(run.peak_rss_mb, 1),
+        ]);
+    }
+    println!("{table}");
+    let mut latency = comfy_table::Table::new();
+    latency.set_header([
+        "steady rate",
+        "offered/s",
+        "published/s",
+        "deliveries",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+    ]);
+    for run in &report.steady {
+        latency.add_row([
+            format!("{}% of max, {} worker(s)", run.percent, run.workers),
+            format!("{:.0}", run.offered_per_second),
+            format!("{:.0}", run.published_per_second),
+            run.count.to_string(),
+            figure(run.p50_ms, 1),
+            figure(run.p99_ms, 1),
+            figure(run.max_ms, 1),
+        ]);
+    }
+    println!("{latency}");
+    println!(
+        "herald / ceiling ({} worker(s)): {:.1}%",
+        report.backlog.first().map_or(0, |r| r.workers),
+        report.ratio * 100.0
+    );
+    Ok(())
+}
+
+/// The bench's configuration: the base file's URLs, fixed bench queues, and
+/// one Konnek connection to the in-process simulator.
+fn config_text(base: &Config, db_url: &str, sim: &SimHandle, args: &BenchArgs) -> String {
+    format!(
+        r#"
+[database]
+url = "{db_url}"
+max_connections = 16
+[amqp]
+url = "{amqp}"
+exchange = "herald.bench"
+queue = "herald.bench.commands"
+dead_letter_exchange = "herald.bench.dead"
+dead_letter_queue = "herald.bench.dead"
+prefetch = {prefetch}
+[http]
+listen = "127.0.0.1:0"
+[worker]
+concurrency = {concurrency}
+[[connection]]
+name = "{CONNECTION}"
+adapter = "konnek"
+base_url = "{sim}"
+channel = "whatsapp"
+client_id = "bench"
+username = "sim-user"
+password = "sim-pass"
+"#,
+        amqp = base.amqp.url,
+        prefetch = args.prefetch,
+        concurrency = args.concurrency,
+        sim = sim.base_url(),
+    )
+}
+
+fn bench_config(
+    base: &Config,
+    db_url: &str,
+    sim: &SimHandle,
+    args: &BenchArgs,
+) -> Result<Config, Failure> {
+    Ok(Config::parse(
+        &config_text(base, db_url, sim, args),
+        &|_| None,
+    )?)
+}
+
+fn send_body(id: Uuid, i: usize) -> Vec<u8> {
+    serde_json::json!({
+        "type": "send", "id": id, "connection": CONNECTION,
+        "message": {"to": format!("62811{i:07}"), "text": "Your order has shipped"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The configuration file the worker processes read, readable only by its
+/// owner (it holds the database URL), removed when the bench ends.
+struct ConfigFile {
+    path: PathBuf,
+}
+
+impl ConfigFile {
+    fn write(text: &str) -> anyhow::Result<ConfigFile> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = std::env::temp_dir().join(format!("herald-bench-{}.toml", Uuid::new_v4()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        file.write_all(text.as_bytes())?;
+        Ok(ConfigFile { path })
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A database of the bench's own, dropped when it is done.
+struct BenchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
+        let name = format!("herald_bench_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .context("cannot create the bench database (the role needs CREATEDB)")?;
+        let _ = conn.close().await;
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .context("the database URL has no database name")?;
+        Ok(BenchDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    async fn drop_it(&self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+            {
+                eprintln!("bench: could not drop {}: {err}", self.name);
+            }
+            let _ = conn.close().await;
+        }
+    }
+}
