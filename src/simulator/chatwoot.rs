@@ -3,9 +3,10 @@
 //! `POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`.
 //!
 //! It checks the `api_access_token` header (401), the numeric path ids (404)
-//! and the body as the document types it (400), logs the request, then
-//! answers the conversation's next [`Step`] (scripts are keyed by the
-//! conversation id here) with the message in the document's response shape.
+//! and the body as the document types it (400), logs the request, waits the
+//! latency (refusals too), then answers the conversation's next [`Step`]
+//! (scripts are keyed by the conversation id here) with the message in the
+//! document's response shape.
 //! `Ok { provider_status }` sets the answer's `status`: 1 sent, 2 delivered,
 //! 3 read, -3 failed (anything else: sent). Error bodies, which the document
 //! does not show, are `{"error": "..."}`.
@@ -103,14 +104,13 @@ async fn create(
         });
         decided
     };
-    let (step, message) = match decided {
-        Ok(decided) => decided,
-        Err(refusal) => return refusal,
-    };
     if !shared.pause(shared.latency()).await {
         return unavailable();
     }
-    answer(&shared, step, message).await
+    match decided {
+        Ok((step, message)) => answer(&shared, step, message).await,
+        Err(refusal) => refusal,
+    }
 }
 
 async fn answer(shared: &Shared, step: Step, message: Value) -> Response {

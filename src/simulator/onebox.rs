@@ -10,7 +10,8 @@
 //!   then it answers the recipient's (`To`'s) next [`Step`] and, on success,
 //!   echoes the stored message in `data[0]` as the document shows.
 //!
-//! Refusals for the token, the body or the quota consume no step. What
+//! Refusals for the token, the body or the quota consume no step; the
+//! latency applies to every answer. What
 //! OneBox answers to a token it never issued, or to wrong credentials, is not
 //! documented: here a 401 envelope saying "Invalid token" or "Invalid email
 //! or password".
@@ -169,16 +170,17 @@ async fn message(
         });
         decision
     };
-    let (step, stored) = match decision {
-        Ok(decided) => decided,
-        Err(Refusal::Token(message)) => return unauthorized(message),
-        Err(Refusal::Body(reason)) => return envelope(StatusCode::BAD_REQUEST, 400, &reason, None),
-        Err(Refusal::Quota) => return unauthorized(TIME_LIMIT),
-    };
+    // The latency applies to refusals too: a wave of calls with an expired
+    // token is in flight together, as against a real server.
     if !shared.pause(shared.latency()).await {
         return unavailable();
     }
-    answer(&shared, step, stored).await
+    match decision {
+        Ok((step, stored)) => answer(&shared, step, stored).await,
+        Err(Refusal::Token(message)) => unauthorized(message),
+        Err(Refusal::Body(reason)) => envelope(StatusCode::BAD_REQUEST, 400, &reason, None),
+        Err(Refusal::Quota) => unauthorized(TIME_LIMIT),
+    }
 }
 
 async fn answer(shared: &Shared, step: Step, stored: Value) -> Response {
