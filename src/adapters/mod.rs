@@ -4,7 +4,10 @@
 //! classifies the answer into an [`ErrorClass`]. The worker acts on the class,
 //! never on a provider's text.
 
+pub mod chatwoot;
 pub mod konnek;
+pub mod onebox;
+mod text;
 
 use crate::config::{AdapterSettings, ConnectionConfig};
 use crate::domain::{Message, ProviderStatus};
@@ -158,6 +161,16 @@ pub fn build(
 ) -> Result<Arc<dyn ChannelAdapter>, AdapterUnavailable> {
     match &connection.settings {
         AdapterSettings::Konnek(settings) => Ok(Arc::new(konnek::KonnekAdapter::new(
+            &connection.base_url,
+            settings.clone(),
+            http,
+        ))),
+        AdapterSettings::Onebox(settings) => Ok(Arc::new(onebox::OneboxAdapter::new(
+            &connection.base_url,
+            settings.clone(),
+            http,
+        ))),
+        AdapterSettings::Chatwoot(settings) => Ok(Arc::new(chatwoot::ChatwootAdapter::new(
             &connection.base_url,
             settings.clone(),
             http,

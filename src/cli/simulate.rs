@@ -23,6 +23,31 @@ pub struct SimulateArgs {
         hide_env_values = true
     )]
     pub konnek_password: String,
+    /// OneBox's `email` the simulator's `/api/authenticate` expects.
+    #[arg(long, env = "SIM_ONEBOX_EMAIL", default_value = "sim@onebox.example")]
+    pub onebox_email: String,
+    /// OneBox's `password` the simulator expects.
+    #[arg(
+        long,
+        env = "SIM_ONEBOX_PASSWORD",
+        default_value = "sim-pass",
+        hide_env_values = true
+    )]
+    pub onebox_password: String,
+    /// OneBox's `siteId` the simulator expects.
+    #[arg(long, env = "SIM_ONEBOX_SITE_ID", default_value = "169")]
+    pub onebox_site_id: String,
+    /// How long the OneBox tokens the simulator issues live, in seconds.
+    #[arg(long, default_value_t = 900)]
+    pub onebox_token_lifetime_secs: u64,
+    /// The Chatwoot `api_access_token` the simulator expects.
+    #[arg(
+        long,
+        env = "SIM_CHATWOOT_TOKEN",
+        default_value = "sim-token",
+        hide_env_values = true
+    )]
+    pub chatwoot_api_access_token: String,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -32,13 +57,20 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     let config = SimConfig {
         konnek_username: args.konnek_username,
         konnek_password: args.konnek_password,
+        onebox_email: args.onebox_email,
+        onebox_password: args.onebox_password,
+        onebox_site_id: args.onebox_site_id,
+        onebox_token_lifetime: Duration::from_secs(args.onebox_token_lifetime_secs),
+        chatwoot_api_access_token: args.chatwoot_api_access_token,
         latency: Duration::from_millis(args.latency_ms),
     };
     let sim = simulator::start(args.listen, config)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!(
-        "simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}})",
+        "simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}}; \
+         OneBox: POST /api/authenticate, /api/message; \
+         Chatwoot: POST /api/v1/accounts/{{account_id}}/conversations/{{conversation_id}}/messages)",
         sim.base_url()
     );
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -1,6 +1,6 @@
 //! Control endpoints under `/_sim/`, for driving a simulator in another
 //! process (`herald simulate`, the demo): script faults, set the latency,
-//! read what was received.
+//! read what was received, and drive OneBox's tokens and quota.
 
 use super::journal::{Received, Stats};
 use super::script::Step;
@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/requests", get(requests))
         .route("/_sim/stats", get(stats))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/onebox", get(onebox))
+        .route("/_sim/onebox/expire", post(onebox_expire))
+        .route("/_sim/onebox/token_lifetime", post(onebox_lifetime))
+        .route("/_sim/onebox/quota", post(onebox_quota))
 }
 
 #[derive(Deserialize)]
@@ -41,15 +45,12 @@ async fn script(
 }
 
 #[derive(Deserialize)]
-struct LatencyRequest {
+struct Millis {
     millis: u64,
 }
 
 /// `{"millis": N}`: added to every provider request from now on.
-async fn latency(
-    State(shared): State<Arc<Shared>>,
-    Json(request): Json<LatencyRequest>,
-) -> StatusCode {
+async fn latency(State(shared): State<Arc<Shared>>, Json(request): Json<Millis>) -> StatusCode {
     shared.set_latency(Duration::from_millis(request.millis));
     StatusCode::NO_CONTENT
 }
@@ -65,10 +66,55 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
     Json(stats)
 }
 
-/// Forgets scripts, the journal and the counters.
+/// Forgets scripts, the journal and the counters; lifts OneBox's quota.
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
-    let mut book = shared.book();
-    book.scripts.clear();
-    book.journal.clear();
+    shared.book().reset();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Serialize)]
+struct OneboxState {
+    authentications: u64,
+    quota: Option<u64>,
+    token_lifetime_millis: u128,
+}
+
+/// `{"authentications": N, "quota": N|null, "token_lifetime_millis": N}`.
+async fn onebox(State(shared): State<Arc<Shared>>) -> Json<OneboxState> {
+    let book = shared.book();
+    Json(OneboxState {
+        authentications: book.onebox.authentications,
+        quota: book.onebox.quota,
+        token_lifetime_millis: book.onebox.lifetime.as_millis(),
+    })
+}
+
+/// Every OneBox token issued so far expires now.
+async fn onebox_expire(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.book().onebox.expire_tokens();
+    StatusCode::NO_CONTENT
+}
+
+/// `{"millis": N}`: the lifetime of OneBox tokens issued from now on.
+async fn onebox_lifetime(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<Millis>,
+) -> StatusCode {
+    shared.book().onebox.lifetime = Duration::from_millis(request.millis);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct QuotaRequest {
+    remaining: Option<u64>,
+}
+
+/// `{"remaining": N}`: N more OneBox messages, then "time limit reached";
+/// `{"remaining": null}`: no limit.
+async fn onebox_quota(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<QuotaRequest>,
+) -> StatusCode {
+    shared.book().onebox.quota = request.remaining;
     StatusCode::NO_CONTENT
 }

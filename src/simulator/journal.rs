@@ -22,6 +22,17 @@ pub struct Received {
     pub at: DateTime<Utc>,
 }
 
+/// A request's headers, as [`Received`] keeps them.
+pub fn header_pairs(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
 /// Totals since start (or the last reset), as `GET /_sim/stats` gives them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {

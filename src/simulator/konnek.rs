@@ -11,7 +11,7 @@
 //! simulated yet. They belong in this file: after an accepted send, post the
 //! later statuses to a callback URL taken from [`super::SimConfig`].
 
-use super::journal::Received;
+use super::journal::{Received, header_pairs};
 use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Step};
 use super::state::Shared;
 use axum::Router;
@@ -188,16 +188,6 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let given = |name: &str| headers.get(name).map(|v| v.as_bytes());
     given("auth-username") == Some(shared.config.konnek_username.as_bytes())
         && given("auth-password") == Some(shared.config.konnek_password.as_bytes())
-}
-
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_owned(), value)
-        })
-        .collect()
 }
 
 fn non_empty_str(value: Option<&Value>) -> bool {

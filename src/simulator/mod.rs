@@ -6,27 +6,42 @@
 //! methods); another process drives it over HTTP (the `/_sim/` endpoints).
 //!
 //! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`.
+//! - `onebox.rs`: OneBox's `POST /api/authenticate` and `POST /api/message`,
+//!   with expiring tokens and a quota (`onebox_book.rs`); `onebox_check.rs`
+//!   its body rules.
+//! - `chatwoot.rs`: a Chatwoot-compatible server's
+//!   `POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`.
 //! - [`script`]: [`Step`]s, the per-recipient fault queues.
 //! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
-//!   `/_sim/stats`, `/_sim/reset`.
+//!   `/_sim/stats`, `/_sim/reset`, and OneBox's `/_sim/onebox/...`.
 //! - `state.rs`: the state every handler shares.
 //!
 //! A new provider is a module with a `routes()` merged in [`router`], and
 //! its credentials in [`SimConfig`].
 
+mod chatwoot;
 mod control;
 mod journal;
 mod konnek;
+mod onebox;
+mod onebox_book;
+mod onebox_check;
 pub mod script;
 mod state;
 
 #[cfg(test)]
+mod chatwoot_tests;
+#[cfg(test)]
 mod konnek_tests;
+#[cfg(test)]
+mod onebox_tests;
 #[cfg(test)]
 mod tests;
 
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use onebox::TIME_LIMIT;
+pub use onebox_book::DEFAULT_TOKEN_LIFETIME;
 pub use script::Step;
 
 use axum::Router;
@@ -40,6 +55,15 @@ use std::time::Duration;
 pub struct SimConfig {
     pub konnek_username: String,
     pub konnek_password: String,
+    /// What OneBox's `/api/authenticate` accepts (`siteId` compared as text).
+    pub onebox_email: String,
+    pub onebox_password: String,
+    pub onebox_site_id: String,
+    /// How long a OneBox token lives (its `exp` says so too; see
+    /// [`SimHandle::set_onebox_token_lifetime`]).
+    pub onebox_token_lifetime: Duration,
+    /// The `api_access_token` the Chatwoot twin accepts.
+    pub chatwoot_api_access_token: String,
     /// Added to every provider request (see [`SimHandle::set_latency`]).
     pub latency: Duration,
 }
@@ -49,6 +73,11 @@ impl Default for SimConfig {
         SimConfig {
             konnek_username: "sim-user".into(),
             konnek_password: "sim-pass".into(),
+            onebox_email: "sim@onebox.example".into(),
+            onebox_password: "sim-pass".into(),
+            onebox_site_id: "169".into(),
+            onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            chatwoot_api_access_token: "sim-token".into(),
             latency: Duration::ZERO,
         }
     }
@@ -79,6 +108,8 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(konnek::routes())
+        .merge(onebox::routes())
+        .merge(chatwoot::routes())
         .merge(control::routes())
         .with_state(shared)
 }
@@ -103,6 +134,8 @@ impl SimHandle {
 
     /// Appends `steps` to the recipient's queue: each accepted-for-processing
     /// request to that recipient consumes one; an empty queue answers success.
+    /// The recipient is Konnek's `recipient`, OneBox's `To`, and for
+    /// Chatwoot the conversation id.
     pub fn script(&self, recipient: &str, steps: Vec<Step>) {
         self.shared.book().scripts.push(recipient, steps);
     }
@@ -141,11 +174,32 @@ impl SimHandle {
         self.shared.book().journal.set_limit(limit);
     }
 
-    /// Forgets scripts, received requests and counters.
+    /// Forgets scripts, received requests and counters, and lifts the
+    /// OneBox quota.
     pub fn reset(&self) {
-        let mut book = self.shared.book();
-        book.scripts.clear();
-        book.journal.clear();
+        self.shared.book().reset();
+    }
+
+    /// Successful OneBox authentications so far.
+    pub fn onebox_authentications(&self) -> u64 {
+        self.shared.book().onebox.authentications
+    }
+
+    /// Every OneBox token issued so far expires now: the next message call
+    /// with one gets 401 "Expired token".
+    pub fn expire_onebox_tokens(&self) {
+        self.shared.book().onebox.expire_tokens();
+    }
+
+    /// The lifetime of OneBox tokens issued from now on.
+    pub fn set_onebox_token_lifetime(&self, lifetime: Duration) {
+        self.shared.book().onebox.lifetime = lifetime;
+    }
+
+    /// OneBox accepts `remaining` more messages, then answers "time limit
+    /// reached ..." (`Some(0)`: closed now; `None`: no limit).
+    pub fn set_onebox_quota(&self, remaining: Option<u64>) {
+        self.shared.book().onebox.quota = remaining;
     }
 
     /// Stops the server: no new connections, pending waits (hangs, delays)

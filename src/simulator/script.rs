@@ -15,7 +15,8 @@ use std::time::Duration;
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Step {
     /// Success, with this provider status (Konnek: `meta.status` true,
-    /// `data.status` = `provider_status`).
+    /// `data.status` = `provider_status`; Chatwoot: the answer's `status`;
+    /// OneBox answers no status).
     Ok { provider_status: i16 },
     /// A plain HTTP error, e.g. 503, or 429 with `Retry-After` (seconds).
     Http {
@@ -23,7 +24,10 @@ pub enum Step {
         #[serde(default)]
         retry_after: Option<u64>,
     },
-    /// HTTP 200 whose body says the call failed (Konnek: `meta.status` false).
+    /// The provider's own refusal with this code and message (Konnek: HTTP
+    /// 200 with `meta.status` false; OneBox: its error envelope at HTTP
+    /// `code`, e.g. 401 "Expired token"; Chatwoot: `{"error": message}` at
+    /// HTTP `code`).
     MetaFalse { code: u16, message: String },
     /// Wait this long, then answer a normal success.
     Delay { millis: u64 },

@@ -3,19 +3,32 @@
 //! shutdown signal that ends waits early.
 
 use super::SimConfig;
+use super::chatwoot::ChatwootBook;
 use super::journal::Journal;
+use super::onebox_book::OneboxBook;
 use super::script::Scripts;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Scripts and journal under one lock: a request takes its step and is
-/// logged in one short critical section.
+/// Scripts, journal and the providers' own state under one lock: a request
+/// is checked, takes its step and is logged in one short critical section.
 #[derive(Debug, Default)]
 pub struct Book {
     pub scripts: Scripts,
     pub journal: Journal,
+    pub onebox: OneboxBook,
+    pub chatwoot: ChatwootBook,
+}
+
+impl Book {
+    /// Forgets scripts, the journal and the counters; lifts OneBox's quota.
+    pub fn reset(&mut self) {
+        self.scripts.clear();
+        self.journal.clear();
+        self.onebox.reset();
+    }
 }
 
 pub struct Shared {
@@ -30,9 +43,11 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: SimConfig) -> Shared {
+        let mut book = Book::default();
+        book.onebox.lifetime = config.onebox_token_lifetime;
         let shared = Shared {
             latency_nanos: AtomicU64::new(0),
-            book: Mutex::new(Book::default()),
+            book: Mutex::new(book),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
             config,

@@ -16,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const CONNECTION: &str = "konnek-wa";
+/// A OneBox connection the simulator knows, and one with a wrong password.
+pub const ONEBOX: &str = "onebox-fb";
+pub const ONEBOX_WRONG_PASSWORD: &str = "onebox-wrong-password";
+/// A Chatwoot connection the simulator knows, and one with a wrong token.
+pub const CHATWOOT: &str = "chatwoot-99";
+pub const CHATWOOT_WRONG_TOKEN: &str = "chatwoot-wrong-token";
 
 /// The database the tests create their own databases from.
 pub fn admin_url() -> String {
@@ -124,6 +130,38 @@ channel = "whatsapp"
 client_id = "client-1"
 username = "sim-user"
 password = "sim-pass"
+
+[[connection]]
+name = "{ONEBOX}"
+adapter = "onebox"
+base_url = "{sim_url}"
+email = "sim@onebox.example"
+password = "sim-pass"
+site_id = "169"
+connection_id = 583
+
+[[connection]]
+name = "{ONEBOX_WRONG_PASSWORD}"
+adapter = "onebox"
+base_url = "{sim_url}"
+email = "sim@onebox.example"
+password = "not-the-password"
+site_id = "169"
+connection_id = 583
+
+[[connection]]
+name = "{CHATWOOT}"
+adapter = "chatwoot"
+base_url = "{sim_url}"
+api_access_token = "sim-token"
+account_id = 3
+
+[[connection]]
+name = "{CHATWOOT_WRONG_TOKEN}"
+adapter = "chatwoot"
+base_url = "{sim_url}"
+api_access_token = "not-the-token"
+account_id = 3
 "#,
         amqp = amqp_url(),
         http_timeout = options.http_timeout,

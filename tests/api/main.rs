@@ -2,9 +2,11 @@
 //! provider simulator, and the worker in-process or as the real binary.
 
 mod bad_input;
+mod chatwoot;
 mod cli;
 mod delivery;
 mod helpers;
 mod lifecycle;
+mod onebox;
 mod operator;
 mod storage;

@@ -1,0 +1,160 @@
+//! OneBox (Ciptadra Softindo): `POST {base_url}/api/message` with a bearer
+//! token from `POST {base_url}/api/authenticate`
+//! (`providers/onebox-message-create.md`, `providers/onebox-authenticate.md`).
+//!
+//! - `body.rs`: the request body and the checks before any call.
+//! - `answer.rs`: both answers, classified.
+//! - `token.rs`: the token, cached per connection, renewed by one caller.
+//!
+//! A send refused with "Expired token" renews the token and is repeated once,
+//! inside the same attempt. "time limit reached ..." is a quota refusal: the
+//! worker defers the delivery without using an attempt.
+
+mod answer;
+mod body;
+mod token;
+
+pub use body::{check, request_body};
+
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, retry_after};
+use crate::config::OneboxSettings;
+use crate::domain::Message;
+use answer::Issued;
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use token::{Lease, TokenCache};
+
+pub struct OneboxAdapter {
+    message_url: String,
+    authenticate_url: String,
+    settings: OneboxSettings,
+    tokens: TokenCache,
+    http: reqwest::Client,
+}
+
+impl OneboxAdapter {
+    pub fn new(base_url: &str, settings: OneboxSettings, http: reqwest::Client) -> Self {
+        let base = base_url.trim_end_matches('/');
+        OneboxAdapter {
+            message_url: format!("{base}/api/message"),
+            authenticate_url: format!("{base}/api/authenticate"),
+            settings,
+            tokens: TokenCache::default(),
+            http,
+        }
+    }
+
+    /// `siteId` is "number or string": a number when it reads as one.
+    fn credentials(&self) -> Value {
+        let site_id = match self.settings.site_id.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(self.settings.site_id.as_str()),
+        };
+        serde_json::json!({
+            "email": self.settings.email,
+            "password": self.settings.password.expose(),
+            "siteId": site_id,
+        })
+    }
+
+    async fn authenticate(&self) -> Result<Issued, ProviderError> {
+        let response = self
+            .http
+            .post(&self.authenticate_url)
+            .json(&self.credentials())
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        let issued = answer::interpret_token(status, wait, &bytes);
+        if issued.is_ok() {
+            tracing::info!("authenticated with OneBox");
+        }
+        issued
+    }
+
+    async fn post(&self, lease: &Lease, body: &Value) -> Result<Sent, ProviderError> {
+        let response = self
+            .http
+            .post(&self.message_url)
+            .bearer_auth(&*lease.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        // Read the whole body, whatever the status: it returns the
+        // connection to the pool.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        answer::interpret(status, wait, &bytes)
+    }
+
+    /// One send: the token, the call, and once more with a renewed token if
+    /// OneBox says it expired. `leases` collects the tokens used, to keep
+    /// them out of any error.
+    async fn call(
+        &self,
+        outbound: Outbound<'_>,
+        leases: &mut Vec<Lease>,
+    ) -> Result<Sent, ProviderError> {
+        let body = request_body(self.settings.connection_id, outbound.message, Utc::now());
+        let lease = self.tokens.get(|| self.authenticate()).await?;
+        leases.push(lease.clone());
+        match self.post(&lease, &body).await {
+            Err(error) if error.class == ErrorClass::AuthExpired => {
+                tracing::info!("OneBox refused the token; renewing it and repeating the call");
+                let renewed = self
+                    .tokens
+                    .renew(lease.seen, || self.authenticate())
+                    .await?;
+                leases.push(renewed.clone());
+                self.post(&renewed, &body).await
+            }
+            other => other,
+        }
+    }
+
+    /// No error string carries the password or a token, even where OneBox
+    /// echoes what it was sent.
+    fn redact(&self, mut error: ProviderError, leases: &[Lease]) -> ProviderError {
+        let secrets = leases
+            .iter()
+            .map(|l| &*l.token)
+            .chain([self.settings.password.expose()]);
+        super::text::redact(&mut error.message, secrets);
+        error
+    }
+}
+
+impl ChannelAdapter for OneboxAdapter {
+    fn adapter(&self) -> &'static str {
+        "onebox"
+    }
+
+    fn check(&self, message: &Message) -> Result<(), Unsupported> {
+        check(message)
+    }
+
+    fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
+        Box::pin(async move {
+            let mut leases = Vec::with_capacity(2);
+            let result = self.call(outbound, &mut leases).await;
+            result.map_err(|e| self.redact(e, &leases))
+        })
+    }
+}
+
+#[cfg(test)]
+mod answer_tests;
+#[cfg(test)]
+mod body_tests;
