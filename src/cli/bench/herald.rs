@@ -183,6 +183,7 @@ impl Bench<'_> {
             .enumerate()
             .map(|(i, id)| send_body(*id, i))
             .collect();
+        let bodies = std::sync::Arc::new(bodies);
         let amqp = queue::connect(&self.config.amqp.url).await?;
         let publisher = Publisher::open(&amqp, &self.config.amqp).await?;
         let (clock, wall) = (Instant::now(), Utc::now());
@@ -190,6 +191,10 @@ impl Bench<'_> {
         let mut sent = 0;
         let mut ticker = tokio::time::interval(Duration::from_millis(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Confirms are awaited beside the publishing, as a producer with
+        // confirms in flight does, so that a slow confirm does not hold back
+        // the commands due after it.
+        let mut confirms = tokio::task::JoinSet::new();
         while sent < count {
             ticker.tick().await;
             let elapsed = clock.elapsed();
@@ -198,9 +203,16 @@ impl Bench<'_> {
                 upto += 1;
             }
             if upto > sent {
-                publisher.publish_many(&bodies[sent..upto]).await?;
+                let (publisher, bodies, from) = (publisher.clone(), bodies.clone(), sent);
+                confirms.spawn(async move { publisher.publish_many(&bodies[from..upto]).await });
                 sent = upto;
             }
+            while let Some(done) = confirms.try_join_next() {
+                done??;
+            }
+        }
+        while let Some(done) = confirms.join_next().await {
+            done??;
         }
         let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
         queue::close(&amqp, "published").await;
