@@ -9,6 +9,7 @@ use crate::domain::{DeliveryStatus, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 impl Store {
@@ -18,7 +19,7 @@ impl Store {
     /// An id given twice in one batch is a duplicate the second time.
     pub async fn accept_sends(
         &self,
-        commands: &[SendCommand],
+        commands: &[Arc<SendCommand>],
         now: DateTime<Utc>,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
         let n = commands.len();
@@ -46,7 +47,8 @@ impl Store {
         for &i in &order {
             let cmd = &commands[i];
             let (status, attempt, next, wait, fail) = states[i];
-            let body = serde_json::to_value(cmd)
+            // As text, cast in the statement: no JSON tree is built here.
+            let body = serde_json::to_string(&**cmd)
                 .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
             ids.push(cmd.id);
             connections.push(cmd.connection.as_str());
@@ -64,11 +66,11 @@ impl Store {
         let rows = sqlx::query(
             "INSERT INTO deliveries (id, connection, status, attempts, next_attempt_at, wait_reason, \
                  fail_reason, command, not_before, expires_at, group_id, group_order, claimed_at) \
-             SELECT id, connection, status, attempts, next_at, wait_reason, fail_reason, command, \
+             SELECT id, connection, status, attempts, next_at, wait_reason, fail_reason, command::jsonb, \
                  not_before, expires_at, group_id, group_order, \
                  CASE WHEN status = 'sending' THEN now() END \
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::text[], \
-                 $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::int[]) \
+                 $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::int[]) \
                  AS t(id, connection, status, attempts, next_at, wait_reason, fail_reason, command, \
                       not_before, expires_at, group_id, group_order) \
              ON CONFLICT (id) DO NOTHING \

@@ -7,6 +7,7 @@ use super::{StorageError, Store};
 use crate::domain::{DeliveryStatus, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A delivery this worker holds in `sending` and must now send.
@@ -14,7 +15,8 @@ use uuid::Uuid;
 pub struct Claimed {
     pub id: Uuid,
     pub connection: String,
-    pub command: SendCommand,
+    /// Shared, not copied, as the delivery moves through the worker.
+    pub command: Arc<SendCommand>,
     /// The attempt being made, 1-based, within the current round.
     pub attempt: u32,
     pub resends: u32,
@@ -127,7 +129,7 @@ pub(super) fn claimed_from_row(row: &sqlx::postgres::PgRow) -> Result<Claimed, S
     Ok(Claimed {
         id,
         connection: row.try_get("connection")?,
-        command,
+        command: Arc::new(command),
         attempt: row.try_get::<i32, _>("attempts")?.max(1) as u32,
         resends: row.try_get::<i32, _>("resends")?.max(0) as u32,
         remote_id: row.try_get("remote_id")?,

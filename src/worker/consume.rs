@@ -14,6 +14,7 @@ use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
+use std::sync::Arc;
 use tracing::Instrument;
 
 pub async fn handle(ctx: &Context, delivery: Delivery) {
@@ -27,7 +28,9 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            accept(ctx, &delivery, &send).instrument(span).await
+            accept(ctx, &delivery, Arc::from(send))
+                .instrument(span)
+                .await
         }
         Ok(Command::Resend(resend)) => {
             let Some(change) = ctx
@@ -61,7 +64,11 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
 }
 
 /// Records a `send`, acks it, and returns the claim when it is due now.
-async fn accept(ctx: &Context, delivery: &Delivery, send: &SendCommand) -> Option<Box<Claimed>> {
+async fn accept(
+    ctx: &Context,
+    delivery: &Delivery,
+    send: Arc<SendCommand>,
+) -> Option<Box<Claimed>> {
     let accepted = ctx
         .with_db_retry("accepting a send", || ctx.accepts.call(send.clone()))
         .await?; // None: shutting down, the command stays in the queue

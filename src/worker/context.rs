@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Accepted sends, as sets (see [`Store::accept_sends`]).
-pub type Accepts = Batcher<SendCommand, AcceptOutcome, StorageError>;
+pub type Accepts = Batcher<Arc<SendCommand>, AcceptOutcome, StorageError>;
 /// Outcomes and attempt rows, as sets (see [`Store::record_outcomes`]).
-pub type Outcomes = Batcher<(Claimed, Outcome), Option<DateTime<Utc>>, StorageError>;
+pub type Outcomes = Batcher<Arc<(Claimed, Outcome)>, Option<DateTime<Utc>>, StorageError>;
 
 /// How many rows one set statement carries at most.
 pub const MAX_SET: usize = 500;
@@ -52,7 +52,7 @@ pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
     let accepts = Batcher::spawn(
         MAX_SET,
         SETS_IN_FLIGHT,
-        move |commands: Vec<SendCommand>| {
+        move |commands: Vec<Arc<SendCommand>>| {
             let store = for_accepts.clone();
             async move { store.accept_sends(&commands, Utc::now()).await }
         },
@@ -61,10 +61,11 @@ pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
     let outcomes = Batcher::spawn(
         MAX_SET,
         SETS_IN_FLIGHT,
-        move |items: Vec<(Claimed, Outcome)>| {
+        move |items: Vec<Arc<(Claimed, Outcome)>>| {
             let store = for_outcomes.clone();
             async move {
-                let pairs: Vec<(&Claimed, &Outcome)> = items.iter().map(|(c, o)| (c, o)).collect();
+                let pairs: Vec<(&Claimed, &Outcome)> =
+                    items.iter().map(|item| (&item.0, &item.1)).collect();
                 store.record_outcomes(&pairs).await
             }
         },

@@ -7,6 +7,7 @@ use crate::domain::DeliveryStatus;
 use crate::metrics;
 use crate::storage::{Claimed, Outcome};
 use chrono::Utc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -18,7 +19,7 @@ pub async fn deliver(ctx: &Context, claim: Claimed) {
     let span = tracing::info_span!("deliver", id = %claim.id, connection = %claim.connection, attempt = claim.attempt);
     async {
         let outcome = call(ctx, &claim).await;
-        record(ctx, &claim, outcome).await;
+        record(ctx, claim, outcome).await;
     }
     .instrument(span)
     .await
@@ -97,12 +98,12 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
     outcome
 }
 
-async fn record(ctx: &Context, claim: &Claimed, outcome: Outcome) {
+async fn record(ctx: &Context, claim: Claimed, outcome: Outcome) {
+    let item = Arc::new((claim, outcome));
     let stored = ctx
-        .with_db_retry("recording an outcome", || {
-            ctx.outcomes.call((claim.clone(), outcome.clone()))
-        })
+        .with_db_retry("recording an outcome", || ctx.outcomes.call(item.clone()))
         .await;
+    let (claim, outcome) = &*item;
     match stored {
         None => tracing::warn!(
             "shutdown before the outcome was recorded; the sending lease will recover it"

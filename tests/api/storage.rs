@@ -4,12 +4,13 @@ use crate::helpers::*;
 use herald::domain::{Command, DeliveryStatus};
 use herald::storage::deliveries::AttemptRecord;
 use herald::storage::{AcceptOutcome, Outcome};
+use std::sync::Arc;
 use uuid::Uuid;
 
-fn send_command(id: Uuid) -> herald::domain::SendCommand {
+fn send_command(id: Uuid) -> Arc<herald::domain::SendCommand> {
     let body = send(id, "628111000500").to_string();
     match Command::parse(body.as_bytes(), |_| true) {
-        Ok(Command::Send(send)) => *send,
+        Ok(Command::Send(send)) => Arc::from(send),
         other => panic!("not a send: {other:?}"),
     }
 }
