@@ -36,17 +36,27 @@ where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
     {
+        Self::spawn_sharing(max, Arc::new(Semaphore::new(parallel.max(1))), run)
+    }
+
+    /// Like [`Batcher::spawn`], with the sets in flight bounded by `slots`,
+    /// which other batchers may share.
+    pub fn spawn_sharing<F, Fut>(max: usize, slots: Arc<Semaphore>, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
+    {
         let (tx, mut rx) = mpsc::unbounded_channel::<(I, Reply<O, E>)>();
         let run = Arc::new(run);
-        let slots = Arc::new(Semaphore::new(parallel.max(1)));
         tokio::spawn(async move {
             loop {
-                // A slot first: while every set is running, items pile up
-                // in the channel and make the next set larger.
-                let Ok(slot) = slots.clone().acquire_owned().await else {
+                // An item, then a slot (never held idle, as slots may be
+                // shared): while every set is running, items pile up in the
+                // channel and make the next set larger.
+                let Some((input, reply)) = rx.recv().await else {
                     return;
                 };
-                let Some((input, reply)) = rx.recv().await else {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
                 };
                 let mut inputs = Vec::with_capacity(max);
@@ -130,6 +140,23 @@ mod tests {
             assert_eq!(answer.expect("answer"), i * 10);
         }
         assert!(sets.load(Ordering::Relaxed) < 500, "items were grouped");
+    }
+
+    #[tokio::test]
+    async fn batchers_sharing_one_slot_both_make_progress() {
+        // A batcher waiting for its first item must not hold the slot.
+        let slots = Arc::new(Semaphore::new(1));
+        let first = Batcher::spawn_sharing(8, slots.clone(), |items: Vec<u32>| async move {
+            Ok::<_, Odd>(items)
+        });
+        let second = Batcher::spawn_sharing(8, slots, |items: Vec<u32>| async move {
+            Ok::<_, Odd>(items.into_iter().map(|i| i + 1).collect())
+        });
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            (first.call(1).await.ok(), second.call(1).await.ok())
+        })
+        .await;
+        assert_eq!(answered.ok(), Some((Some(1), Some(2))));
     }
 
     #[tokio::test]

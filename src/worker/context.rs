@@ -23,7 +23,7 @@ pub type Outcomes = Batcher<Arc<(Claimed, Outcome)>, Option<DateTime<Utc>>, Stor
 
 /// How many rows one set statement carries at most.
 pub const MAX_SET: usize = 500;
-/// How many sets of one kind may be in PostgreSQL at once.
+/// How many sets (accepts and outcomes together) may be in PostgreSQL at once.
 pub const SETS_IN_FLIGHT: usize = 2;
 
 pub struct Context {
@@ -48,19 +48,22 @@ pub struct Context {
 
 /// The two batchers of the hot path, over `store`.
 pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
+    // Both kinds share the slots: fewer statements at once in PostgreSQL
+    // make larger sets, and each set's cost is mostly per statement.
+    let slots = Arc::new(Semaphore::new(SETS_IN_FLIGHT));
     let for_accepts = store.clone();
-    let accepts = Batcher::spawn(
+    let accepts = Batcher::spawn_sharing(
         MAX_SET,
-        SETS_IN_FLIGHT,
+        slots.clone(),
         move |commands: Vec<Arc<SendCommand>>| {
             let store = for_accepts.clone();
             async move { store.accept_sends(&commands, Utc::now()).await }
         },
     );
     let for_outcomes = store.clone();
-    let outcomes = Batcher::spawn(
+    let outcomes = Batcher::spawn_sharing(
         MAX_SET,
-        SETS_IN_FLIGHT,
+        slots,
         move |items: Vec<Arc<(Claimed, Outcome)>>| {
             let store = for_outcomes.clone();
             async move {
