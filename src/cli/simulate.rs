@@ -48,6 +48,14 @@ pub struct SimulateArgs {
         hide_env_values = true
     )]
     pub chatwoot_api_access_token: String,
+    /// The Comm100 bearer token the simulator expects.
+    #[arg(
+        long,
+        env = "SIM_COMM100_TOKEN",
+        default_value = "sim-comm100-token",
+        hide_env_values = true
+    )]
+    pub comm100_access_token: String,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -62,6 +70,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         onebox_site_id: args.onebox_site_id,
         onebox_token_lifetime: Duration::from_secs(args.onebox_token_lifetime_secs),
         chatwoot_api_access_token: args.chatwoot_api_access_token,
+        comm100_access_token: args.comm100_access_token,
         latency: Duration::from_millis(args.latency_ms),
     };
     let sim = simulator::start(args.listen, config)
@@ -70,7 +79,8 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     println!(
         "simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}}; \
          OneBox: POST /api/authenticate, /api/message; \
-         Chatwoot: POST /api/v1/accounts/{{account_id}}/conversations/{{conversation_id}}/messages)",
+         Chatwoot: POST /api/v1/accounts/{{account_id}}/conversations/{{conversation_id}}/messages; \
+         Comm100: POST /v4/ticketing/messages, /v4/ticketing/messages/{{id}}:resend)",
         sim.base_url()
     );
     let shutdown = tokio_util::sync::CancellationToken::new();

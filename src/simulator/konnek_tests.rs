@@ -34,6 +34,7 @@ async fn send(adapter: &KonnekAdapter, id: Uuid, message: &Message) -> Result<Se
         attempt: 1,
         resends: 0,
         remote_id: None,
+        group: None,
     };
     adapter.send(outbound).await
 }

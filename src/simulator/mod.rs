@@ -11,6 +11,8 @@
 //!   its body rules.
 //! - `chatwoot.rs`: a Chatwoot-compatible server's
 //!   `POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`.
+//! - `comm100.rs`: Comm100's `POST /v4/ticketing/messages` and
+//!   `POST /v4/ticketing/messages/{id}:resend`, holding the messages it created.
 //! - [`script`]: [`Step`]s, the per-recipient fault queues.
 //! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
@@ -21,6 +23,7 @@
 //! its credentials in [`SimConfig`].
 
 mod chatwoot;
+mod comm100;
 mod control;
 mod journal;
 mod konnek;
@@ -32,6 +35,8 @@ mod state;
 
 #[cfg(test)]
 mod chatwoot_tests;
+#[cfg(test)]
+mod comm100_tests;
 #[cfg(test)]
 mod konnek_tests;
 #[cfg(test)]
@@ -64,6 +69,8 @@ pub struct SimConfig {
     pub onebox_token_lifetime: Duration,
     /// The `api_access_token` the Chatwoot twin accepts.
     pub chatwoot_api_access_token: String,
+    /// The bearer token the Comm100 twin accepts.
+    pub comm100_access_token: String,
     /// Added to every provider request (see [`SimHandle::set_latency`]).
     pub latency: Duration,
 }
@@ -78,6 +85,7 @@ impl Default for SimConfig {
             onebox_site_id: "169".into(),
             onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
             chatwoot_api_access_token: "sim-token".into(),
+            comm100_access_token: "sim-comm100-token".into(),
             latency: Duration::ZERO,
         }
     }
@@ -110,6 +118,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(konnek::routes())
         .merge(onebox::routes())
         .merge(chatwoot::routes())
+        .merge(comm100::routes())
         .merge(control::routes())
         .with_state(shared)
 }
@@ -134,8 +143,8 @@ impl SimHandle {
 
     /// Appends `steps` to the recipient's queue: each accepted-for-processing
     /// request to that recipient consumes one; an empty queue answers success.
-    /// The recipient is Konnek's `recipient`, OneBox's `To`, and for
-    /// Chatwoot the conversation id.
+    /// The recipient is Konnek's `recipient`, OneBox's `To`, for Chatwoot
+    /// the conversation id and for Comm100 the `ticketId`.
     pub fn script(&self, recipient: &str, steps: Vec<Step>) {
         self.shared.book().scripts.push(recipient, steps);
     }
@@ -200,6 +209,17 @@ impl SimHandle {
     /// reached ..." (`Some(0)`: closed now; `None`: no limit).
     pub fn set_onebox_quota(&self, remaining: Option<u64>) {
         self.shared.book().onebox.quota = remaining;
+    }
+
+    /// The Comm100 message with this id, as the twin last answered it.
+    pub fn comm100_message(&self, id: &str) -> Option<serde_json::Value> {
+        self.shared.book().comm100.message(id)
+    }
+
+    /// Comm100 messages created, and resends served.
+    pub fn comm100_counts(&self) -> (usize, u64) {
+        let book = self.shared.book();
+        (book.comm100.created(), book.comm100.resends)
     }
 
     /// Stops the server: no new connections, pending waits (hangs, delays)

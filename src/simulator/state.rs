@@ -4,6 +4,7 @@
 
 use super::SimConfig;
 use super::chatwoot::ChatwootBook;
+use super::comm100::Comm100Book;
 use super::journal::Journal;
 use super::onebox_book::OneboxBook;
 use super::script::Scripts;
@@ -20,14 +21,17 @@ pub struct Book {
     pub journal: Journal,
     pub onebox: OneboxBook,
     pub chatwoot: ChatwootBook,
+    pub comm100: Comm100Book,
 }
 
 impl Book {
-    /// Forgets scripts, the journal and the counters; lifts OneBox's quota.
+    /// Forgets scripts, the journal, the counters and Comm100's messages;
+    /// lifts OneBox's quota.
     pub fn reset(&mut self) {
         self.scripts.clear();
         self.journal.clear();
         self.onebox.reset();
+        self.comm100 = Comm100Book::default();
     }
 }
 

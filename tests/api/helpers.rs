@@ -22,6 +22,11 @@ pub const ONEBOX_WRONG_PASSWORD: &str = "onebox-wrong-password";
 /// A Chatwoot connection the simulator knows, and one with a wrong token.
 pub const CHATWOOT: &str = "chatwoot-99";
 pub const CHATWOOT_WRONG_TOKEN: &str = "chatwoot-wrong-token";
+/// A Comm100 connection the simulator knows, and one with a wrong token.
+pub const COMM100: &str = "comm100-tickets";
+pub const COMM100_WRONG_TOKEN: &str = "comm100-wrong-token";
+/// The agent Comm100 messages are sent as.
+pub const COMM100_AGENT: &str = "902f53f4-4acc-4103-8e85-fd20e7678edd";
 
 /// The database the tests create their own databases from.
 pub fn admin_url() -> String {
@@ -162,6 +167,22 @@ adapter = "chatwoot"
 base_url = "{sim_url}"
 api_access_token = "not-the-token"
 account_id = 3
+
+[[connection]]
+name = "{COMM100}"
+adapter = "comm100"
+base_url = "{sim_url}"
+access_token = "sim-comm100-token"
+channel_id = "Email"
+sent_by_id = "{COMM100_AGENT}"
+
+[[connection]]
+name = "{COMM100_WRONG_TOKEN}"
+adapter = "comm100"
+base_url = "{sim_url}"
+access_token = "not-the-comm100-token"
+channel_id = "Email"
+sent_by_id = "{COMM100_AGENT}"
 "#,
         amqp = amqp_url(),
         http_timeout = options.http_timeout,

@@ -4,6 +4,7 @@
 mod bad_input;
 mod chatwoot;
 mod cli;
+mod comm100;
 mod delivery;
 mod helpers;
 mod lifecycle;
