@@ -5,7 +5,9 @@
 //! returns a [`SimHandle`] at once. Tests drive it in process (the handle's
 //! methods); another process drives it over HTTP (the `/_sim/` endpoints).
 //!
-//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`.
+//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`;
+//!   `konnek_callbacks.rs` the status pushes that follow an accepted send,
+//!   when switched on.
 //! - `onebox.rs`: OneBox's `POST /api/authenticate` and `POST /api/message`,
 //!   with expiring tokens and a quota (`onebox_book.rs`); `onebox_check.rs`
 //!   its body rules.
@@ -27,6 +29,7 @@ mod comm100;
 mod control;
 mod journal;
 mod konnek;
+mod konnek_callbacks;
 mod onebox;
 mod onebox_book;
 mod onebox_check;
@@ -45,6 +48,7 @@ mod onebox_tests;
 mod tests;
 
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use konnek_callbacks::{KonnekCallbacks, Pushed};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::DEFAULT_TOKEN_LIFETIME;
 pub use script::Step;
@@ -116,6 +120,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(konnek::routes())
+        .merge(konnek_callbacks::routes())
         .merge(onebox::routes())
         .merge(chatwoot::routes())
         .merge(comm100::routes())
@@ -220,6 +225,17 @@ impl SimHandle {
     pub fn comm100_counts(&self) -> (usize, u64) {
         let book = self.shared.book();
         (book.comm100.created(), book.comm100.resends)
+    }
+
+    /// Switches Konnek's status callbacks on (`Some`) or off: after each
+    /// accepted send, its `statuses` are pushed to `url` in order.
+    pub fn set_konnek_callbacks(&self, callbacks: Option<KonnekCallbacks>) {
+        self.shared.book().callbacks.target = callbacks;
+    }
+
+    /// The Konnek status callbacks pushed so far, with their answers.
+    pub fn konnek_callbacks_pushed(&self) -> Vec<Pushed> {
+        self.shared.book().callbacks.pushed.clone()
     }
 
     /// Stops the server: no new connections, pending waits (hangs, delays)

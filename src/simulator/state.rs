@@ -6,6 +6,7 @@ use super::SimConfig;
 use super::chatwoot::ChatwootBook;
 use super::comm100::Comm100Book;
 use super::journal::Journal;
+use super::konnek_callbacks::CallbackBook;
 use super::onebox_book::OneboxBook;
 use super::script::Scripts;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,8 @@ pub struct Book {
     pub onebox: OneboxBook,
     pub chatwoot: ChatwootBook,
     pub comm100: Comm100Book,
+    /// Konnek's status callbacks: the switch and the pushes made.
+    pub callbacks: CallbackBook,
 }
 
 impl Book {
@@ -32,6 +35,7 @@ impl Book {
         self.journal.clear();
         self.onebox.reset();
         self.comm100 = Comm100Book::default();
+        self.callbacks.pushed.clear();
     }
 }
 
@@ -39,6 +43,8 @@ pub struct Shared {
     pub config: SimConfig,
     latency_nanos: AtomicU64,
     book: Mutex<Book>,
+    /// The client that pushes status callbacks.
+    pub http: reqwest::Client,
     /// Cancelled to stop the server; ends every pending wait.
     pub shutdown: CancellationToken,
     /// Cancelled once the server has stopped.
@@ -52,6 +58,10 @@ impl Shared {
         let shared = Shared {
             latency_nanos: AtomicU64::new(0),
             book: Mutex::new(book),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
             config,

@@ -2,8 +2,10 @@
 //!
 //! - [`deliveries`]: accepting commands, claiming, recording outcomes.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
+//! - [`callbacks`]: providers' later statuses, moved only forward.
 
 pub mod batch;
+pub mod callbacks;
 pub mod deliveries;
 pub mod operator;
 pub mod recovery;

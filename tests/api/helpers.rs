@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const CONNECTION: &str = "konnek-wa";
+/// The `callback_token` of the Konnek and Chatwoot connections.
+pub const CALLBACK_TOKEN: &str = "cb-s3cret";
 /// A OneBox connection the simulator knows, and one with a wrong password.
 pub const ONEBOX: &str = "onebox-fb";
 pub const ONEBOX_WRONG_PASSWORD: &str = "onebox-wrong-password";
@@ -131,6 +133,7 @@ jitter = 0.0
 name = "{CONNECTION}"
 adapter = "konnek"
 base_url = "{sim_url}"
+callback_token = "{CALLBACK_TOKEN}"
 channel = "whatsapp"
 client_id = "client-1"
 username = "sim-user"
@@ -158,6 +161,7 @@ connection_id = 583
 name = "{CHATWOOT}"
 adapter = "chatwoot"
 base_url = "{sim_url}"
+callback_token = "{CALLBACK_TOKEN}"
 api_access_token = "sim-token"
 account_id = 3
 
@@ -303,6 +307,12 @@ impl TestApp {
             }
         })
         .await
+    }
+
+    /// The worker's status-callback URL for a connection.
+    pub fn callback_url(&self, connection: &str) -> String {
+        let addr = self.worker.as_ref().expect("worker running").0.http_addr;
+        format!("http://{addr}/v1/callbacks/{connection}")
     }
 
     /// The worker's metrics page.
