@@ -7,6 +7,7 @@
 pub mod callback;
 pub mod chatwoot;
 pub mod comm100;
+pub mod highq;
 pub mod konnek;
 pub mod onebox;
 mod text;
@@ -170,10 +171,12 @@ pub struct AdapterUnavailable {
     pub adapter: &'static str,
 }
 
-/// Builds the adapter of one configured connection.
+/// Builds the adapter of one configured connection. `store` keeps the
+/// tokens a provider replaces on every refresh (HighQ's).
 pub fn build(
     connection: &ConnectionConfig,
     http: reqwest::Client,
+    store: &crate::storage::Store,
 ) -> Result<Arc<dyn ChannelAdapter>, AdapterUnavailable> {
     match &connection.settings {
         AdapterSettings::Konnek(settings) => Ok(Arc::new(konnek::KonnekAdapter::new(
@@ -196,10 +199,13 @@ pub fn build(
             settings.clone(),
             http,
         ))),
-        other => Err(AdapterUnavailable {
-            connection: connection.name.clone(),
-            adapter: other.adapter(),
-        }),
+        AdapterSettings::Highq(settings) => Ok(Arc::new(highq::HighqAdapter::new(
+            &connection.name,
+            &connection.base_url,
+            settings.clone(),
+            http,
+            store.clone(),
+        ))),
     }
 }
 

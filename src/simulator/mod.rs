@@ -15,6 +15,8 @@
 //!   `POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`.
 //! - `comm100.rs`: Comm100's `POST /v4/ticketing/messages` and
 //!   `POST /v4/ticketing/messages/{id}:resend`, holding the messages it created.
+//! - `highq.rs`: HighQ's `POST /{instance}/api/oauth2/token` (refresh
+//!   tokens replaced on every refresh) and `POST /{instance}/api/4/conversations/`.
 //! - [`script`]: [`Step`]s, the per-recipient fault queues.
 //! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
@@ -27,6 +29,7 @@
 mod chatwoot;
 mod comm100;
 mod control;
+mod highq;
 mod journal;
 mod konnek;
 mod konnek_callbacks;
@@ -40,6 +43,8 @@ mod state;
 mod chatwoot_tests;
 #[cfg(test)]
 mod comm100_tests;
+#[cfg(test)]
+mod highq_tests;
 #[cfg(test)]
 mod konnek_tests;
 #[cfg(test)]
@@ -75,6 +80,10 @@ pub struct SimConfig {
     pub chatwoot_api_access_token: String,
     /// The bearer token the Comm100 twin accepts.
     pub comm100_access_token: String,
+    /// HighQ's OAuth2 client, and the refresh token it accepts first.
+    pub highq_client_id: String,
+    pub highq_client_secret: String,
+    pub highq_refresh_token: String,
     /// Added to every provider request (see [`SimHandle::set_latency`]).
     pub latency: Duration,
 }
@@ -90,6 +99,9 @@ impl Default for SimConfig {
             onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
             chatwoot_api_access_token: "sim-token".into(),
             comm100_access_token: "sim-comm100-token".into(),
+            highq_client_id: "sim-client".into(),
+            highq_client_secret: "sim-secret".into(),
+            highq_refresh_token: "sim-refresh-0".into(),
             latency: Duration::ZERO,
         }
     }
@@ -124,6 +136,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(onebox::routes())
         .merge(chatwoot::routes())
         .merge(comm100::routes())
+        .merge(highq::routes())
         .merge(control::routes())
         .with_state(shared)
 }
@@ -149,7 +162,8 @@ impl SimHandle {
     /// Appends `steps` to the recipient's queue: each accepted-for-processing
     /// request to that recipient consumes one; an empty queue answers success.
     /// The recipient is Konnek's `recipient`, OneBox's `To`, for Chatwoot
-    /// the conversation id and for Comm100 the `ticketId`.
+    /// the conversation id, for Comm100 the `ticketId` and for HighQ the
+    /// first recipient's userid.
     pub fn script(&self, recipient: &str, steps: Vec<Step>) {
         self.shared.book().scripts.push(recipient, steps);
     }
@@ -236,6 +250,28 @@ impl SimHandle {
     /// The Konnek status callbacks pushed so far, with their answers.
     pub fn konnek_callbacks_pushed(&self) -> Vec<Pushed> {
         self.shared.book().callbacks.pushed.clone()
+    }
+
+    /// HighQ refreshes served, and refused (an old refresh token).
+    pub fn highq_refreshes(&self) -> (u64, u64) {
+        let book = self.shared.book();
+        (book.highq.refreshes, book.highq.refused)
+    }
+
+    /// Every HighQ access token issued so far expires now: the next call
+    /// with one gets 403 "Access denied".
+    pub fn expire_highq_tokens(&self) {
+        self.shared.book().highq.expire_tokens();
+    }
+
+    /// HighQ answers XML (`true`) whatever the request asks for.
+    pub fn set_highq_xml(&self, xml: bool) {
+        self.shared.book().highq.xml = xml;
+    }
+
+    /// The lifetime of HighQ access tokens issued from now on.
+    pub fn set_highq_token_lifetime(&self, lifetime: Duration) {
+        self.shared.book().highq.lifetime = lifetime;
     }
 
     /// Stops the server: no new connections, pending waits (hangs, delays)

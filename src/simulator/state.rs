@@ -5,6 +5,7 @@
 use super::SimConfig;
 use super::chatwoot::ChatwootBook;
 use super::comm100::Comm100Book;
+use super::highq::HighqBook;
 use super::journal::Journal;
 use super::konnek_callbacks::CallbackBook;
 use super::onebox_book::OneboxBook;
@@ -23,6 +24,7 @@ pub struct Book {
     pub onebox: OneboxBook,
     pub chatwoot: ChatwootBook,
     pub comm100: Comm100Book,
+    pub highq: HighqBook,
     /// Konnek's status callbacks: the switch and the pushes made.
     pub callbacks: CallbackBook,
 }
@@ -36,6 +38,7 @@ impl Book {
         self.onebox.reset();
         self.comm100 = Comm100Book::default();
         self.callbacks.pushed.clear();
+        self.highq.reset();
     }
 }
 
@@ -55,6 +58,7 @@ impl Shared {
     pub fn new(config: SimConfig) -> Shared {
         let mut book = Book::default();
         book.onebox.lifetime = config.onebox_token_lifetime;
+        book.highq = HighqBook::new(&config.highq_refresh_token);
         let shared = Shared {
             latency_nanos: AtomicU64::new(0),
             book: Mutex::new(book),

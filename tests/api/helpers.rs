@@ -27,6 +27,10 @@ pub const CHATWOOT_WRONG_TOKEN: &str = "chatwoot-wrong-token";
 /// A Comm100 connection the simulator knows, and one with a wrong token.
 pub const COMM100: &str = "comm100-tickets";
 pub const COMM100_WRONG_TOKEN: &str = "comm100-wrong-token";
+/// A HighQ connection the simulator knows (under an instance path), and
+/// one whose refresh token HighQ never issued.
+pub const HIGHQ: &str = "highq-acme";
+pub const HIGHQ_STALE: &str = "highq-stale";
 /// The agent Comm100 messages are sent as.
 pub const COMM100_AGENT: &str = "902f53f4-4acc-4103-8e85-fd20e7678edd";
 
@@ -187,6 +191,22 @@ base_url = "{sim_url}"
 access_token = "not-the-comm100-token"
 channel_id = "Email"
 sent_by_id = "{COMM100_AGENT}"
+
+[[connection]]
+name = "{HIGHQ}"
+adapter = "highq"
+base_url = "{sim_url}/acme-instance/"
+client_id = "sim-client"
+client_secret = "sim-secret"
+refresh_token = "sim-refresh-0"
+
+[[connection]]
+name = "{HIGHQ_STALE}"
+adapter = "highq"
+base_url = "{sim_url}/acme-instance"
+client_id = "sim-client"
+client_secret = "sim-secret"
+refresh_token = "a-stale-refresh-token"
 "#,
         amqp = amqp_url(),
         http_timeout = options.http_timeout,

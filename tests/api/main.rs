@@ -8,6 +8,7 @@ mod cli;
 mod comm100;
 mod delivery;
 mod helpers;
+mod highq;
 mod lifecycle;
 mod onebox;
 mod operator;
