@@ -68,6 +68,10 @@ fn describe() {
         "herald_dead_letters_total",
         "Commands dead-lettered, by reason"
     );
+    describe_counter!(
+        "herald_callbacks_total",
+        "Provider status callbacks received, by result"
+    );
 }
 
 /// `result`: `accepted`, `duplicate` or `rejected`.
@@ -105,6 +109,13 @@ pub fn record_lost_attempt(connection: &str) {
 
 pub fn record_deferral(connection: &str, reason: &'static str) {
     counter!("herald_deferrals_total", "connection" => connection.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// `result`: `updated`, `unchanged`, `ignored`, `malformed`,
+/// `unauthorized` or `error`; only for configured connections.
+pub fn record_callback(connection: &str, result: &'static str) {
+    counter!("herald_callbacks_total", "connection" => connection.to_owned(), "result" => result)
         .increment(1);
 }
 

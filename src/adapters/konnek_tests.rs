@@ -21,6 +21,7 @@ fn body_of(message: &Message) -> Value {
         attempt: 1,
         resends: 0,
         remote_id: None,
+        group: None,
     };
     request_body(outbound, now)
 }

@@ -4,13 +4,16 @@
 //! classifies the answer into an [`ErrorClass`]. The worker acts on the class,
 //! never on a provider's text.
 
+pub mod callback;
 pub mod chatwoot;
+pub mod comm100;
+pub mod highq;
 pub mod konnek;
 pub mod onebox;
 mod text;
 
 use crate::config::{AdapterSettings, ConnectionConfig};
-use crate::domain::{Message, ProviderStatus};
+use crate::domain::{GroupRef, Message, ProviderStatus};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +28,11 @@ pub struct Outbound<'a> {
     pub attempt: u32,
     /// Resend rounds so far (0 for the first round).
     pub resends: u32,
-    /// The provider's id from an earlier successful send, if any.
+    /// The provider's id from an earlier call that created the message, if
+    /// any (a resend of a delivery the provider already holds).
     pub remote_id: Option<&'a str>,
+    /// The command's group, for providers that order groups themselves.
+    pub group: Option<&'a GroupRef>,
 }
 
 /// A provider accepted the message.
@@ -72,6 +78,10 @@ pub struct ProviderError {
     pub class: ErrorClass,
     pub http_status: Option<u16>,
     pub message: String,
+    /// The provider's id of a message it created even though the call
+    /// failed (it holds the message, marked failed): kept, so that a resend
+    /// can act on that message instead of creating another.
+    pub remote_id: Option<String>,
 }
 
 impl ProviderError {
@@ -80,7 +90,14 @@ impl ProviderError {
             class,
             http_status,
             message: message.into(),
+            remote_id: None,
         }
+    }
+
+    /// The same error, naming the message the provider created.
+    pub fn with_remote_id(mut self, remote_id: Option<String>) -> Self {
+        self.remote_id = remote_id;
+        self
     }
 
     /// A failure of the transport: connect errors, timeouts, broken bodies.
@@ -154,10 +171,12 @@ pub struct AdapterUnavailable {
     pub adapter: &'static str,
 }
 
-/// Builds the adapter of one configured connection.
+/// Builds the adapter of one configured connection. `store` keeps the
+/// tokens a provider replaces on every refresh (HighQ's).
 pub fn build(
     connection: &ConnectionConfig,
     http: reqwest::Client,
+    store: &crate::storage::Store,
 ) -> Result<Arc<dyn ChannelAdapter>, AdapterUnavailable> {
     match &connection.settings {
         AdapterSettings::Konnek(settings) => Ok(Arc::new(konnek::KonnekAdapter::new(
@@ -175,10 +194,18 @@ pub fn build(
             settings.clone(),
             http,
         ))),
-        other => Err(AdapterUnavailable {
-            connection: connection.name.clone(),
-            adapter: other.adapter(),
-        }),
+        AdapterSettings::Comm100(settings) => Ok(Arc::new(comm100::Comm100Adapter::new(
+            &connection.base_url,
+            settings.clone(),
+            http,
+        ))),
+        AdapterSettings::Highq(settings) => Ok(Arc::new(highq::HighqAdapter::new(
+            &connection.name,
+            &connection.base_url,
+            settings.clone(),
+            http,
+            store.clone(),
+        ))),
     }
 }
 

@@ -48,6 +48,34 @@ pub struct SimulateArgs {
         hide_env_values = true
     )]
     pub chatwoot_api_access_token: String,
+    /// The Comm100 bearer token the simulator expects.
+    #[arg(
+        long,
+        env = "SIM_COMM100_TOKEN",
+        default_value = "sim-comm100-token",
+        hide_env_values = true
+    )]
+    pub comm100_access_token: String,
+    /// HighQ's OAuth2 `client_id` the simulator expects.
+    #[arg(long, env = "SIM_HIGHQ_CLIENT_ID", default_value = "sim-client")]
+    pub highq_client_id: String,
+    /// HighQ's OAuth2 `client_secret` the simulator expects.
+    #[arg(
+        long,
+        env = "SIM_HIGHQ_CLIENT_SECRET",
+        default_value = "sim-secret",
+        hide_env_values = true
+    )]
+    pub highq_client_secret: String,
+    /// The HighQ refresh token the simulator accepts first (each refresh
+    /// replaces it).
+    #[arg(
+        long,
+        env = "SIM_HIGHQ_REFRESH_TOKEN",
+        default_value = "sim-refresh-0",
+        hide_env_values = true
+    )]
+    pub highq_refresh_token: String,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -62,6 +90,10 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         onebox_site_id: args.onebox_site_id,
         onebox_token_lifetime: Duration::from_secs(args.onebox_token_lifetime_secs),
         chatwoot_api_access_token: args.chatwoot_api_access_token,
+        comm100_access_token: args.comm100_access_token,
+        highq_client_id: args.highq_client_id,
+        highq_client_secret: args.highq_client_secret,
+        highq_refresh_token: args.highq_refresh_token,
         latency: Duration::from_millis(args.latency_ms),
     };
     let sim = simulator::start(args.listen, config)
@@ -70,7 +102,9 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
     println!(
         "simulator serving on {} (Konnek: POST /{{channel}}/send/{{client_id}}; \
          OneBox: POST /api/authenticate, /api/message; \
-         Chatwoot: POST /api/v1/accounts/{{account_id}}/conversations/{{conversation_id}}/messages)",
+         Chatwoot: POST /api/v1/accounts/{{account_id}}/conversations/{{conversation_id}}/messages; \
+         Comm100: POST /v4/ticketing/messages, /v4/ticketing/messages/{{id}}:resend; \
+         HighQ: POST /{{instance}}/api/oauth2/token, /{{instance}}/api/4/conversations/)",
         sim.base_url()
     );
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -1,5 +1,8 @@
-//! The worker's HTTP side on `[http] listen`: `/metrics`, `/healthz`, `/readyz`.
-//! (The admin API and provider status callbacks join this router.)
+//! The worker's HTTP side on `[http] listen`: `/metrics`, `/healthz`, `/readyz`,
+//! and the providers' status callbacks ([`callbacks`]). (The admin API joins
+//! this router.)
+
+pub mod callbacks;
 
 use crate::worker::context::Context;
 use axum::Router;
@@ -21,6 +24,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(callbacks::routes())
         .with_state(state)
 }
 

@@ -31,6 +31,7 @@ async fn send(adapter: &ChatwootAdapter, message: &Message) -> Result<Sent, Prov
         attempt: 1,
         resends: 0,
         remote_id: None,
+        group: None,
     };
     adapter.send(outbound).await
 }

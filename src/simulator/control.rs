@@ -1,6 +1,7 @@
 //! Control endpoints under `/_sim/`, for driving a simulator in another
 //! process (`herald simulate`, the demo): script faults, set the latency,
-//! read what was received, and drive OneBox's tokens and quota.
+//! read what was received, drive OneBox's tokens and quota, and expire
+//! HighQ's tokens.
 
 use super::journal::{Received, Stats};
 use super::script::Step;
@@ -24,6 +25,29 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/onebox/expire", post(onebox_expire))
         .route("/_sim/onebox/token_lifetime", post(onebox_lifetime))
         .route("/_sim/onebox/quota", post(onebox_quota))
+        .route("/_sim/highq", get(highq))
+        .route("/_sim/highq/expire", post(highq_expire))
+}
+
+#[derive(Serialize)]
+struct HighqState {
+    refreshes: u64,
+    refused: u64,
+}
+
+/// `{"refreshes": N, "refused": N}`: HighQ token refreshes served and refused.
+async fn highq(State(shared): State<Arc<Shared>>) -> Json<HighqState> {
+    let book = shared.book();
+    Json(HighqState {
+        refreshes: book.highq.refreshes,
+        refused: book.highq.refused,
+    })
+}
+
+/// Every HighQ access token issued so far expires now.
+async fn highq_expire(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.book().highq.expire_tokens();
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

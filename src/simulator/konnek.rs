@@ -6,10 +6,8 @@
 //!
 //! Requests refused for credentials or body consume no step.
 //!
-//! Status callbacks (Konnek pushing `{"status": {"message_id", "status",
-//! ...}}` to the client, `providers/konnek-incoming-status.md`) are not
-//! simulated yet. They belong in this file: after an accepted send, post the
-//! later statuses to a callback URL taken from [`super::SimConfig`].
+//! After an accepted send, `konnek_callbacks.rs` pushes the message's later
+//! statuses to the client, when that switch is on.
 
 use super::journal::{Received, header_pairs};
 use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Step};
@@ -102,6 +100,11 @@ async fn send(
             .map_err(|reason| failure(StatusCode::BAD_REQUEST, 400, "Bad Request", Some(reason)))
     };
     let id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+    let recipient = body
+        .get("recipient")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let step = {
         let mut book = shared.book();
         let step = verdict.map(|()| {
@@ -125,17 +128,17 @@ async fn send(
     if !shared.pause(shared.latency()).await {
         return unavailable();
     }
-    answer(&shared, step, id.as_deref().unwrap_or_default()).await
+    answer(&shared, step, id.as_deref().unwrap_or_default(), &recipient).await
 }
 
-async fn answer(shared: &Shared, step: Step, id: &str) -> Response {
+async fn answer(shared: &Arc<Shared>, step: Step, id: &str, recipient: &str) -> Response {
     match step {
-        Step::Ok { provider_status } => success(shared, id, provider_status),
+        Step::Ok { provider_status } => success(shared, id, recipient, provider_status),
         Step::Delay { millis } => {
             if !shared.pause(std::time::Duration::from_millis(millis)).await {
                 return unavailable();
             }
-            success(shared, id, DEFAULT_PROVIDER_STATUS)
+            success(shared, id, recipient, DEFAULT_PROVIDER_STATUS)
         }
         Step::Hang => {
             shared.pause(HANG).await;
@@ -165,10 +168,12 @@ async fn answer(shared: &Shared, step: Step, id: &str) -> Response {
     }
 }
 
-/// `meta.status` true; a negative `data.status` is not counted as accepted.
-fn success(shared: &Shared, id: &str, provider_status: i16) -> Response {
+/// `meta.status` true; a negative `data.status` is not counted as accepted
+/// (and is followed by no status callbacks).
+fn success(shared: &Arc<Shared>, id: &str, recipient: &str, provider_status: i16) -> Response {
     if provider_status >= 0 {
         shared.book().journal.accept(Some(id));
+        super::konnek_callbacks::after_send(shared, id, recipient);
     }
     let meta = Meta {
         status: true,

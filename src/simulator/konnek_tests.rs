@@ -34,6 +34,7 @@ async fn send(adapter: &KonnekAdapter, id: Uuid, message: &Message) -> Result<Se
         attempt: 1,
         resends: 0,
         remote_id: None,
+        group: None,
     };
     adapter.send(outbound).await
 }
@@ -254,5 +255,47 @@ async fn concurrent_sends_are_each_counted_once() {
     }
     eventually(Duration::from_secs(5), || sim.stats().accepted == 200).await;
     assert!(ids.iter().all(|id| sim.sends_of(&id.to_string()) == 1));
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn status_callbacks_follow_an_accepted_send_when_switched_on() {
+    let sim = spawn().await;
+    let konnek = adapter(&sim, "sim-pass", reqwest::Client::new());
+    // Switched on over HTTP, pushing to a path of the simulator itself that
+    // answers 405: what matters is that every push is made and answered.
+    let receiver = format!("{}/_sim/stats", sim.base_url());
+    let switched = reqwest::Client::new()
+        .post(format!("{}/_sim/konnek/callbacks", sim.base_url()))
+        .json(&json!({"url": receiver, "token": "t", "statuses": [3, 2], "interval_millis": 1}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(switched.status().as_u16(), 204);
+    let id = Uuid::new_v4();
+    send(&konnek, id, &text()).await.expect("sent");
+    eventually(Duration::from_secs(5), || {
+        sim.konnek_callbacks_pushed().len() == 2
+    })
+    .await;
+    let pushed = sim.konnek_callbacks_pushed();
+    assert_eq!(pushed.iter().map(|p| p.status).collect::<Vec<_>>(), [3, 2]);
+    assert!(pushed.iter().all(|p| p.message_id == id.to_string()));
+    assert!(pushed.iter().all(|p| p.answer == Some(405)));
+
+    // A refused send pushes nothing; switched off, nothing more is pushed.
+    sim.script(
+        TO,
+        vec![Step::Ok {
+            provider_status: -3,
+        }],
+    );
+    send(&konnek, Uuid::new_v4(), &text())
+        .await
+        .expect_err("failed");
+    sim.set_konnek_callbacks(None);
+    // (Whether a send pushes is decided while it is answered.)
+    send(&konnek, Uuid::new_v4(), &text()).await.expect("sent");
+    assert_eq!(sim.konnek_callbacks_pushed().len(), 2);
     sim.shutdown();
 }

@@ -5,12 +5,18 @@
 //! returns a [`SimHandle`] at once. Tests drive it in process (the handle's
 //! methods); another process drives it over HTTP (the `/_sim/` endpoints).
 //!
-//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`.
+//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`;
+//!   `konnek_callbacks.rs` the status pushes that follow an accepted send,
+//!   when switched on.
 //! - `onebox.rs`: OneBox's `POST /api/authenticate` and `POST /api/message`,
 //!   with expiring tokens and a quota (`onebox_book.rs`); `onebox_check.rs`
 //!   its body rules.
 //! - `chatwoot.rs`: a Chatwoot-compatible server's
 //!   `POST /api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`.
+//! - `comm100.rs`: Comm100's `POST /v4/ticketing/messages` and
+//!   `POST /v4/ticketing/messages/{id}:resend`, holding the messages it created.
+//! - `highq.rs`: HighQ's `POST /{instance}/api/oauth2/token` (refresh
+//!   tokens replaced on every refresh) and `POST /{instance}/api/4/conversations/`.
 //! - [`script`]: [`Step`]s, the per-recipient fault queues.
 //! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
@@ -21,9 +27,12 @@
 //! its credentials in [`SimConfig`].
 
 mod chatwoot;
+mod comm100;
 mod control;
+mod highq;
 mod journal;
 mod konnek;
+mod konnek_callbacks;
 mod onebox;
 mod onebox_book;
 mod onebox_check;
@@ -33,6 +42,10 @@ mod state;
 #[cfg(test)]
 mod chatwoot_tests;
 #[cfg(test)]
+mod comm100_tests;
+#[cfg(test)]
+mod highq_tests;
+#[cfg(test)]
 mod konnek_tests;
 #[cfg(test)]
 mod onebox_tests;
@@ -40,6 +53,7 @@ mod onebox_tests;
 mod tests;
 
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use konnek_callbacks::{KonnekCallbacks, Pushed};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::DEFAULT_TOKEN_LIFETIME;
 pub use script::Step;
@@ -64,6 +78,12 @@ pub struct SimConfig {
     pub onebox_token_lifetime: Duration,
     /// The `api_access_token` the Chatwoot twin accepts.
     pub chatwoot_api_access_token: String,
+    /// The bearer token the Comm100 twin accepts.
+    pub comm100_access_token: String,
+    /// HighQ's OAuth2 client, and the refresh token it accepts first.
+    pub highq_client_id: String,
+    pub highq_client_secret: String,
+    pub highq_refresh_token: String,
     /// Added to every provider request (see [`SimHandle::set_latency`]).
     pub latency: Duration,
 }
@@ -78,6 +98,10 @@ impl Default for SimConfig {
             onebox_site_id: "169".into(),
             onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
             chatwoot_api_access_token: "sim-token".into(),
+            comm100_access_token: "sim-comm100-token".into(),
+            highq_client_id: "sim-client".into(),
+            highq_client_secret: "sim-secret".into(),
+            highq_refresh_token: "sim-refresh-0".into(),
             latency: Duration::ZERO,
         }
     }
@@ -108,8 +132,11 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHa
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(konnek::routes())
+        .merge(konnek_callbacks::routes())
         .merge(onebox::routes())
         .merge(chatwoot::routes())
+        .merge(comm100::routes())
+        .merge(highq::routes())
         .merge(control::routes())
         .with_state(shared)
 }
@@ -134,8 +161,9 @@ impl SimHandle {
 
     /// Appends `steps` to the recipient's queue: each accepted-for-processing
     /// request to that recipient consumes one; an empty queue answers success.
-    /// The recipient is Konnek's `recipient`, OneBox's `To`, and for
-    /// Chatwoot the conversation id.
+    /// The recipient is Konnek's `recipient`, OneBox's `To`, for Chatwoot
+    /// the conversation id, for Comm100 the `ticketId` and for HighQ the
+    /// first recipient's userid.
     pub fn script(&self, recipient: &str, steps: Vec<Step>) {
         self.shared.book().scripts.push(recipient, steps);
     }
@@ -200,6 +228,50 @@ impl SimHandle {
     /// reached ..." (`Some(0)`: closed now; `None`: no limit).
     pub fn set_onebox_quota(&self, remaining: Option<u64>) {
         self.shared.book().onebox.quota = remaining;
+    }
+
+    /// The Comm100 message with this id, as the twin last answered it.
+    pub fn comm100_message(&self, id: &str) -> Option<serde_json::Value> {
+        self.shared.book().comm100.message(id)
+    }
+
+    /// Comm100 messages created, and resends served.
+    pub fn comm100_counts(&self) -> (usize, u64) {
+        let book = self.shared.book();
+        (book.comm100.created(), book.comm100.resends)
+    }
+
+    /// Switches Konnek's status callbacks on (`Some`) or off: after each
+    /// accepted send, its `statuses` are pushed to `url` in order.
+    pub fn set_konnek_callbacks(&self, callbacks: Option<KonnekCallbacks>) {
+        self.shared.book().callbacks.target = callbacks;
+    }
+
+    /// The Konnek status callbacks pushed so far, with their answers.
+    pub fn konnek_callbacks_pushed(&self) -> Vec<Pushed> {
+        self.shared.book().callbacks.pushed.clone()
+    }
+
+    /// HighQ refreshes served, and refused (an old refresh token).
+    pub fn highq_refreshes(&self) -> (u64, u64) {
+        let book = self.shared.book();
+        (book.highq.refreshes, book.highq.refused)
+    }
+
+    /// Every HighQ access token issued so far expires now: the next call
+    /// with one gets 403 "Access denied".
+    pub fn expire_highq_tokens(&self) {
+        self.shared.book().highq.expire_tokens();
+    }
+
+    /// HighQ answers XML (`true`) whatever the request asks for.
+    pub fn set_highq_xml(&self, xml: bool) {
+        self.shared.book().highq.xml = xml;
+    }
+
+    /// The lifetime of HighQ access tokens issued from now on.
+    pub fn set_highq_token_lifetime(&self, lifetime: Duration) {
+        self.shared.book().highq.lifetime = lifetime;
     }
 
     /// Stops the server: no new connections, pending waits (hangs, delays)

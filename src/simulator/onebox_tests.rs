@@ -35,6 +35,7 @@ async fn send(adapter: &OneboxAdapter, message: &Message) -> Result<Sent, Provid
         attempt: 1,
         resends: 0,
         remote_id: None,
+        group: None,
     };
     adapter.send(outbound).await
 }

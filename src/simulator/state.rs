@@ -4,7 +4,10 @@
 
 use super::SimConfig;
 use super::chatwoot::ChatwootBook;
+use super::comm100::Comm100Book;
+use super::highq::HighqBook;
 use super::journal::Journal;
+use super::konnek_callbacks::CallbackBook;
 use super::onebox_book::OneboxBook;
 use super::script::Scripts;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,14 +23,22 @@ pub struct Book {
     pub journal: Journal,
     pub onebox: OneboxBook,
     pub chatwoot: ChatwootBook,
+    pub comm100: Comm100Book,
+    pub highq: HighqBook,
+    /// Konnek's status callbacks: the switch and the pushes made.
+    pub callbacks: CallbackBook,
 }
 
 impl Book {
-    /// Forgets scripts, the journal and the counters; lifts OneBox's quota.
+    /// Forgets scripts, the journal, the counters and Comm100's messages;
+    /// lifts OneBox's quota.
     pub fn reset(&mut self) {
         self.scripts.clear();
         self.journal.clear();
         self.onebox.reset();
+        self.comm100 = Comm100Book::default();
+        self.callbacks.pushed.clear();
+        self.highq.reset();
     }
 }
 
@@ -35,6 +46,8 @@ pub struct Shared {
     pub config: SimConfig,
     latency_nanos: AtomicU64,
     book: Mutex<Book>,
+    /// The client that pushes status callbacks.
+    pub http: reqwest::Client,
     /// Cancelled to stop the server; ends every pending wait.
     pub shutdown: CancellationToken,
     /// Cancelled once the server has stopped.
@@ -45,9 +58,14 @@ impl Shared {
     pub fn new(config: SimConfig) -> Shared {
         let mut book = Book::default();
         book.onebox.lifetime = config.onebox_token_lifetime;
+        book.highq = HighqBook::new(&config.highq_refresh_token);
         let shared = Shared {
             latency_nanos: AtomicU64::new(0),
             book: Mutex::new(book),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
             shutdown: CancellationToken::new(),
             stopped: CancellationToken::new(),
             config,

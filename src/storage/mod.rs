@@ -2,11 +2,15 @@
 //!
 //! - [`deliveries`]: accepting commands, claiming, recording outcomes.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
+//! - [`callbacks`]: providers' later statuses, moved only forward.
+//! - [`tokens`]: OAuth2 pairs a provider replaces on every refresh.
 
 pub mod batch;
+pub mod callbacks;
 pub mod deliveries;
 pub mod operator;
 pub mod recovery;
+pub mod tokens;
 
 pub use deliveries::{AcceptOutcome, Claimed, Outcome};
 

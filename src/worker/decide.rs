@@ -61,6 +61,12 @@ pub fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
         }
         Err(error) => error,
     };
+    // A message the provider created and holds despite the error: a resend
+    // acts on it (Comm100's `:resend`).
+    let base = Outcome {
+        remote_id: error.remote_id.clone(),
+        ..base
+    };
     let message = clip(&error.message);
     let attempt = Some(record(
         error.class.outcome(),
@@ -187,6 +193,15 @@ mod tests {
         assert_eq!(o.wait_reason, Some("quota"));
         assert!(o.refund_attempt);
         assert_eq!(o.attempt.map(|a| a.outcome), Some("deferred"));
+    }
+
+    #[test]
+    fn a_failed_call_keeps_the_message_the_provider_created() {
+        let failed = ProviderError::new(ErrorClass::Permanent, Some(201), "failed")
+            .with_remote_id(Some("m-1".into()));
+        let o = decide(call(1, Err(failed)), &RetryPolicy::default(), 0.5);
+        assert_eq!(o.status, DeliveryStatus::Failed);
+        assert_eq!(o.remote_id.as_deref(), Some("m-1"));
     }
 
     #[test]

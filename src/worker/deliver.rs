@@ -65,6 +65,7 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
         attempt: claim.attempt,
         resends: claim.resends,
         remote_id: claim.remote_id.as_deref(),
+        group: claim.command.group.as_ref(),
     };
     let _in_flight = metrics::InFlight::start(&claim.connection);
     let started_at = Utc::now();

@@ -85,7 +85,7 @@ pub async fn start(
     for connection in &config.connections {
         adapters.insert(
             connection.name.clone(),
-            adapters::build(connection, http.clone())?,
+            adapters::build(connection, http.clone(), &store)?,
         );
     }
 

@@ -16,12 +16,23 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const CONNECTION: &str = "konnek-wa";
+/// The `callback_token` of the Konnek and Chatwoot connections.
+pub const CALLBACK_TOKEN: &str = "cb-s3cret";
 /// A OneBox connection the simulator knows, and one with a wrong password.
 pub const ONEBOX: &str = "onebox-fb";
 pub const ONEBOX_WRONG_PASSWORD: &str = "onebox-wrong-password";
 /// A Chatwoot connection the simulator knows, and one with a wrong token.
 pub const CHATWOOT: &str = "chatwoot-99";
 pub const CHATWOOT_WRONG_TOKEN: &str = "chatwoot-wrong-token";
+/// A Comm100 connection the simulator knows, and one with a wrong token.
+pub const COMM100: &str = "comm100-tickets";
+pub const COMM100_WRONG_TOKEN: &str = "comm100-wrong-token";
+/// A HighQ connection the simulator knows (under an instance path), and
+/// one whose refresh token HighQ never issued.
+pub const HIGHQ: &str = "highq-acme";
+pub const HIGHQ_STALE: &str = "highq-stale";
+/// The agent Comm100 messages are sent as.
+pub const COMM100_AGENT: &str = "902f53f4-4acc-4103-8e85-fd20e7678edd";
 
 /// The database the tests create their own databases from.
 pub fn admin_url() -> String {
@@ -126,6 +137,7 @@ jitter = 0.0
 name = "{CONNECTION}"
 adapter = "konnek"
 base_url = "{sim_url}"
+callback_token = "{CALLBACK_TOKEN}"
 channel = "whatsapp"
 client_id = "client-1"
 username = "sim-user"
@@ -153,6 +165,7 @@ connection_id = 583
 name = "{CHATWOOT}"
 adapter = "chatwoot"
 base_url = "{sim_url}"
+callback_token = "{CALLBACK_TOKEN}"
 api_access_token = "sim-token"
 account_id = 3
 
@@ -162,6 +175,38 @@ adapter = "chatwoot"
 base_url = "{sim_url}"
 api_access_token = "not-the-token"
 account_id = 3
+
+[[connection]]
+name = "{COMM100}"
+adapter = "comm100"
+base_url = "{sim_url}"
+access_token = "sim-comm100-token"
+channel_id = "Email"
+sent_by_id = "{COMM100_AGENT}"
+
+[[connection]]
+name = "{COMM100_WRONG_TOKEN}"
+adapter = "comm100"
+base_url = "{sim_url}"
+access_token = "not-the-comm100-token"
+channel_id = "Email"
+sent_by_id = "{COMM100_AGENT}"
+
+[[connection]]
+name = "{HIGHQ}"
+adapter = "highq"
+base_url = "{sim_url}/acme-instance/"
+client_id = "sim-client"
+client_secret = "sim-secret"
+refresh_token = "sim-refresh-0"
+
+[[connection]]
+name = "{HIGHQ_STALE}"
+adapter = "highq"
+base_url = "{sim_url}/acme-instance"
+client_id = "sim-client"
+client_secret = "sim-secret"
+refresh_token = "a-stale-refresh-token"
 "#,
         amqp = amqp_url(),
         http_timeout = options.http_timeout,
@@ -282,6 +327,12 @@ impl TestApp {
             }
         })
         .await
+    }
+
+    /// The worker's status-callback URL for a connection.
+    pub fn callback_url(&self, connection: &str) -> String {
+        let addr = self.worker.as_ref().expect("worker running").0.http_addr;
+        format!("http://{addr}/v1/callbacks/{connection}")
     }
 
     /// The worker's metrics page.

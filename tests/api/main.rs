@@ -2,10 +2,13 @@
 //! provider simulator, and the worker in-process or as the real binary.
 
 mod bad_input;
+mod callbacks;
 mod chatwoot;
 mod cli;
+mod comm100;
 mod delivery;
 mod helpers;
+mod highq;
 mod lifecycle;
 mod onebox;
 mod operator;

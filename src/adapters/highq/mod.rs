@@ -1,0 +1,193 @@
+//! HighQ Collaborate's Messages API: `POST {base_url}/api/4/conversations/`
+//! (the JSON form) with an OAuth2 bearer token, refreshed at
+//! `{base_url}/api/oauth2/token` (`providers/highq-new-conversation.txt`,
+//! `providers/highq-oauth2.md`). `base_url` keeps the instance path
+//! (`https://<name>.highq.com/<name>`).
+//!
+//! - `body.rs`: the request body and the checks before any call.
+//! - `answer.rs`: the answers (JSON or XML) and the token endpoint's.
+//! - `token.rs`: the pair, durable in PostgreSQL and shared by all workers.
+//!
+//! An expired access token is answered 403 ("Access denied"): the token is
+//! refreshed and the call repeated once, inside the same attempt. A 403
+//! again, with a fresh token, is a refusal: the delivery fails.
+
+mod answer;
+mod body;
+mod token;
+
+pub use answer::{interpret, interpret_token};
+pub use body::{check, recipients, request_body};
+
+use super::text::redact;
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, retry_after};
+use crate::config::HighqSettings;
+use crate::domain::Message;
+use crate::storage::Store;
+use answer::Issued;
+use futures_util::future::BoxFuture;
+use reqwest::header::{ACCEPT, HeaderValue};
+use serde_json::Value;
+use token::{Lease, Tokens};
+
+pub struct HighqAdapter {
+    conversations_url: String,
+    token_url: String,
+    settings: HighqSettings,
+    tokens: Tokens,
+    http: reqwest::Client,
+}
+
+impl HighqAdapter {
+    pub fn new(
+        connection: &str,
+        base_url: &str,
+        settings: HighqSettings,
+        http: reqwest::Client,
+        store: Store,
+    ) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let tokens = Tokens::new(
+            connection,
+            settings.access_token.clone(),
+            settings.refresh_token.clone(),
+            store,
+        );
+        HighqAdapter {
+            conversations_url: format!("{base}/api/4/conversations/"),
+            token_url: format!("{base}/api/oauth2/token"),
+            settings,
+            tokens,
+            http,
+        }
+    }
+
+    pub fn conversations_url(&self) -> &str {
+        &self.conversations_url
+    }
+
+    pub fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    /// The refresh-token grant, form-encoded.
+    async fn refresh(&self, refresh_token: String) -> Result<Issued, ProviderError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", self.settings.client_id.as_str()),
+            ("client_secret", self.settings.client_secret.expose()),
+        ];
+        let result = async {
+            let response = self
+                .http
+                .post(&self.token_url)
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| ProviderError::from_transport(&e))?;
+            let status = response.status().as_u16();
+            let wait = retry_after(response.headers());
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ProviderError::from_transport(&e))?;
+            interpret_token(status, wait, &bytes)
+        }
+        .await;
+        result.map_err(|mut e| {
+            redact(&mut e.message, [refresh_token.as_str()]);
+            e
+        })
+    }
+
+    async fn post(&self, lease: &Lease, body: &Value) -> Result<Sent, ProviderError> {
+        let response = self
+            .http
+            .post(&self.conversations_url)
+            .bearer_auth(&*lease.token)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        // Read the whole body, whatever the status: it returns the
+        // connection to the pool.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::from_transport(&e))?;
+        interpret(status, wait, &bytes)
+    }
+
+    /// One send: the token, the call, and once more with a refreshed token
+    /// if HighQ says the token expired. `leases` collects the tokens used,
+    /// to keep them out of any error.
+    async fn call(
+        &self,
+        outbound: Outbound<'_>,
+        leases: &mut Vec<Lease>,
+    ) -> Result<Sent, ProviderError> {
+        let body = request_body(outbound.message);
+        let lease = self.tokens.get(|rt| self.refresh(rt)).await?;
+        leases.push(lease.clone());
+        match self.post(&lease, &body).await {
+            Err(error) if error.class == ErrorClass::AuthExpired => {
+                tracing::info!(
+                    "HighQ refused the access token; refreshing it and repeating the call"
+                );
+                let renewed = self
+                    .tokens
+                    .renew(lease.generation, |rt| self.refresh(rt))
+                    .await?;
+                leases.push(renewed.clone());
+                self.post(&renewed, &body).await.map_err(|mut again| {
+                    if again.class == ErrorClass::AuthExpired {
+                        // A fresh token refused: HighQ forbids this call.
+                        again.class = ErrorClass::Permanent;
+                        again.message = again.message.replace(
+                            "HighQ refused the access token",
+                            "HighQ refused a freshly refreshed access token",
+                        );
+                    }
+                    again
+                })
+            }
+            other => other,
+        }
+    }
+}
+
+impl ChannelAdapter for HighqAdapter {
+    fn adapter(&self) -> &'static str {
+        "highq"
+    }
+
+    fn check(&self, message: &Message) -> Result<(), Unsupported> {
+        check(message)
+    }
+
+    fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
+        Box::pin(async move {
+            let mut leases = Vec::with_capacity(2);
+            let result = self.call(outbound, &mut leases).await;
+            result.map_err(|mut e| {
+                let secrets = leases.iter().map(|l| &*l.token).chain([
+                    self.settings.client_secret.expose(),
+                    self.settings.refresh_token.expose(),
+                    self.settings.access_token.as_deref().unwrap_or_default(),
+                ]);
+                redact(&mut e.message, secrets);
+                e
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod answer_tests;
+#[cfg(test)]
+mod body_tests;

@@ -1,0 +1,297 @@
+//! HighQ Collaborate under an instance path `/{instance}`
+//! (`providers/highq-new-conversation.txt`, `providers/highq-oauth2.md`):
+//!
+//! - `POST /{instance}/api/oauth2/token`: the refresh-token grant,
+//!   form-encoded. Each refresh issues a new access token and **replaces**
+//!   the refresh token; the old one then gets 400 `invalid_grant`.
+//! - `POST /{instance}/api/4/conversations/`: the JSON form. An expired or
+//!   unknown access token gets 403 "Access denied"; a body the document
+//!   does not allow 400. Scripts are keyed by the first recipient's userid.
+//!   The answer is JSON when asked for (`Accept: application/json`), else
+//!   the document's XML; [`super::SimHandle::set_highq_xml`] forces XML.
+
+use super::journal::{Received, header_pairs};
+use super::script::{HANG, Step};
+use super::state::Shared;
+use axum::Form;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PROVIDER: &str = "highq";
+
+/// How long access tokens live by default (the document's default: 5 hours).
+pub const DEFAULT_HIGHQ_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 3600);
+
+#[derive(Debug)]
+pub struct HighqBook {
+    /// The one refresh token HighQ accepts now.
+    pub refresh_token: String,
+    access: HashMap<String, Instant>,
+    pub lifetime: Duration,
+    /// Refreshes served, and refused (an old or unknown refresh token).
+    pub refreshes: u64,
+    pub refused: u64,
+    /// Answer XML whatever the `Accept` header says.
+    pub xml: bool,
+    issued: u64,
+    next_id: u64,
+}
+
+impl Default for HighqBook {
+    fn default() -> Self {
+        HighqBook::new("")
+    }
+}
+
+impl HighqBook {
+    /// Forgets the counters and the XML switch; tokens stay as they are.
+    pub fn reset(&mut self) {
+        self.refreshes = 0;
+        self.refused = 0;
+        self.xml = false;
+    }
+
+    pub fn new(refresh_token: &str) -> HighqBook {
+        HighqBook {
+            refresh_token: refresh_token.to_owned(),
+            access: HashMap::new(),
+            lifetime: DEFAULT_HIGHQ_TOKEN_LIFETIME,
+            refreshes: 0,
+            refused: 0,
+            xml: false,
+            issued: 0,
+            next_id: 1,
+        }
+    }
+
+    /// Every access token issued so far expires now.
+    pub fn expire_tokens(&mut self) {
+        let now = Instant::now();
+        for until in self.access.values_mut() {
+            *until = now;
+        }
+    }
+
+    fn valid(&self, token: &str) -> bool {
+        self.access
+            .get(token)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+}
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/{channel}/api/oauth2/token", post(token))
+        .route("/{channel}/api/4/conversations/", post(create))
+}
+
+fn wants_json(headers: &HeaderMap, xml: bool) -> bool {
+    !xml && headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("json"))
+}
+
+/// HighQ's error object, as JSON or XML.
+fn error(http: StatusCode, summary: &str, json: bool) -> Response {
+    if json {
+        let body = json!({"error": {"ref": "sim", "summary": summary}});
+        return (http, axum::Json(body)).into_response();
+    }
+    let body = format!("<error><ref>sim</ref><summary>{summary}</summary></error>");
+    (http, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |key: &str| form.get(key).map(String::as_str).unwrap_or_default();
+    let config = &shared.config;
+    if field("grant_type") != "refresh_token" {
+        let body = json!({"error": "unsupported_grant_type"});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    if field("client_id") != config.highq_client_id
+        || field("client_secret") != config.highq_client_secret
+    {
+        let body = json!({"error": "invalid_client"});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let mut book = shared.book();
+    let highq = &mut book.highq;
+    if field("refresh_token") != highq.refresh_token {
+        highq.refused += 1;
+        let body = json!({"error": "invalid_grant",
+            "error_description": "the refresh token is not valid"});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    highq.refreshes += 1;
+    highq.issued += 1;
+    let access = format!("hq-at-{}", highq.issued);
+    highq.refresh_token = format!("hq-rt-{}", highq.issued);
+    highq
+        .access
+        .insert(access.clone(), Instant::now() + highq.lifetime);
+    let body = json!({"access_token": access, "refresh_token": highq.refresh_token,
+        "expires_in": highq.lifetime.as_secs(), "token_type": "bearer"});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+async fn create(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&raw)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
+    let decided = {
+        let mut book = shared.book();
+        let json = wants_json(&headers, book.highq.xml);
+        let valid = bearer(&headers).is_some_and(|t| book.highq.valid(t));
+        let verdict = if !valid {
+            Err(error(StatusCode::FORBIDDEN, "Access denied", json))
+        } else {
+            validate(&body).map_err(|why| error(StatusCode::BAD_REQUEST, why, json))
+        };
+        let decided = verdict.map(|()| {
+            let first = body
+                .pointer("/recipients/users/user/0/userid")
+                .map(|id| match id {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            let step = book.scripts.next(&first).unwrap_or_else(Step::success);
+            let id = book.highq.next_id;
+            book.highq.next_id += 1;
+            (step, id, json)
+        });
+        book.journal.record(None, || Received {
+            provider: PROVIDER,
+            path: uri.path().to_owned(),
+            headers: header_pairs(&headers),
+            body,
+            at: chrono::Utc::now(),
+        });
+        decided
+    };
+    if !shared.pause(shared.latency()).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", true);
+    }
+    let (step, id, json) = match decided {
+        Ok(decided) => decided,
+        Err(refusal) => return refusal,
+    };
+    match step {
+        Step::Ok { .. } => created(&shared, id, json),
+        Step::Delay { millis } => {
+            if !shared.pause(Duration::from_millis(millis)).await {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json);
+            }
+            created(&shared, id, json)
+        }
+        Step::Hang => {
+            shared.pause(HANG).await;
+            error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json)
+        }
+        Step::Http {
+            status,
+            retry_after,
+        } => {
+            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = error(http, http.canonical_reason().unwrap_or("Error"), json);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+            }
+            response
+        }
+        Step::MetaFalse { code, message } => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            &message,
+            json,
+        ),
+        Step::Garbage => (StatusCode::CREATED, "not an answer").into_response(),
+    }
+}
+
+/// 201 with the new conversation; `id` is both its id and its message's
+/// (message ids start at 1160, as in the document's sample).
+fn created(shared: &Shared, id: u64, json: bool) -> Response {
+    shared.book().journal.accept(None);
+    let message_id = 1159 + id;
+    if json {
+        let body = json!({"conversationid": id,
+            "messages": {"message": [{"messageid": message_id}]}});
+        return (StatusCode::CREATED, axum::Json(body)).into_response();
+    }
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<conversation>\n    \
+         <conversationid>{id}</conversationid>\n    <messages>\n        <message>\n            \
+         <messageid>{message_id}</messageid>\n        </message>\n    </messages>\n</conversation>"
+    );
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/xml")],
+        body,
+    )
+        .into_response()
+}
+
+fn userid(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Number(n)) => n.is_u64(),
+        Some(Value::String(s)) => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// The document's JSON form: users with ids, messages with html, and
+/// attachments with ids.
+fn validate(body: &Value) -> Result<(), &'static str> {
+    let users = body
+        .pointer("/recipients/users/user")
+        .and_then(Value::as_array);
+    if !users.is_some_and(|u| !u.is_empty() && u.iter().all(|u| userid(u.get("userid")))) {
+        return Err("Problem with parameters: recipients.users.user[].userid");
+    }
+    let messages = body.pointer("/messages/message").and_then(Value::as_array);
+    let Some(messages) = messages.filter(|m| !m.is_empty()) else {
+        return Err("Problem with parameters: messages.message[]");
+    };
+    for message in messages {
+        if !message.get("html").is_some_and(Value::is_string) {
+            return Err("Problem with parameters: messages.message[].html");
+        }
+        if let Some(attachments) = message.get("attachments") {
+            let ids = attachments.get("attachment").and_then(Value::as_array);
+            let valid = ids.is_some_and(|ids| {
+                ids.iter()
+                    .all(|a| a.get("id").is_some_and(|id| id.is_string() || id.is_u64()))
+            });
+            if !valid {
+                return Err("Problem with parameters: attachments.attachment[].id");
+            }
+        }
+    }
+    Ok(())
+}
