@@ -18,7 +18,7 @@
 use super::text::{html_to_text, redact, snippet};
 use super::{
     ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
-    retry_after,
+    exchange,
 };
 use crate::config::ChatwootSettings;
 use crate::domain::{Message, MessageKind, ProviderStatus};
@@ -79,21 +79,14 @@ impl ChatwootAdapter {
         };
         let message = outbound.message;
         let conversation = message.conversation_id.as_deref().unwrap_or_default();
-        let response = self
-            .http
-            .post(self.url(conversation))
-            .header(HeaderName::from_static("api_access_token"), token.clone())
-            .json(&request_body(message))
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        interpret(status, wait, &bytes)
+        exchange(
+            self.http
+                .post(self.url(conversation))
+                .header(HeaderName::from_static("api_access_token"), token.clone())
+                .json(&request_body(message)),
+            interpret,
+        )
+        .await
     }
 }
 

@@ -20,7 +20,7 @@
 
 use super::{
     ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
-    retry_after,
+    exchange,
 };
 use crate::config::KonnekSettings;
 use crate::domain::{Message, MessageKind, ProviderStatus};
@@ -67,23 +67,11 @@ impl KonnekAdapter {
             ));
         };
         let body = request_body(outbound, Utc::now());
-        let response = self
-            .http
-            .post(&self.url)
-            .headers(auth.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        // Read the whole body, whatever the status: it returns the
-        // connection to the pool.
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        interpret(status, wait, &bytes)
+        exchange(
+            self.http.post(&self.url).headers(auth.clone()).json(&body),
+            interpret,
+        )
+        .await
     }
 
     /// A provider may echo what it was sent; no error string carries the

@@ -162,6 +162,26 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// Sends `request` and hands its answer (status, `Retry-After`, body) to
+/// `interpret`. The whole body is read whatever the status: that returns the
+/// connection to the pool.
+pub async fn exchange<T>(
+    request: reqwest::RequestBuilder,
+    interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| ProviderError::from_transport(&e))?;
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::from_transport(&e))?;
+    interpret(status, wait, &body)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error(
     "connection {connection:?}: the {adapter} adapter is not available in this version of herald"

@@ -19,7 +19,7 @@
 use super::text::{redact, snippet};
 use super::{
     ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
-    retry_after,
+    exchange,
 };
 use crate::config::Comm100Settings;
 use crate::domain::{Message, ProviderStatus};
@@ -97,20 +97,11 @@ impl Comm100Adapter {
                 self.http.post(self.create_url()).json(&body)
             }
         };
-        let response = request
-            .header(reqwest::header::AUTHORIZATION, authorization.clone())
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        // Read the whole body, whatever the status: it returns the
-        // connection to the pool.
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        interpret(status, wait, &bytes)
+        exchange(
+            request.header(reqwest::header::AUTHORIZATION, authorization.clone()),
+            interpret,
+        )
+        .await
     }
 }
 

@@ -20,7 +20,7 @@ pub use answer::{interpret, interpret_token};
 pub use body::{check, recipients, request_body};
 
 use super::text::redact;
-use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, retry_after};
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::HighqSettings;
 use crate::domain::Message;
 use crate::storage::Store;
@@ -79,21 +79,14 @@ impl HighqAdapter {
             ("client_secret", self.settings.client_secret.expose()),
         ];
         let result = async {
-            let response = self
-                .http
-                .post(&self.token_url)
-                .header(ACCEPT, HeaderValue::from_static("application/json"))
-                .form(&form)
-                .send()
-                .await
-                .map_err(|e| ProviderError::from_transport(&e))?;
-            let status = response.status().as_u16();
-            let wait = retry_after(response.headers());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::from_transport(&e))?;
-            interpret_token(status, wait, &bytes)
+            exchange(
+                self.http
+                    .post(&self.token_url)
+                    .header(ACCEPT, HeaderValue::from_static("application/json"))
+                    .form(&form),
+                interpret_token,
+            )
+            .await
         }
         .await;
         result.map_err(|mut e| {
@@ -103,24 +96,15 @@ impl HighqAdapter {
     }
 
     async fn post(&self, lease: &Lease, body: &Value) -> Result<Sent, ProviderError> {
-        let response = self
-            .http
-            .post(&self.conversations_url)
-            .bearer_auth(&*lease.token)
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        // Read the whole body, whatever the status: it returns the
-        // connection to the pool.
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        interpret(status, wait, &bytes)
+        exchange(
+            self.http
+                .post(&self.conversations_url)
+                .bearer_auth(&*lease.token)
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .json(body),
+            interpret,
+        )
+        .await
     }
 
     /// One send: the token, the call, and once more with a refreshed token

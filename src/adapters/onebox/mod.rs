@@ -16,7 +16,7 @@ mod token;
 
 pub use body::{check, request_body};
 
-use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, retry_after};
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::OneboxSettings;
 use crate::domain::Message;
 use answer::Issued;
@@ -59,20 +59,13 @@ impl OneboxAdapter {
     }
 
     async fn authenticate(&self) -> Result<Issued, ProviderError> {
-        let response = self
-            .http
-            .post(&self.authenticate_url)
-            .json(&self.credentials())
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let issued = answer::interpret_token(status, wait, &bytes);
+        let issued = exchange(
+            self.http
+                .post(&self.authenticate_url)
+                .json(&self.credentials()),
+            answer::interpret_token,
+        )
+        .await;
         if issued.is_ok() {
             tracing::info!("authenticated with OneBox");
         }
@@ -80,23 +73,14 @@ impl OneboxAdapter {
     }
 
     async fn post(&self, lease: &Lease, body: &Value) -> Result<Sent, ProviderError> {
-        let response = self
-            .http
-            .post(&self.message_url)
-            .bearer_auth(&*lease.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        // Read the whole body, whatever the status: it returns the
-        // connection to the pool.
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::from_transport(&e))?;
-        answer::interpret(status, wait, &bytes)
+        exchange(
+            self.http
+                .post(&self.message_url)
+                .bearer_auth(&*lease.token)
+                .json(body),
+            answer::interpret,
+        )
+        .await
     }
 
     /// One send: the token, the call, and once more with a renewed token if
