@@ -12,18 +12,17 @@
 //! does not show, are `{"error": "..."}`.
 
 use super::journal::{Received, header_pairs};
-use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Step};
+use super::script::{Played, Step, html_garbage, with_retry_after};
 use super::state::Shared;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const PROVIDER: &str = "chatwoot";
 
@@ -114,41 +113,19 @@ async fn create(
 }
 
 async fn answer(shared: &Shared, step: Step, message: Value) -> Response {
-    match step {
-        Step::Ok { provider_status } => success(shared, message, provider_status),
-        Step::Delay { millis } => {
-            if !shared.pause(Duration::from_millis(millis)).await {
-                return unavailable();
-            }
-            success(shared, message, DEFAULT_PROVIDER_STATUS)
-        }
-        Step::Hang => {
-            shared.pause(HANG).await;
-            unavailable()
-        }
-        Step::Http {
+    match step.play(shared).await {
+        Played::Success { provider_status } => success(shared, message, provider_status),
+        Played::Unavailable => unavailable(),
+        Played::Http {
             status,
+            reason,
             retry_after,
-        } => {
-            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error(http, http.canonical_reason().unwrap_or("Error"));
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-            }
-            response
-        }
-        Step::MetaFalse { code, message } => error(
+        } => with_retry_after(error(status, reason), retry_after),
+        Played::Refused { code, message } => error(
             StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
             &message,
         ),
-        Step::Garbage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>502 Bad Gateway</body></html>",
-        )
-            .into_response(),
+        Played::Garbage => html_garbage(),
     }
 }
 

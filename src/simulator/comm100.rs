@@ -12,7 +12,7 @@
 //! Error bodies, which the document does not show, are `{"message": "..."}`.
 
 use super::journal::{Received, header_pairs};
-use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Step};
+use super::script::{Played, Step, html_garbage, with_retry_after};
 use super::state::Shared;
 use axum::Router;
 use axum::body::Bytes;
@@ -24,7 +24,6 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 const PROVIDER: &str = "comm100";
@@ -184,41 +183,19 @@ fn ticket_of(body: &Value) -> String {
 }
 
 async fn answer(shared: &Shared, step: Step, message: Value, created: StatusCode) -> Response {
-    match step {
-        Step::Ok { provider_status } => deliver(shared, message, provider_status, created),
-        Step::Delay { millis } => {
-            if !shared.pause(Duration::from_millis(millis)).await {
-                return unavailable();
-            }
-            deliver(shared, message, DEFAULT_PROVIDER_STATUS, created)
-        }
-        Step::Hang => {
-            shared.pause(HANG).await;
-            unavailable()
-        }
-        Step::Http {
+    match step.play(shared).await {
+        Played::Success { provider_status } => deliver(shared, message, provider_status, created),
+        Played::Unavailable => unavailable(),
+        Played::Http {
             status,
+            reason,
             retry_after,
-        } => {
-            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error(http, http.canonical_reason().unwrap_or("Error"));
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-            }
-            response
-        }
-        Step::MetaFalse { code, message } => error(
+        } => with_retry_after(error(status, reason), retry_after),
+        Played::Refused { code, message } => error(
             StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
             &message,
         ),
-        Step::Garbage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>502 Bad Gateway</body></html>",
-        )
-            .into_response(),
+        Played::Garbage => html_garbage(),
     }
 }
 

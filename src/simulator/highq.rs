@@ -11,7 +11,7 @@
 //!   the document's XML; [`super::SimHandle::set_highq_xml`] forces XML.
 
 use super::journal::{Received, header_pairs};
-use super::script::{HANG, Step};
+use super::script::{Played, Step, with_retry_after};
 use super::state::Shared;
 use axum::Form;
 use axum::Router;
@@ -200,37 +200,20 @@ async fn create(
         Ok(decided) => decided,
         Err(refusal) => return refusal,
     };
-    match step {
-        Step::Ok { .. } => created(&shared, id, json),
-        Step::Delay { millis } => {
-            if !shared.pause(Duration::from_millis(millis)).await {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json);
-            }
-            created(&shared, id, json)
-        }
-        Step::Hang => {
-            shared.pause(HANG).await;
-            error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json)
-        }
-        Step::Http {
+    match step.play(&shared).await {
+        Played::Success { .. } => created(&shared, id, json),
+        Played::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json),
+        Played::Http {
             status,
+            reason,
             retry_after,
-        } => {
-            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error(http, http.canonical_reason().unwrap_or("Error"), json);
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-            }
-            response
-        }
-        Step::MetaFalse { code, message } => error(
+        } => with_retry_after(error(status, reason, json), retry_after),
+        Played::Refused { code, message } => error(
             StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
             &message,
             json,
         ),
-        Step::Garbage => (StatusCode::CREATED, "not an answer").into_response(),
+        Played::Garbage => (StatusCode::CREATED, "not an answer").into_response(),
     }
 }
 

@@ -10,12 +10,12 @@
 //! statuses to the client, when that switch is on.
 
 use super::journal::{Received, header_pairs};
-use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Step};
+use super::script::{Played, Step, html_garbage, with_retry_after};
 use super::state::Shared;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
@@ -132,39 +132,19 @@ async fn send(
 }
 
 async fn answer(shared: &Arc<Shared>, step: Step, id: &str, recipient: &str) -> Response {
-    match step {
-        Step::Ok { provider_status } => success(shared, id, recipient, provider_status),
-        Step::Delay { millis } => {
-            if !shared.pause(std::time::Duration::from_millis(millis)).await {
-                return unavailable();
-            }
-            success(shared, id, recipient, DEFAULT_PROVIDER_STATUS)
-        }
-        Step::Hang => {
-            shared.pause(HANG).await;
-            unavailable()
-        }
-        Step::Http {
+    match step.play(shared).await {
+        Played::Success { provider_status } => success(shared, id, recipient, provider_status),
+        Played::Unavailable => unavailable(),
+        Played::Http {
             status,
+            reason,
             retry_after,
-        } => {
-            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let reason = http.canonical_reason().unwrap_or("Error");
-            let mut response = failure(http, http.as_u16(), reason, Some("scripted fault"));
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-            }
-            response
-        }
-        Step::MetaFalse { code, message } => failure(StatusCode::OK, code, &message, None),
-        Step::Garbage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>502 Bad Gateway</body></html>",
-        )
-            .into_response(),
+        } => with_retry_after(
+            failure(status, status.as_u16(), reason, Some("scripted fault")),
+            retry_after,
+        ),
+        Played::Refused { code, message } => failure(StatusCode::OK, code, &message, None),
+        Played::Garbage => html_garbage(),
     }
 }
 

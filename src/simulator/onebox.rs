@@ -19,7 +19,7 @@
 use super::journal::{Received, header_pairs};
 use super::onebox_book::OneboxBook;
 use super::onebox_check::{self, credentials};
-use super::script::{HANG, Scripts, Step};
+use super::script::{Played, Scripts, Step, html_garbage, with_retry_after};
 use super::state::Shared;
 use axum::Router;
 use axum::body::Bytes;
@@ -30,7 +30,6 @@ use axum::routing::post;
 use chrono::Utc;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const PROVIDER: &str = "onebox";
 
@@ -184,43 +183,23 @@ async fn message(
 }
 
 async fn answer(shared: &Shared, step: Step, stored: Value) -> Response {
-    match step {
-        Step::Ok { .. } => success(shared, stored),
-        Step::Delay { millis } => {
-            if !shared.pause(Duration::from_millis(millis)).await {
-                return unavailable();
-            }
-            success(shared, stored)
-        }
-        Step::Hang => {
-            shared.pause(HANG).await;
-            unavailable()
-        }
-        Step::Http {
+    match step.play(shared).await {
+        Played::Success { .. } => success(shared, stored),
+        Played::Unavailable => unavailable(),
+        Played::Http {
             status,
+            reason,
             retry_after,
-        } => {
-            let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let reason = http.canonical_reason().unwrap_or("Error");
-            let mut response = envelope(http, http.as_u16(), reason, Some("scripted fault"));
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-            }
-            response
-        }
+        } => with_retry_after(
+            envelope(status, status.as_u16(), reason, Some("scripted fault")),
+            retry_after,
+        ),
         // OneBox's refusals are its envelope at the HTTP status of `code`.
-        Step::MetaFalse { code, message } => {
+        Played::Refused { code, message } => {
             let http = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
             envelope(http, code, &message, None)
         }
-        Step::Garbage => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>502 Bad Gateway</body></html>",
-        )
-            .into_response(),
+        Played::Garbage => html_garbage(),
     }
 }
 

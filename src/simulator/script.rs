@@ -5,6 +5,9 @@
 //! Steps are provider-neutral: each provider module renders them in its own
 //! API's shape (the Konnek one in `konnek.rs`).
 
+use super::state::Shared;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -50,6 +53,84 @@ impl Step {
             provider_status: DEFAULT_PROVIDER_STATUS,
         }
     }
+}
+
+/// What a step comes to once its waiting (a delay, a hang) is done; each
+/// twin words it in its own API's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Played {
+    Success {
+        provider_status: i16,
+    },
+    /// The simulator shut down while the step waited.
+    Unavailable,
+    Http {
+        status: StatusCode,
+        reason: &'static str,
+        retry_after: Option<u64>,
+    },
+    /// The provider's own refusal, with its code (Konnek's `meta.code`).
+    Refused {
+        code: u16,
+        message: String,
+    },
+    Garbage,
+}
+
+impl Step {
+    /// Waits as the step says, then tells what to answer.
+    pub async fn play(self, shared: &Shared) -> Played {
+        match self {
+            Step::Ok { provider_status } => Played::Success { provider_status },
+            Step::Delay { millis } => {
+                if shared.pause(Duration::from_millis(millis)).await {
+                    Played::Success {
+                        provider_status: DEFAULT_PROVIDER_STATUS,
+                    }
+                } else {
+                    Played::Unavailable
+                }
+            }
+            Step::Hang => {
+                shared.pause(HANG).await;
+                Played::Unavailable
+            }
+            Step::Http {
+                status,
+                retry_after,
+            } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Played::Http {
+                    status,
+                    reason: status.canonical_reason().unwrap_or("Error"),
+                    retry_after,
+                }
+            }
+            Step::MetaFalse { code, message } => Played::Refused { code, message },
+            Step::Garbage => Played::Garbage,
+        }
+    }
+}
+
+/// `response` with a `Retry-After` of `seconds`, if any.
+pub fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+/// A 200 whose body is an HTML error page, not the API's JSON.
+pub fn html_garbage() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html")],
+        "<html><body>502 Bad Gateway</body></html>",
+    )
+        .into_response()
 }
 
 /// The queues, by recipient.
