@@ -20,13 +20,6 @@ fn requests_in(app: &TestApp, conversation: &str) -> Vec<Received> {
         .collect()
 }
 
-fn outcomes(attempts: &[herald::storage::operator::AttemptView]) -> Vec<(String, Option<i32>)> {
-    attempts
-        .iter()
-        .map(|a| (a.outcome.clone(), a.http_status))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_chatwoot_send_stores_the_message_id_and_its_status() {
     let app = spawn_app().await;

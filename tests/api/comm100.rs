@@ -20,13 +20,6 @@ fn comm100_requests(app: &TestApp) -> Vec<Received> {
         .collect()
 }
 
-fn outcomes(attempts: &[herald::storage::operator::AttemptView]) -> Vec<(String, Option<i32>)> {
-    attempts
-        .iter()
-        .map(|a| (a.outcome.clone(), a.http_status))
-        .collect()
-}
-
 async fn resend_until_done(app: &TestApp, id: Uuid) -> herald::storage::operator::DeliveryView {
     app.publish(&json!({"type": "resend", "id": id})).await;
     eventually(20, "the resend to finish", || async {

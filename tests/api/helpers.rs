@@ -411,3 +411,11 @@ impl Drop for TestApp {
         let _ = cleanup.join();
     }
 }
+
+/// Each attempt's outcome and HTTP status, in order.
+pub fn outcomes(attempts: &[AttemptView]) -> Vec<(String, Option<i32>)> {
+    attempts
+        .iter()
+        .map(|a| (a.outcome.clone(), a.http_status))
+        .collect()
+}

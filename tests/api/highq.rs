@@ -23,13 +23,6 @@ fn highq_requests(app: &TestApp) -> Vec<Received> {
         .collect()
 }
 
-fn outcomes(attempts: &[herald::storage::operator::AttemptView]) -> Vec<(String, Option<i32>)> {
-    attempts
-        .iter()
-        .map(|a| (a.outcome.clone(), a.http_status))
-        .collect()
-}
-
 /// The stored pair's refresh token and generation.
 async fn stored_pair(app: &TestApp) -> (String, i64) {
     let row = sqlx::query(

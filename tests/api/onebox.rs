@@ -21,13 +21,6 @@ fn requests_to(app: &TestApp, to: &str) -> Vec<Received> {
         .collect()
 }
 
-fn outcomes(attempts: &[herald::storage::operator::AttemptView]) -> Vec<(String, Option<i32>)> {
-    attempts
-        .iter()
-        .map(|a| (a.outcome.clone(), a.http_status))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_onebox_send_stores_the_remote_id_and_provider_status() {
     let app = spawn_app().await;

@@ -3,7 +3,7 @@
 //! and concurrency, in this process.
 
 use super::measure::{CpuSnapshot, per_thousand};
-use super::{BenchArgs, Cpu, send_body};
+use super::{BenchArgs, Cpu, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -12,7 +12,6 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 #[derive(Debug, Serialize)]
 pub struct CeilingReport {
@@ -33,9 +32,7 @@ pub async fn run(
     let channel = amqp.create_channel().await?;
     queue::topology::declare(&channel, &amqp_config).await?;
     queue::topology::purge(&amqp_config, &amqp_config.url).await?;
-    let bodies: Vec<Vec<u8>> = (0..args.count)
-        .map(|i| send_body(Uuid::new_v4(), i))
-        .collect();
+    let (_, bodies) = sends(args.count);
     Publisher::open(&amqp, &amqp_config)
         .await?
         .publish_many(&bodies)

@@ -3,7 +3,7 @@
 //! backlog and then serving a steady offered rate.
 
 use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
-use super::{BenchArgs, Cpu, send_body};
+use super::{BenchArgs, Cpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -61,12 +60,7 @@ impl Bench<'_> {
     pub async fn backlog(&self, workers: usize) -> anyhow::Result<DrainReport> {
         let count = self.args.count;
         self.reset().await?;
-        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-        let bodies: Vec<Vec<u8>> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| send_body(*id, i))
-            .collect();
+        let (_, bodies) = sends(count);
         let amqp = queue::connect(&self.config.amqp.url).await?;
         Publisher::open(&amqp, &self.config.amqp)
             .await?
@@ -177,12 +171,7 @@ impl Bench<'_> {
         rate: f64,
         count: usize,
     ) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
-        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-        let bodies: Vec<Vec<u8>> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| send_body(*id, i))
-            .collect();
+        let (ids, bodies) = sends(count);
         let bodies = std::sync::Arc::new(bodies);
         let amqp = queue::connect(&self.config.amqp.url).await?;
         let publisher = Publisher::open(&amqp, &self.config.amqp).await?;
@@ -225,10 +214,7 @@ impl Bench<'_> {
     /// An empty queue, empty tables and a quiet simulator.
     async fn reset(&self) -> anyhow::Result<()> {
         queue::topology::purge(&self.config.amqp, &self.config.amqp.url).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(self.database_url)
-            .await?;
+        let pool = one_connection(self.database_url).await?;
         sqlx::query("TRUNCATE deliveries, delivery_attempts")
             .execute(&pool)
             .await?;
@@ -239,10 +225,7 @@ impl Bench<'_> {
     }
 
     async fn probe(&self) -> anyhow::Result<Probe> {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(self.database_url)
-            .await?;
+        let pool = one_connection(self.database_url).await?;
         Ok(Probe {
             pool,
             polls: AtomicI64::new(0),

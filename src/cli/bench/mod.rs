@@ -118,9 +118,7 @@ async fn measure_all(
     let config = bench_config(base, &database.url, sim, args)?;
     super::setup(&config).await?;
     let config_file = ConfigFile::write(&config_text(base, &database.url, sim, args))?;
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&database.admin_url)
+    let admin = one_connection(&database.admin_url)
         .await
         .context("cannot connect to PostgreSQL")?;
     let progress = |what: &str| {
@@ -299,13 +297,30 @@ fn bench_config(
     )?)
 }
 
-fn send_body(id: Uuid, i: usize) -> Vec<u8> {
-    serde_json::json!({
-        "type": "send", "id": id, "connection": CONNECTION,
-        "message": {"to": format!("62811{i:07}"), "text": "Your order has shipped"}
-    })
-    .to_string()
-    .into_bytes()
+/// `count` send commands to distinct recipients: their ids and bodies.
+fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    let bodies = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({
+                "type": "send", "id": id, "connection": CONNECTION,
+                "message": {"to": format!("62811{i:07}"), "text": "Your order has shipped"}
+            })
+            .to_string()
+            .into_bytes()
+        })
+        .collect();
+    (ids, bodies)
+}
+
+/// A pool of one connection, for the bench's own statements.
+async fn one_connection(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
 }
 
 /// The configuration file the worker processes read, readable only by its
