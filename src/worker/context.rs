@@ -1,6 +1,6 @@
 //! The handles every stage of the worker shares, in one struct.
 
-use super::batcher::Batcher;
+use super::batcher::{BatchError, Batcher};
 use crate::adapters::ChannelAdapter;
 use crate::config::Config;
 use crate::domain::SendCommand;
@@ -16,15 +16,59 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Accepted sends, as sets (see [`Store::accept_sends`]).
-pub type Accepts = Batcher<Arc<SendCommand>, AcceptOutcome, StorageError>;
-/// Outcomes and attempt rows, as sets (see [`Store::record_outcomes`]).
-pub type Outcomes = Batcher<Arc<(Claimed, Outcome)>, Option<DateTime<Utc>>, StorageError>;
+/// One write of the hot path, to be run in a set with others.
+pub enum Write {
+    Accept(Arc<SendCommand>),
+    Record(Arc<(Claimed, Outcome)>),
+}
+
+/// The answer to one [`Write`], of the same kind.
+pub enum Written {
+    Accepted(AcceptOutcome),
+    Recorded(Option<DateTime<Utc>>),
+}
+
+/// Accepted sends and outcomes, as sets of both kinds in one statement each
+/// (see [`Store::write_set`]).
+pub type Writes = Batcher<Write, Written, StorageError>;
 
 /// How many rows one set statement carries at most.
 pub const MAX_SET: usize = 500;
-/// How many sets (accepts and outcomes together) may be in PostgreSQL at once.
+/// How many sets may be in PostgreSQL at once.
 pub const SETS_IN_FLIGHT: usize = 2;
+
+/// The accepting side of the shared [`Writes`].
+pub struct Accepts(Arc<Writes>);
+
+impl Accepts {
+    /// Records a `send` (see [`Store::write_set`]).
+    pub async fn call(
+        &self,
+        send: Arc<SendCommand>,
+    ) -> Result<AcceptOutcome, BatchError<StorageError>> {
+        match self.0.call(Write::Accept(send)).await? {
+            Written::Accepted(accepted) => Ok(accepted),
+            Written::Recorded(_) => Err(BatchError::Stopped),
+        }
+    }
+}
+
+/// The recording side of the shared [`Writes`].
+pub struct Outcomes(Arc<Writes>);
+
+impl Outcomes {
+    /// Records an outcome and its attempt row; the delivery's `accepted_at`,
+    /// or `None` where the claim was no longer this worker's.
+    pub async fn call(
+        &self,
+        item: Arc<(Claimed, Outcome)>,
+    ) -> Result<Option<DateTime<Utc>>, BatchError<StorageError>> {
+        match self.0.call(Write::Record(item)).await? {
+            Written::Recorded(recorded) => Ok(recorded),
+            Written::Accepted(_) => Err(BatchError::Stopped),
+        }
+    }
+}
 
 pub struct Context {
     pub config: Arc<Config>,
@@ -46,34 +90,40 @@ pub struct Context {
     pub consuming: AtomicBool,
 }
 
-/// The two batchers of the hot path, over `store`.
+/// The hot path's writer over `store`, with its two sides.
 pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
-    // Both kinds share the slots: fewer statements at once in PostgreSQL
-    // make larger sets, and each set's cost is mostly per statement.
-    let slots = Arc::new(Semaphore::new(SETS_IN_FLIGHT));
-    let for_accepts = store.clone();
-    let accepts = Batcher::spawn_sharing(
+    let store = store.clone();
+    let writes = Arc::new(Batcher::spawn(
         MAX_SET,
-        slots.clone(),
-        move |commands: Vec<Arc<SendCommand>>| {
-            let store = for_accepts.clone();
-            async move { store.accept_sends(&commands, Utc::now()).await }
+        SETS_IN_FLIGHT,
+        move |writes: Vec<Write>| {
+            let store = store.clone();
+            async move { write_set(&store, writes).await }
         },
-    );
-    let for_outcomes = store.clone();
-    let outcomes = Batcher::spawn_sharing(
-        MAX_SET,
-        slots,
-        move |items: Vec<Arc<(Claimed, Outcome)>>| {
-            let store = for_outcomes.clone();
-            async move {
-                let pairs: Vec<(&Claimed, &Outcome)> =
-                    items.iter().map(|item| (&item.0, &item.1)).collect();
-                store.record_outcomes(&pairs).await
-            }
-        },
-    );
-    (accepts, outcomes)
+    ));
+    (Accepts(writes.clone()), Outcomes(writes))
+}
+
+/// Runs one set: accepts and outcomes together, one statement, one commit.
+async fn write_set(store: &Store, writes: Vec<Write>) -> Result<Vec<Written>, StorageError> {
+    let mut sends = Vec::new();
+    let mut records = Vec::new();
+    for write in &writes {
+        match write {
+            Write::Accept(send) => sends.push(send.clone()),
+            Write::Record(item) => records.push((&item.0, &item.1)),
+        }
+    }
+    let written = store.write_set(&sends, &records, Utc::now()).await?;
+    let mut accepted = written.accepted.into_iter();
+    let mut recorded = written.recorded.into_iter();
+    Ok(writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Accept(_) => accepted.next().map(Written::Accepted),
+            Write::Record(_) => recorded.next().map(Written::Recorded),
+        })
+        .collect())
 }
 
 impl Context {

@@ -53,6 +53,76 @@ async fn an_id_twice_in_one_set_is_claimed_once() {
     assert!(matches!(again[..], [AcceptOutcome::Duplicate]));
 }
 
+fn success_now() -> Outcome {
+    let now = chrono::Utc::now();
+    Outcome {
+        status: DeliveryStatus::Success,
+        next_attempt_at: None,
+        wait_reason: None,
+        fail_reason: None,
+        provider_status: Some(1),
+        remote_id: Some("r".into()),
+        refund_attempt: false,
+        attempt: Some(AttemptRecord {
+            started_at: now,
+            finished_at: now,
+            http_status: Some(200),
+            outcome: "success",
+            error: None,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn one_set_accepts_sends_and_records_outcomes_together() {
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let accepted = app
+        .store
+        .accept_sends(
+            &[send_command(first), send_command(second)],
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("accept");
+    let claims: Vec<_> = accepted
+        .into_iter()
+        .map(|a| match a {
+            AcceptOutcome::Claimed(claim) => claim,
+            other => panic!("not claimed: {other:?}"),
+        })
+        .collect();
+    let outcome = success_now();
+    let mut stale = (*claims[1]).clone();
+    stale.claimed_at -= chrono::Duration::seconds(1);
+    let written = app
+        .store
+        .write_set(
+            &[send_command(third), send_command(first)],
+            &[(&*claims[0], &outcome), (&stale, &outcome)],
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("write");
+    assert!(
+        matches!(written.accepted[..], [AcceptOutcome::Claimed(ref c), AcceptOutcome::Duplicate] if c.id == third),
+        "{:?}",
+        written.accepted
+    );
+    assert!(written.recorded[0].is_some());
+    assert_eq!(written.recorded[1], None, "the stale claim does not land");
+    assert_eq!(app.delivery(first).await.expect("row").status, "success");
+    assert_eq!(app.delivery(second).await.expect("row").status, "sending");
+    assert_eq!(app.delivery(third).await.expect("row").status, "sending");
+    assert_eq!(app.attempts(first).await.len(), 1);
+    assert_eq!(app.attempts(second).await.len(), 1, "kept as an attempt");
+    assert!(app.attempts(third).await.is_empty());
+}
+
 #[tokio::test]
 async fn an_outcome_for_a_lost_claim_keeps_only_its_attempt_row() {
     let app = spawn_app_with(Options {
@@ -69,23 +139,7 @@ async fn an_outcome_for_a_lost_claim_keeps_only_its_attempt_row() {
     let Some(AcceptOutcome::Claimed(claim)) = outcomes.into_iter().next() else {
         panic!("not claimed")
     };
-    let now = chrono::Utc::now();
-    let outcome = Outcome {
-        status: DeliveryStatus::Success,
-        next_attempt_at: None,
-        wait_reason: None,
-        fail_reason: None,
-        provider_status: Some(1),
-        remote_id: Some("r".into()),
-        refund_attempt: false,
-        attempt: Some(AttemptRecord {
-            started_at: now,
-            finished_at: now,
-            http_status: Some(200),
-            outcome: "success",
-            error: None,
-        }),
-    };
+    let outcome = success_now();
     let mut stale = (*claim).clone();
     stale.claimed_at -= chrono::Duration::seconds(1); // an older claim of the same row
     let applied = app
