@@ -112,6 +112,12 @@ impl Default for SimConfig {
 pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    // Answers leave at once, as a provider's do, not held back by Nagle.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let shared = Arc::new(Shared::new(config));
     let app = router(Arc::clone(&shared));
     let stop = shared.shutdown.clone();

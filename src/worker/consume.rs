@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 pub async fn handle(ctx: &Context, delivery: Delivery) {
     let parsed = Command::parse(&delivery.data, |name| ctx.adapters.contains_key(name));
-    let claimed = match parsed {
+    match parsed {
         Err(rejection) => {
             if reject(ctx, &delivery, rejection).await {
                 ack(&delivery).await;
@@ -28,9 +28,17 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            accept(ctx, &delivery, Arc::from(send))
-                .instrument(span)
-                .await
+            let Some(claim) = accept(ctx, Arc::from(send)).instrument(span).await else {
+                return; // shutting down: not committed, the command stays in the queue
+            };
+            // Committed: the ack goes out while the delivery starts, as
+            // nothing in the delivery waits for the broker.
+            match claim {
+                Some(claim) => {
+                    tokio::join!(ack(&delivery), deliver(ctx, *claim));
+                }
+                None => ack(&delivery).await,
+            }
         }
         Ok(Command::Resend(resend)) => {
             let Some(change) = ctx
@@ -41,7 +49,6 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             };
             ack(&delivery).await;
             operator_change(ctx, "resend", resend.id, change, resend.reason.as_deref());
-            None
         }
         Ok(Command::Cancel(cancel)) => {
             let Some(change) = ctx
@@ -55,25 +62,17 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                 metrics::record_delivery(connection, "failed", None);
             }
             operator_change(ctx, "cancel", cancel.id, change, None);
-            None
         }
-    };
-    if let Some(claim) = claimed {
-        deliver(ctx, *claim).await;
     }
 }
 
-/// Records a `send`, acks it, and returns the claim when it is due now.
-async fn accept(
-    ctx: &Context,
-    delivery: &Delivery,
-    send: Arc<SendCommand>,
-) -> Option<Box<Claimed>> {
+/// Records a `send`: `None` if the worker stopped before it was committed,
+/// else the claim when it is due now.
+async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Option<Option<Box<Claimed>>> {
     let accepted = ctx
         .with_db_retry("accepting a send", || ctx.accepts.call(send.clone()))
-        .await?; // None: shutting down, the command stays in the queue
-    ack(delivery).await;
-    match accepted {
+        .await?;
+    Some(match accepted {
         AcceptOutcome::Duplicate => {
             tracing::info!("duplicate send: the delivery exists, nothing to do");
             metrics::record_command("send", "duplicate");
@@ -93,7 +92,7 @@ async fn accept(
             metrics::record_command("send", "accepted");
             Some(claim)
         }
-    }
+    })
 }
 
 fn operator_change(

@@ -53,6 +53,10 @@ pub struct SteadyReport {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// The first part of that: from due to accepted (RabbitMQ, the
+    /// consumer, and the accept's wait for its set), p50 and p99.
+    pub to_accept_p50_ms: Option<f64>,
+    pub to_accept_p99_ms: Option<f64>,
 }
 
 impl Bench<'_> {
@@ -141,8 +145,9 @@ impl Bench<'_> {
         running.stop().await;
         let (ids, due, published_per_second) = published?;
         waited?;
-        let mut latencies: Vec<f64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK} \
+        let rows: Vec<(f64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK}, \
+                 (extract(epoch FROM d.accepted_at - t.due) * 1000)::float8 \
              FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
              WHERE d.status = 'success'"
         )))
@@ -151,7 +156,9 @@ impl Bench<'_> {
         .fetch_all(&probe.pool)
         .await?;
         probe.pool.close().await;
+        let (mut latencies, mut to_accept): (Vec<f64>, Vec<f64>) = rows.into_iter().unzip();
         latencies.sort_by(f64::total_cmp);
+        to_accept.sort_by(f64::total_cmp);
         Ok(SteadyReport {
             percent,
             workers,
@@ -161,6 +168,8 @@ impl Bench<'_> {
             p50_ms: measure::quantile(&latencies, 0.50),
             p99_ms: measure::quantile(&latencies, 0.99),
             max_ms: latencies.last().copied(),
+            to_accept_p50_ms: measure::quantile(&to_accept, 0.50),
+            to_accept_p99_ms: measure::quantile(&to_accept, 0.99),
         })
     }
 

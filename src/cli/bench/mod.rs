@@ -229,6 +229,7 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
         "p50 ms",
         "p99 ms",
         "max ms",
+        "to accept p50 / p99 ms",
     ]);
     for run in &report.steady {
         latency.add_row([
@@ -239,6 +240,11 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
             figure(run.p50_ms, 1),
             figure(run.p99_ms, 1),
             figure(run.max_ms, 1),
+            format!(
+                "{} / {}",
+                figure(run.to_accept_p50_ms, 1),
+                figure(run.to_accept_p99_ms, 1)
+            ),
         ]);
     }
     println!("{latency}");
