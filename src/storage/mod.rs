@@ -2,6 +2,7 @@
 //!
 //! - [`deliveries`]: accepting commands, claiming, recording outcomes.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
+//! - [`figures`]: a set of deliveries' figures per connection (the demo's).
 //! - [`callbacks`]: providers' later statuses, moved only forward.
 //! - [`tokens`]: OAuth2 pairs a provider replaces on every refresh.
 //! - [`pauses`]: connections a provider's quota refusal paused, and this
@@ -10,6 +11,7 @@
 pub mod batch;
 pub mod callbacks;
 pub mod deliveries;
+pub mod figures;
 pub mod operator;
 pub mod pauses;
 pub mod recovery;

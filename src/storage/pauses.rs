@@ -116,6 +116,27 @@ impl Store {
         Ok(until)
     }
 
+    /// Every recorded pause that has not ended: connection, end, reason.
+    pub async fn current_pauses(
+        &self,
+    ) -> Result<Vec<(String, DateTime<Utc>, String)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT connection, paused_until, reason FROM connection_pauses \
+             WHERE paused_until > now() ORDER BY connection",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("connection")?,
+                    row.try_get("paused_until")?,
+                    row.try_get("reason")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Reloads this process's copy from `connection_pauses`; returns how
     /// many connections are paused.
     pub async fn refresh_pauses(&self) -> Result<usize, StorageError> {
