@@ -112,6 +112,20 @@ pub fn record_deferral(connection: &str, reason: &'static str) {
         .increment(1);
 }
 
+/// `herald_deferrals_total` of a connection, every reason together, as this
+/// process counted it (the demo's summary; deferrals of a paused connection
+/// leave no attempt row to count).
+pub fn deferrals_of(connection: &str) -> u64 {
+    let label = format!("connection=\"{connection}\"");
+    let total: f64 = install()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("herald_deferrals_total{") && line.contains(&label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    total as u64
+}
+
 /// `result`: `updated`, `unchanged`, `ignored`, `malformed`,
 /// `unauthorized` or `error`; only for configured connections.
 pub fn record_callback(connection: &str, result: &'static str) {

@@ -2,7 +2,7 @@
 //! over its `/_sim/...` control endpoints.
 
 use super::Failure;
-use crate::simulator::{self, SimConfig};
+use crate::simulator::{self, OpenHours, SimConfig};
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,6 +40,14 @@ pub struct SimulateArgs {
     /// How long the OneBox tokens the simulator issues live, in seconds.
     #[arg(long, default_value_t = 900)]
     pub onebox_token_lifetime_secs: u64,
+    /// The hours OneBox takes messages, e.g. `06:00-18:00` (may wrap
+    /// midnight); outside them it answers "time limit reached". Any hour
+    /// when absent.
+    #[arg(long)]
+    pub onebox_hours: Option<String>,
+    /// The time zone of `--onebox-hours` (an IANA name).
+    #[arg(long, default_value = "UTC", requires = "onebox_hours")]
+    pub onebox_timezone: String,
     /// The Chatwoot `api_access_token` the simulator expects.
     #[arg(
         long,
@@ -76,12 +84,21 @@ pub struct SimulateArgs {
         hide_env_values = true
     )]
     pub highq_refresh_token: String,
+    /// How long the HighQ access tokens the simulator issues live, in seconds.
+    #[arg(long, default_value_t = 5 * 3600)]
+    pub highq_token_lifetime_secs: u64,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
 }
 
 pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
+    let onebox_hours = args
+        .onebox_hours
+        .as_deref()
+        .map(|hours| OpenHours::parse(hours, Some(&args.onebox_timezone)))
+        .transpose()
+        .map_err(|why| Failure::Usage(format!("--onebox-hours / --onebox-timezone: {why}")))?;
     let config = SimConfig {
         konnek_username: args.konnek_username,
         konnek_password: args.konnek_password,
@@ -89,11 +106,13 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         onebox_password: args.onebox_password,
         onebox_site_id: args.onebox_site_id,
         onebox_token_lifetime: Duration::from_secs(args.onebox_token_lifetime_secs),
+        onebox_hours,
         chatwoot_api_access_token: args.chatwoot_api_access_token,
         comm100_access_token: args.comm100_access_token,
         highq_client_id: args.highq_client_id,
         highq_client_secret: args.highq_client_secret,
         highq_refresh_token: args.highq_refresh_token,
+        highq_token_lifetime: Duration::from_secs(args.highq_token_lifetime_secs),
         latency: Duration::from_millis(args.latency_ms),
     };
     let sim = simulator::start(args.listen, config)

@@ -2,10 +2,18 @@
 
 use super::secret::Secret;
 use super::window::Window;
-use super::{ConfigError, RawRetry};
+use super::{ConfigError, RawRetry, duration};
 use crate::domain::RetryPolicy;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How long a connection is paused after a provider's quota refusal when
+/// it has no sending window and no `limits.quota_pause`.
+pub const DEFAULT_QUOTA_PAUSE: Duration = Duration::from_secs(3600);
+/// A longer `quota_pause` is a mistake in the file.
+const MAX_QUOTA_PAUSE: Duration = Duration::from_secs(366 * 86_400);
 
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
@@ -17,8 +25,10 @@ pub struct ConnectionConfig {
     pub settings: AdapterSettings,
 }
 
-/// `[connection.limits]`: parsed and checked here, enforced by the limits module.
-#[derive(Debug, Clone, Default)]
+/// `[connection.limits]`: parsed and checked here, enforced by the limits
+/// module (`window` and `quota_pause` also decide how long a provider's
+/// quota refusal pauses the connection).
+#[derive(Debug, Clone)]
 pub struct LimitsConfig {
     pub rate_per_second: Option<f64>,
     pub burst: u32,
@@ -26,6 +36,36 @@ pub struct LimitsConfig {
     pub window: Option<Window>,
     pub timezone: chrono_tz::Tz,
     pub max_in_flight: Option<u32>,
+    /// The pause after a quota refusal, for a connection without a window.
+    pub quota_pause: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            rate_per_second: None,
+            burst: 1,
+            daily_quota: None,
+            window: None,
+            timezone: chrono_tz::UTC,
+            max_in_flight: None,
+            quota_pause: DEFAULT_QUOTA_PAUSE,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Until when a provider's quota refusal at `now` pauses the connection:
+    /// the next opening of its sending window, else `now + quota_pause`.
+    pub fn quota_paused_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match &self.window {
+            Some(window) => window.next_opening(&self.timezone, now),
+            None => chrono::Duration::from_std(self.quota_pause)
+                .ok()
+                .and_then(|pause| now.checked_add_signed(pause))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +147,7 @@ struct RawLimits {
     window: Option<String>,
     timezone: Option<String>,
     max_in_flight: Option<u32>,
+    quota_pause: Option<String>,
 }
 
 const COMMON_KEYS: [&str; 6] = [
@@ -236,6 +277,19 @@ fn parse_limits(value: toml::Value, path: &str) -> Result<LimitsConfig, ConfigEr
             .parse::<chrono_tz::Tz>()
             .map_err(|_| ConfigError::at(key("timezone"), format!("unknown time zone {name:?}")))?,
     };
+    let quota_pause = match raw.quota_pause.as_deref() {
+        None => DEFAULT_QUOTA_PAUSE,
+        Some(text) => match duration::parse(text) {
+            Ok(pause) if pause.is_zero() => {
+                return Err(ConfigError::at(key("quota_pause"), "must be longer than 0"));
+            }
+            Ok(pause) if pause > MAX_QUOTA_PAUSE => {
+                return Err(ConfigError::at(key("quota_pause"), "must be at most 366d"));
+            }
+            Ok(pause) => pause,
+            Err(message) => return Err(ConfigError::at(key("quota_pause"), message)),
+        },
+    };
     Ok(LimitsConfig {
         rate_per_second: raw.rate_per_second,
         burst: raw.burst.unwrap_or(1),
@@ -243,5 +297,6 @@ fn parse_limits(value: toml::Value, path: &str) -> Result<LimitsConfig, ConfigEr
         window,
         timezone,
         max_in_flight: raw.max_in_flight,
+        quota_pause,
     })
 }

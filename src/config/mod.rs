@@ -9,8 +9,8 @@ pub mod secret;
 pub mod window;
 
 pub use connection::{
-    AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
-    KonnekSettings, LimitsConfig, OneboxSettings,
+    AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, DEFAULT_QUOTA_PAUSE,
+    HighqSettings, KonnekSettings, LimitsConfig, OneboxSettings,
 };
 pub use secret::Secret;
 

@@ -118,6 +118,44 @@ fn errors_name_the_key() {
         error_path(&GOOD.replace("jitter = 0.0", "jitter = 3.0")),
         "connection[0].retry.jitter"
     );
+    for bad in ["soon", "0s", "400d"] {
+        let text = GOOD.replace(
+            "timezone = \"Asia/Jakarta\"",
+            &format!("timezone = \"Asia/Jakarta\"\nquota_pause = \"{bad}\""),
+        );
+        assert_eq!(
+            error_path(&text),
+            "connection[0].limits.quota_pause",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_quota_refusal_pauses_until_the_window_opens_else_for_quota_pause() {
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let now = at("2026-11-21T10:00:00Z"); // 17:00 in Jakarta
+    let config = parse(GOOD).expect("valid");
+    let limits = &config.connections[0].limits;
+    assert_eq!(limits.quota_pause, DEFAULT_QUOTA_PAUSE);
+    // The window 22:00-06:00 in Jakarta opens at 15:00 UTC.
+    assert_eq!(limits.quota_paused_until(now), at("2026-11-21T15:00:00Z"));
+
+    let no_window = GOOD.replace("window = \"22:00-06:00\"", "quota_pause = \"90s\"");
+    let config = parse(&no_window).expect("valid");
+    let limits = &config.connections[0].limits;
+    assert_eq!(limits.quota_pause, std::time::Duration::from_secs(90));
+    assert_eq!(limits.quota_paused_until(now), at("2026-11-21T10:01:30Z"));
+
+    // Neither: the default hour.
+    assert_eq!(
+        LimitsConfig::default().quota_paused_until(now),
+        at("2026-11-21T11:00:00Z")
+    );
 }
 
 #[test]

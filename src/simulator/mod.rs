@@ -52,10 +52,11 @@ mod onebox_tests;
 #[cfg(test)]
 mod tests;
 
+pub use highq::DEFAULT_HIGHQ_TOKEN_LIFETIME;
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
 pub use konnek_callbacks::{KonnekCallbacks, Pushed};
 pub use onebox::TIME_LIMIT;
-pub use onebox_book::DEFAULT_TOKEN_LIFETIME;
+pub use onebox_book::{DEFAULT_TOKEN_LIFETIME, OpenHours};
 pub use script::Step;
 
 use axum::Router;
@@ -76,6 +77,9 @@ pub struct SimConfig {
     /// How long a OneBox token lives (its `exp` says so too; see
     /// [`SimHandle::set_onebox_token_lifetime`]).
     pub onebox_token_lifetime: Duration,
+    /// The hours OneBox takes messages (see [`SimHandle::set_onebox_hours`]);
+    /// `None`: any hour.
+    pub onebox_hours: Option<OpenHours>,
     /// The `api_access_token` the Chatwoot twin accepts.
     pub chatwoot_api_access_token: String,
     /// The bearer token the Comm100 twin accepts.
@@ -84,6 +88,9 @@ pub struct SimConfig {
     pub highq_client_id: String,
     pub highq_client_secret: String,
     pub highq_refresh_token: String,
+    /// How long HighQ access tokens live (see
+    /// [`SimHandle::set_highq_token_lifetime`]).
+    pub highq_token_lifetime: Duration,
     /// Added to every provider request (see [`SimHandle::set_latency`]).
     pub latency: Duration,
 }
@@ -97,11 +104,13 @@ impl Default for SimConfig {
             onebox_password: "sim-pass".into(),
             onebox_site_id: "169".into(),
             onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            onebox_hours: None,
             chatwoot_api_access_token: "sim-token".into(),
             comm100_access_token: "sim-comm100-token".into(),
             highq_client_id: "sim-client".into(),
             highq_client_secret: "sim-secret".into(),
             highq_refresh_token: "sim-refresh-0".into(),
+            highq_token_lifetime: DEFAULT_HIGHQ_TOKEN_LIFETIME,
             latency: Duration::ZERO,
         }
     }
@@ -208,8 +217,8 @@ impl SimHandle {
         self.shared.book().journal.set_limit(limit);
     }
 
-    /// Forgets scripts, received requests and counters, and lifts the
-    /// OneBox quota.
+    /// Forgets scripts, received requests and counters, lifts OneBox's
+    /// quota and hours, and switches HighQ's forced XML off.
     pub fn reset(&self) {
         self.shared.book().reset();
     }
@@ -234,6 +243,12 @@ impl SimHandle {
     /// reached ..." (`Some(0)`: closed now; `None`: no limit).
     pub fn set_onebox_quota(&self, remaining: Option<u64>) {
         self.shared.book().onebox.quota = remaining;
+    }
+
+    /// OneBox takes messages only within `hours`, and answers "time limit
+    /// reached ..." outside them (`None`: at any hour).
+    pub fn set_onebox_hours(&self, hours: Option<OpenHours>) {
+        self.shared.book().onebox.hours = hours;
     }
 
     /// The Comm100 message with this id, as the twin last answered it.

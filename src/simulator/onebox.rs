@@ -6,7 +6,8 @@
 //!   [`super::SimHandle::set_onebox_token_lifetime`]);
 //! - `POST /api/message` wants a token it issued and still holds valid (401
 //!   "Expired token" otherwise), a body as the document describes it (400),
-//!   and an open quota (401 "time limit reached ..." once it is used up);
+//!   and an open quota (401 "time limit reached ..." once it is used up, or
+//!   outside its hours when they are set);
 //!   then it answers the recipient's (`To`'s) next [`Step`] and, on success,
 //!   echoes the stored message in `data[0]` as the document shows.
 //!
@@ -125,7 +126,7 @@ fn decide(
         return Err(Refusal::Token(refusal));
     }
     valid.map_err(Refusal::Body)?;
-    if onebox.quota == Some(0) {
+    if onebox.closed(Utc::now()) {
         return Err(Refusal::Quota);
     }
     let to = body.get("To").and_then(Value::as_str);

@@ -1,8 +1,10 @@
 //! The OneBox twin's state: the tokens it issued and when each expires, the
-//! quota, the message ids, and how many authentications it served.
+//! quota and the hours it is open, the message ids, and how many
+//! authentications it served.
 
+use crate::config::window::Window;
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +12,35 @@ use std::time::{Duration, Instant};
 /// The vendor's sample token lifetime.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 
-/// Tokens, the quota and the counters.
+/// The hours OneBox takes messages; outside them it answers "time limit
+/// reached ..." as when its quota is used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenHours {
+    pub window: Window,
+    pub timezone: chrono_tz::Tz,
+}
+
+impl OpenHours {
+    /// `"06:00-18:00"` (may wrap midnight) in `timezone` (an IANA name;
+    /// UTC when absent).
+    pub fn parse(window: &str, timezone: Option<&str>) -> Result<OpenHours, String> {
+        let window = Window::parse(window)?;
+        let timezone = match timezone {
+            None => chrono_tz::UTC,
+            Some(name) => name
+                .parse()
+                .map_err(|_| format!("unknown time zone {name:?}"))?,
+        };
+        Ok(OpenHours { window, timezone })
+    }
+
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.window
+            .contains(now.with_timezone(&self.timezone).time())
+    }
+}
+
+/// Tokens, the quota, the hours and the counters.
 #[derive(Debug)]
 pub struct OneboxBook {
     /// Issued tokens and when each expires.
@@ -20,6 +50,8 @@ pub struct OneboxBook {
     pub authentications: u64,
     /// Messages still accepted before the quota closes; `None`: no limit.
     pub quota: Option<u64>,
+    /// When messages are accepted; `None`: at any hour.
+    pub hours: Option<OpenHours>,
     pub next_id: u64,
 }
 
@@ -30,6 +62,7 @@ impl Default for OneboxBook {
             lifetime: DEFAULT_TOKEN_LIFETIME,
             authentications: 0,
             quota: None,
+            hours: None,
             next_id: 75_702,
         }
     }
@@ -44,10 +77,18 @@ impl OneboxBook {
         }
     }
 
-    /// Forgets the counters and the quota; issued tokens stay valid.
+    /// Forgets the counters, the quota and the hours; issued tokens stay
+    /// valid.
     pub fn reset(&mut self) {
         self.authentications = 0;
         self.quota = None;
+        self.hours = None;
+    }
+
+    /// Whether a message at `now` meets "time limit reached ...": the quota
+    /// is used up, or it is outside the hours.
+    pub fn closed(&self, now: DateTime<Utc>) -> bool {
+        self.quota == Some(0) || self.hours.is_some_and(|hours| !hours.is_open(now))
     }
 
     pub fn issue(&mut self, email: &str, site_id: &Value) -> String {

@@ -363,7 +363,72 @@ async fn control_endpoints_drive_tokens_and_quota() {
         .expect("JSON");
     assert_eq!(
         state,
-        json!({"authentications": 1, "quota": null, "token_lifetime_millis": 60_000})
+        json!({"authentications": 1, "quota": null, "token_lifetime_millis": 60_000,
+               "hours": null, "timezone": null})
     );
+    sim.shutdown();
+}
+
+/// `HH:MM-HH:MM` from `now + from` to `now + to` hours, in UTC.
+fn hours_around(from: i64, to: i64) -> String {
+    let now = chrono::Utc::now();
+    let at = |h: i64| {
+        (now + chrono::Duration::hours(h))
+            .format("%H:%M")
+            .to_string()
+    };
+    format!("{}-{}", at(from), at(to))
+}
+
+#[tokio::test]
+async fn outside_its_hours_onebox_answers_time_limit_reached() {
+    let sim = spawn().await;
+    let http = reqwest::Client::new();
+    let hours_url = format!("{}/_sim/onebox/hours", sim.base_url());
+    let set = |body: Value| {
+        let request = http.post(&hours_url).json(&body);
+        async move { request.send().await.expect("answers").status().as_u16() }
+    };
+    let token = token(&sim).await;
+    // Closed: the hours begin two hours from now (in Jakarta's time, which
+    // shifts both ends alike).
+    let closed = hours_around(2, 3);
+    assert_eq!(
+        set(json!({"hours": closed, "timezone": "Asia/Jakarta"})).await,
+        204
+    );
+    let state: Value = http
+        .get(format!("{}/_sim/onebox", sim.base_url()))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(state["hours"], closed.as_str());
+    assert_eq!(state["timezone"], "Asia/Jakarta");
+    let (status, answer) = post_message(&sim, &token, &valid()).await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["records"]["userMessage"], TIME_LIMIT);
+    // Open: the hours began an hour ago (here in UTC, the default).
+    assert_eq!(set(json!({"hours": hours_around(-1, 1)})).await, 204);
+    assert_eq!(post_message(&sim, &token, &valid()).await.0, 200);
+    // Closed again in process, then lifted: any hour.
+    let hours = OpenHours::parse(&closed, None).expect("hours");
+    sim.set_onebox_hours(Some(hours));
+    let onebox = adapter(&sim, "sim-pass");
+    let err = send(&onebox, &direct("6000")).await.expect_err("closed");
+    assert_eq!(err.class, ErrorClass::QuotaClosed);
+    assert_eq!(set(json!({"hours": null})).await, 204);
+    send(&onebox, &direct("6000"))
+        .await
+        .expect("open at any hour");
+    // Hours or a time zone that do not parse are refused, and change nothing.
+    assert_eq!(set(json!({"hours": "9-5"})).await, 400);
+    assert_eq!(
+        set(json!({"hours": "09:00-17:00", "timezone": "Mars/Base"})).await,
+        400
+    );
+    assert_eq!(post_message(&sim, &token, &valid()).await.0, 200);
     sim.shutdown();
 }

@@ -31,7 +31,7 @@ pub struct Book {
 
 impl Book {
     /// Forgets scripts, the journal, the counters and Comm100's messages;
-    /// lifts OneBox's quota.
+    /// lifts OneBox's quota and hours; switches HighQ's forced XML off.
     pub fn reset(&mut self) {
         self.scripts.clear();
         self.journal.clear();
@@ -58,7 +58,9 @@ impl Shared {
     pub fn new(config: SimConfig) -> Shared {
         let mut book = Book::default();
         book.onebox.lifetime = config.onebox_token_lifetime;
+        book.onebox.hours = config.onebox_hours;
         book.highq = HighqBook::new(&config.highq_refresh_token);
+        book.highq.lifetime = config.highq_token_lifetime;
         let shared = Shared {
             latency_nanos: AtomicU64::new(0),
             book: Mutex::new(book),

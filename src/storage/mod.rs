@@ -2,13 +2,18 @@
 //!
 //! - [`deliveries`]: accepting commands, claiming, recording outcomes.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
+//! - [`figures`]: a set of deliveries' figures per connection (the demo's).
 //! - [`callbacks`]: providers' later statuses, moved only forward.
 //! - [`tokens`]: OAuth2 pairs a provider replaces on every refresh.
+//! - [`pauses`]: connections a provider's quota refusal paused, and this
+//!   process's copy of them.
 
 pub mod batch;
 pub mod callbacks;
 pub mod deliveries;
+pub mod figures;
 pub mod operator;
+pub mod pauses;
 pub mod recovery;
 pub mod tokens;
 
@@ -18,6 +23,7 @@ use crate::config::DatabaseConfig;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -36,10 +42,12 @@ pub enum StorageError {
     },
 }
 
-/// The handle every part of herald uses to reach PostgreSQL.
+/// The handle every part of herald uses to reach PostgreSQL. Clones share
+/// the pool and the copy of the connection pauses.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub pool: PgPool,
+    pauses: Arc<pauses::Pauses>,
 }
 
 impl Store {
@@ -50,7 +58,10 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            pauses: Arc::default(),
+        })
     }
 
     /// Applies the migrations in `migrations/`; idempotent.

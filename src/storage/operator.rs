@@ -54,14 +54,6 @@ pub struct StatusCounts {
     pub sending: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AttemptCounts {
-    pub total: u64,
-    pub retryable: u64,
-    /// Deliveries that succeeded after more than one attempt.
-    pub recovered: u64,
-}
-
 /// What a resend or cancel did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -241,25 +233,6 @@ impl Store {
             failed: n("failed")?,
             waiting: n("waiting")?,
             sending: n("sending")?,
-        })
-    }
-
-    /// Attempt figures of the given deliveries (the demo's summary).
-    pub async fn attempt_counts_of(&self, ids: &[Uuid]) -> Result<AttemptCounts, StorageError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS total, count(*) FILTER (WHERE outcome = 'retryable') AS retryable, \
-                    (SELECT count(*) FROM deliveries d WHERE d.id = ANY($1) AND d.status = 'success' \
-                       AND d.attempts > 1) AS recovered \
-             FROM delivery_attempts WHERE delivery_id = ANY($1)",
-        )
-        .bind(ids)
-        .fetch_one(&self.pool)
-        .await?;
-        let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
-        Ok(AttemptCounts {
-            total: n("total")?,
-            retryable: n("retryable")?,
-            recovered: n("recovered")?,
         })
     }
 }

@@ -1,16 +1,13 @@
 //! What a provider's answer means for a delivery: a pure function from the
-//! adapter's result, the retry policy and the time to the next [`Outcome`].
+//! adapter's result, the connection's retry policy and limits, and the time
+//! to the next [`Outcome`].
 
 use crate::adapters::{ErrorClass, ProviderError, Sent};
+use crate::config::LimitsConfig;
 use crate::domain::{DeliveryStatus, RetryDecision, RetryPolicy};
 use crate::storage::Outcome;
 use crate::storage::deliveries::AttemptRecord;
 use chrono::{DateTime, Utc};
-use std::time::Duration;
-
-/// How long a connection is paused after a provider's quota refusal, until
-/// the limits module knows its window.
-pub const QUOTA_PAUSE: Duration = Duration::from_secs(3600);
 
 /// The longest `fail_reason` or attempt error kept.
 const MAX_REASON: usize = 500;
@@ -30,7 +27,15 @@ pub struct Call {
     pub result: Result<Sent, ProviderError>,
 }
 
-pub fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
+/// A quota refusal waits until the connection's pause ends (see
+/// [`LimitsConfig::quota_paused_until`]); the worker pauses the connection
+/// until the same time.
+pub fn decide(
+    call: Call,
+    policy: &RetryPolicy,
+    limits: &LimitsConfig,
+    unit_random: f64,
+) -> Outcome {
     let now = call.finished_at;
     let record = |outcome, http_status, error: Option<String>| AttemptRecord {
         started_at: call.started_at,
@@ -82,10 +87,9 @@ pub fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
             };
         }
         ErrorClass::QuotaClosed => {
-            let until = now + chrono::Duration::from_std(QUOTA_PAUSE).unwrap_or_default();
             return Outcome {
                 status: DeliveryStatus::WaitForSending,
-                next_attempt_at: Some(until),
+                next_attempt_at: Some(limits.quota_paused_until(now)),
                 wait_reason: Some("quota"),
                 refund_attempt: true,
                 attempt,
@@ -115,6 +119,11 @@ pub fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
 mod tests {
     use super::*;
     use crate::domain::ProviderStatus;
+    use std::time::Duration;
+
+    fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
+        super::decide(call, policy, &LimitsConfig::default(), unit_random)
+    }
 
     fn call(attempt: u32, result: Result<Sent, ProviderError>) -> Call {
         let now = Utc::now();
@@ -184,15 +193,26 @@ mod tests {
 
     #[test]
     fn quota_defers_without_using_an_attempt() {
-        let o = decide(
-            call(6, err(ErrorClass::QuotaClosed)),
-            &RetryPolicy::default(),
-            0.5,
-        );
+        let c = call(6, err(ErrorClass::QuotaClosed));
+        let now = c.finished_at;
+        let o = decide(c, &RetryPolicy::default(), 0.5);
         assert_eq!(o.status, DeliveryStatus::WaitForSending);
         assert_eq!(o.wait_reason, Some("quota"));
         assert!(o.refund_attempt);
         assert_eq!(o.attempt.map(|a| a.outcome), Some("deferred"));
+        assert_eq!(o.next_attempt_at, Some(now + chrono::Duration::hours(1)));
+    }
+
+    #[test]
+    fn quota_waits_for_the_connections_pause() {
+        let limits = LimitsConfig {
+            quota_pause: Duration::from_secs(90),
+            ..LimitsConfig::default()
+        };
+        let c = call(1, err(ErrorClass::QuotaClosed));
+        let now = c.finished_at;
+        let o = super::decide(c, &RetryPolicy::default(), &limits, 0.5);
+        assert_eq!(o.next_attempt_at, Some(now + chrono::Duration::seconds(90)));
     }
 
     #[test]

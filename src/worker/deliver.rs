@@ -2,7 +2,9 @@
 
 use super::context::Context;
 use super::decide::{Call, decide};
+use super::pauses;
 use crate::adapters::Outbound;
+use crate::config::LimitsConfig;
 use crate::domain::DeliveryStatus;
 use crate::metrics;
 use crate::storage::{Claimed, Outcome};
@@ -59,6 +61,9 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
             format!("unsupported: {unsupported}"),
         );
     }
+    if let Some(deferred) = pauses::deferral(ctx, &claim.connection) {
+        return deferred;
+    }
     let outbound = Outbound {
         delivery_id: claim.id,
         message,
@@ -89,11 +94,21 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
         result,
     };
     let policy = ctx.config.retry_for(&claim.connection);
-    let outcome = decide(call, policy, rand::random::<f64>());
+    let default_limits = LimitsConfig::default();
+    let limits = ctx
+        .config
+        .connection(&claim.connection)
+        .map_or(&default_limits, |c| &c.limits);
+    let mut outcome = decide(call, policy, limits, rand::random::<f64>());
     if let Some(attempt) = &outcome.attempt {
         metrics::record_attempt(&claim.connection, attempt.outcome, elapsed);
-        if attempt.outcome == "deferred" {
+        if attempt.outcome == "deferred"
+            && let Some(until) = outcome.next_attempt_at
+        {
             metrics::record_deferral(&claim.connection, "quota");
+            let reason = attempt.error.as_deref().unwrap_or("quota refusal");
+            let until = pauses::pause(ctx, &claim.connection, until, reason).await;
+            outcome.next_attempt_at = Some(until);
         }
     }
     outcome

@@ -5,7 +5,9 @@
 //! - [`consume`]: one command, from parse to ack.
 //! - [`deliver`]: one claimed delivery, from check to recorded outcome.
 //! - [`decide`]: what an answer means (pure).
-//! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry.
+//! - [`pauses`]: connections a provider's quota refusal paused.
+//! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry, and
+//!   the pauses other workers recorded.
 //!
 //! Shutdown (SIGTERM, SIGINT, or the token): stop consuming, let in-flight
 //! deliveries finish within `shutdown_grace`, close, return. Whatever is
@@ -16,6 +18,7 @@ pub mod consume;
 pub mod context;
 pub mod decide;
 pub mod deliver;
+pub mod pauses;
 pub mod sweeper;
 
 use crate::adapters;
@@ -71,6 +74,7 @@ pub async fn start(
     let config = Arc::new(config);
     let metrics = crate::metrics::install();
     let store = Store::connect(&config.database).await?;
+    store.refresh_pauses().await?; // before the first delivery
     let amqp = queue::connect(&config.amqp.url).await?;
     let channel = amqp.create_channel().await.map_err(QueueError::from)?;
     topology::declare(&channel, &config.amqp).await?;

@@ -1,10 +1,12 @@
 //! The due-sweeper: every worker process runs one. It fails expired waiting
 //! deliveries, takes back claims whose worker was lost, and claims due
 //! deliveries (retries, `not_before`, resends) as far as this worker has room.
-//! No retry lives in memory: a restart loses none.
+//! No retry lives in memory: a restart loses none. It also reloads the
+//! connection pauses other workers recorded, before it claims.
 
 use super::context::Context;
 use super::deliver::deliver;
+use super::pauses;
 use crate::metrics;
 use chrono::Utc;
 use std::sync::Arc;
@@ -20,10 +22,15 @@ pub async fn run(ctx: Arc<Context>) {
     // Lost claims are rare; look for them a few times per lease.
     let recovery_every = (lease / 4).clamp(Duration::from_millis(250), Duration::from_secs(15));
     let mut last_recovery = Instant::now() - recovery_every;
+    let mut last_pauses = Instant::now();
     loop {
         if last_recovery.elapsed() >= recovery_every {
             last_recovery = Instant::now();
             recover(&ctx).await;
+        }
+        if last_pauses.elapsed() >= pauses::REFRESH_EVERY {
+            last_pauses = Instant::now();
+            pauses::refresh(&ctx).await;
         }
         expire(&ctx).await;
         let claimed = claim(&ctx).await;

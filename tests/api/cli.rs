@@ -130,3 +130,107 @@ async fn health_and_readiness_answer() {
         "a stopped worker serves nothing"
     );
 }
+
+/// The cells of the demo summary's row for `connection`.
+fn summary_row(stdout: &str, connection: &str) -> Vec<String> {
+    let row = stdout
+        .lines()
+        .find(|line| line.contains(&format!(" {connection} ")))
+        .unwrap_or_else(|| panic!("no row for {connection} in:\n{stdout}"));
+    row.split(['|', '│'])
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_demo_mixes_five_providers_with_retries_token_refreshes_and_a_quota_pause() {
+    let app = spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await;
+    let cli = Cli::new(&app);
+    // The test's own (classic) queue names: the demo deletes them at the end.
+    let prefix = format!("{}.demo", app.config.amqp.exchange);
+    let started = std::time::Instant::now();
+    let stdout = cli.ok(&["demo", "--count", "100", "--queue-prefix", &prefix]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout.contains("demo-onebox: OneBox's quota is closed") && stdout.contains("paused until"),
+        "{stdout}"
+    );
+
+    // 20 samples per provider: the 18th (j = 17) is refused for good; the
+    // 4th, 8th (twice) and 12th are retried; OneBox's and HighQ's 6th meet a
+    // refused token.
+    let counts: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT connection, status, count(*) FROM deliveries GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&app.store.pool)
+    .await
+    .expect("counts");
+    let attempts: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT d.connection, a.outcome, count(*) FROM delivery_attempts a \
+         JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1, 2",
+    )
+    .fetch_all(&app.store.pool)
+    .await
+    .expect("attempts");
+    let attempts_of = |connection: &str, outcome: Option<&str>| -> i64 {
+        attempts
+            .iter()
+            .filter(|(c, o, _)| c == connection && outcome.is_none_or(|x| x == o))
+            .map(|row| row.2)
+            .sum()
+    };
+    for connection in [
+        "demo-chatwoot",
+        "demo-comm100",
+        "demo-highq",
+        "demo-konnek",
+        "demo-onebox",
+    ] {
+        let of = |status: &str| {
+            counts
+                .iter()
+                .find(|(c, s, _)| c == connection && s == status)
+                .map_or(0, |row| row.2)
+        };
+        assert_eq!(
+            (of("success"), of("failed")),
+            (19, 1),
+            "{connection}: {counts:?}"
+        );
+        assert_eq!(
+            attempts_of(connection, Some("retryable")),
+            4,
+            "{connection}: {attempts:?}"
+        );
+        let calls = attempts_of(connection, None).to_string();
+        let row = summary_row(&stdout, connection);
+        assert_eq!(row[1..6], ["19", "1", "0", calls.as_str(), "4"], "{row:?}");
+    }
+    let number = |cell: &str| cell.parse::<u64>().unwrap_or_else(|_| panic!("{cell:?}"));
+    for connection in ["demo-onebox", "demo-highq"] {
+        let row = summary_row(&stdout, connection);
+        assert!(
+            number(&row[6]) >= 1,
+            "a token refresh for {connection}: {row:?}"
+        );
+    }
+    let onebox = summary_row(&stdout, "demo-onebox");
+    assert!(number(&onebox[7]) >= 1, "a quota deferral: {onebox:?}");
+    assert_eq!(summary_row(&stdout, "demo-konnek")[7], "0");
+    let refused = attempts_of("demo-onebox", Some("deferred"));
+    assert!(refused >= 1, "OneBox's quota refusal is an attempt row");
+    assert!(
+        app.pause_of("demo-onebox").await.is_some(),
+        "the pause was shared in PostgreSQL"
+    );
+}

@@ -21,6 +21,10 @@ pub const CALLBACK_TOKEN: &str = "cb-s3cret";
 /// A OneBox connection the simulator knows, and one with a wrong password.
 pub const ONEBOX: &str = "onebox-fb";
 pub const ONEBOX_WRONG_PASSWORD: &str = "onebox-wrong-password";
+/// Two more OneBox connections with the same account: one whose quota
+/// refusals pause it for 5 s only, and one left alone.
+pub const ONEBOX_SHORT_PAUSE: &str = "onebox-short-pause";
+pub const ONEBOX_OTHER: &str = "onebox-other";
 /// A Chatwoot connection the simulator knows, and one with a wrong token.
 pub const CHATWOOT: &str = "chatwoot-99";
 pub const CHATWOOT_WRONG_TOKEN: &str = "chatwoot-wrong-token";
@@ -57,6 +61,9 @@ pub struct Options {
     /// `classic` by default: every test makes its own queues and deletes
     /// them, a churn quorum queues are not made for.
     pub queue_type: &'static str,
+    /// Appended to the configuration (more `[[connection]]` tables), with
+    /// `{sim_url}` replaced by the simulator's address.
+    pub extra_toml: String,
 }
 
 impl Default for Options {
@@ -68,6 +75,7 @@ impl Default for Options {
             sending_lease: "30s",
             start_worker: true,
             queue_type: "classic",
+            extra_toml: String::new(),
         }
     }
 }
@@ -162,6 +170,27 @@ site_id = "169"
 connection_id = 583
 
 [[connection]]
+name = "{ONEBOX_SHORT_PAUSE}"
+adapter = "onebox"
+base_url = "{sim_url}"
+email = "sim@onebox.example"
+password = "sim-pass"
+site_id = "169"
+connection_id = 584
+
+[connection.limits]
+quota_pause = "5s"
+
+[[connection]]
+name = "{ONEBOX_OTHER}"
+adapter = "onebox"
+base_url = "{sim_url}"
+email = "sim@onebox.example"
+password = "sim-pass"
+site_id = "169"
+connection_id = 585
+
+[[connection]]
 name = "{CHATWOOT}"
 adapter = "chatwoot"
 base_url = "{sim_url}"
@@ -207,6 +236,7 @@ base_url = "{sim_url}/acme-instance"
 client_id = "sim-client"
 client_secret = "sim-secret"
 refresh_token = "a-stale-refresh-token"
+{extra_toml}
 "#,
         amqp = amqp_url(),
         http_timeout = options.http_timeout,
@@ -215,6 +245,7 @@ refresh_token = "a-stale-refresh-token"
         schedule = options.schedule,
         sim_url = sim.base_url(),
         queue_type = options.queue_type,
+        extra_toml = options.extra_toml.replace("{sim_url}", &sim.base_url()),
     );
     let config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
     herald::cli::setup(&config).await.expect("setup");
@@ -327,6 +358,18 @@ impl TestApp {
             }
         })
         .await
+    }
+
+    /// The connection's row in `connection_pauses`: its end and reason.
+    pub async fn pause_of(
+        &self,
+        connection: &str,
+    ) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+        sqlx::query_as("SELECT paused_until, reason FROM connection_pauses WHERE connection = $1")
+            .bind(connection)
+            .fetch_optional(&self.store.pool)
+            .await
+            .expect("read connection_pauses")
     }
 
     /// The worker's status-callback URL for a connection.

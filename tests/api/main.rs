@@ -12,4 +12,5 @@ mod highq;
 mod lifecycle;
 mod onebox;
 mod operator;
+mod pauses;
 mod storage;
