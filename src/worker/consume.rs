@@ -24,7 +24,6 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             if reject(ctx, &delivery, rejection).await {
                 ack(&delivery).await;
             }
-            return;
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
