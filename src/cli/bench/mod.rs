@@ -70,8 +70,10 @@ pub struct Report {
     pub ceiling: ceiling::CeilingReport,
     pub backlog: Vec<herald::DrainReport>,
     pub steady: Vec<herald::SteadyReport>,
-    /// herald's drain with the first `--workers` count over the ceiling.
+    /// herald's best drain over the ceiling.
     pub ratio: f64,
+    /// The worker count of that best drain.
+    pub ratio_workers: usize,
 }
 
 const CONNECTION: &str = "bench-konnek";
@@ -158,11 +160,18 @@ async fn measure_all(
         steady.push(bench.steady(first_workers, percent, max_rate).await?);
     }
     admin.close().await;
+    let best = backlog
+        .iter()
+        .max_by(|a, b| a.per_second.total_cmp(&b.per_second))
+        .map_or((first_workers, max_rate), |run| {
+            (run.workers, run.per_second)
+        });
     Ok(Report {
         count: args.count,
         concurrency: args.concurrency,
         prefetch: args.prefetch,
-        ratio: max_rate / ceiling.per_second.max(f64::MIN_POSITIVE),
+        ratio: best.1 / ceiling.per_second.max(f64::MIN_POSITIVE),
+        ratio_workers: best.0,
         ceiling,
         backlog,
         steady,
@@ -248,9 +257,16 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
         ]);
     }
     println!("{latency}");
+    for run in &report.backlog {
+        println!(
+            "herald with {} worker(s) / ceiling: {:.1}%",
+            run.workers,
+            run.per_second * 100.0 / report.ceiling.per_second.max(f64::MIN_POSITIVE)
+        );
+    }
     println!(
-        "herald / ceiling ({} worker(s)): {:.1}%",
-        report.backlog.first().map_or(0, |r| r.workers),
+        "herald / ceiling (best, {} worker(s)): {:.1}%",
+        report.ratio_workers,
         report.ratio * 100.0
     );
     Ok(())
