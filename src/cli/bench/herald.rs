@@ -53,10 +53,37 @@ pub struct SteadyReport {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
-    /// The first part of that: from due to accepted (RabbitMQ, the
-    /// consumer, and the accept's wait for its set), p50 and p99.
-    pub to_accept_p50_ms: Option<f64>,
-    pub to_accept_p99_ms: Option<f64>,
+    pub stages: Stages,
+}
+
+/// Where the latency of a steady run goes, stage by stage.
+#[derive(Debug, Serialize)]
+pub struct Stages {
+    /// Due → the accepting statement started: the publisher, RabbitMQ, the
+    /// consumer, and the accept's wait for its set.
+    pub to_accept: Stage,
+    /// → the provider call started: the accepting statement and its commit.
+    pub to_call: Stage,
+    /// The provider call (the simulator, on loopback).
+    pub call: Stage,
+    /// → the statement recording `success` started: the outcome's wait for
+    /// its set.
+    pub to_record: Stage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stage {
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl Stage {
+    fn of(sorted: &[f64]) -> Stage {
+        Stage {
+            p50_ms: measure::quantile(sorted, 0.50),
+            p99_ms: measure::quantile(sorted, 0.99),
+        }
+    }
 }
 
 impl Bench<'_> {
@@ -145,10 +172,17 @@ impl Bench<'_> {
         running.stop().await;
         let (ids, due, published_per_second) = published?;
         waited?;
-        let rows: Vec<(f64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        // One row per delivery: publish to success, and its four stages
+        // (due → accepted, accepted → call started, the call, call finished
+        // → success recorded).
+        let rows: Vec<(f64, f64, f64, f64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK}, \
-                 (extract(epoch FROM d.accepted_at - t.due) * 1000)::float8 \
+                 (extract(epoch FROM d.accepted_at - t.due) * 1000)::float8, \
+                 (extract(epoch FROM a.started_at - d.accepted_at) * 1000)::float8, \
+                 (extract(epoch FROM a.finished_at - a.started_at) * 1000)::float8, \
+                 (extract(epoch FROM d.updated_at - a.finished_at) * 1000)::float8 \
              FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
+             JOIN delivery_attempts a ON a.delivery_id = d.id AND a.outcome = 'success' \
              WHERE d.status = 'success'"
         )))
         .bind(&ids)
@@ -156,9 +190,12 @@ impl Bench<'_> {
         .fetch_all(&probe.pool)
         .await?;
         probe.pool.close().await;
-        let (mut latencies, mut to_accept): (Vec<f64>, Vec<f64>) = rows.into_iter().unzip();
-        latencies.sort_by(f64::total_cmp);
-        to_accept.sort_by(f64::total_cmp);
+        let column = |pick: fn(&(f64, f64, f64, f64, f64)) -> f64| {
+            let mut values: Vec<f64> = rows.iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            values
+        };
+        let latencies = column(|r| r.0);
         Ok(SteadyReport {
             percent,
             workers,
@@ -168,8 +205,12 @@ impl Bench<'_> {
             p50_ms: measure::quantile(&latencies, 0.50),
             p99_ms: measure::quantile(&latencies, 0.99),
             max_ms: latencies.last().copied(),
-            to_accept_p50_ms: measure::quantile(&to_accept, 0.50),
-            to_accept_p99_ms: measure::quantile(&to_accept, 0.99),
+            stages: Stages {
+                to_accept: Stage::of(&column(|r| r.1)),
+                to_call: Stage::of(&column(|r| r.2)),
+                call: Stage::of(&column(|r| r.3)),
+                to_record: Stage::of(&column(|r| r.4)),
+            },
         })
     }
 
