@@ -71,6 +71,13 @@ pub struct Stages {
     pub to_record: Stage,
 }
 
+impl Stages {
+    /// The stages in the order a delivery passes them.
+    pub fn in_order(&self) -> [&Stage; 4] {
+        [&self.to_accept, &self.to_call, &self.call, &self.to_record]
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Stage {
     pub p50_ms: Option<f64>,

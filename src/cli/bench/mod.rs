@@ -251,16 +251,12 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
             figure(run.p50_ms, 1),
             figure(run.p99_ms, 1),
             figure(run.max_ms, 1),
-            [
-                &run.stages.to_accept,
-                &run.stages.to_call,
-                &run.stages.call,
-                &run.stages.to_record,
-            ]
-            .iter()
-            .map(|stage| format!("{}/{}", figure(stage.p50_ms, 1), figure(stage.p99_ms, 1)))
-            .collect::<Vec<_>>()
-            .join(" | "),
+            run.stages
+                .in_order()
+                .iter()
+                .map(|stage| format!("{}/{}", figure(stage.p50_ms, 1), figure(stage.p99_ms, 1)))
+                .collect::<Vec<_>>()
+                .join(" | "),
         ]);
     }
     println!("{latency}");
