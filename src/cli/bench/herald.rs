@@ -54,6 +54,18 @@ pub struct SteadyReport {
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
     pub stages: Stages,
+    /// While publishing and delivering; `herald` is the workers, `bench`
+    /// this process (the publisher and the simulator).
+    pub cpu_seconds_per_1000: SteadyCpu,
+}
+
+/// CPU seconds per 1,000 deliveries of a steady run, per part.
+#[derive(Debug, Serialize)]
+pub struct SteadyCpu {
+    pub herald: Option<f64>,
+    pub bench: Option<f64>,
+    pub postgres: Option<f64>,
+    pub rabbitmq: Option<f64>,
 }
 
 /// Where the latency of a steady run goes, stage by stage.
@@ -163,6 +175,9 @@ impl Bench<'_> {
     ) -> anyhow::Result<SteadyReport> {
         let rate = (max_rate * f64::from(percent) / 100.0).max(1.0);
         let count = ((rate * self.args.steady_seconds as f64) as usize).clamp(1, self.args.count);
+        // The warm-up runs at the same rate and is not measured: a worker
+        // just started opens its connections and fills its caches first.
+        let warm = (rate * self.args.warmup_seconds as f64) as usize;
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
         let ready = self.wait_for_consumers(&mut running, workers).await;
@@ -171,14 +186,26 @@ impl Bench<'_> {
             return Err(err);
         }
         let probe = self.probe().await?;
-        let published = self.publish_at(rate, count).await;
+        let mut cpu_before = None;
+        let published = self
+            .publish_at(rate, warm + count, warm, &mut || {
+                cpu_before = Some((CpuSnapshot::take(), running.cpu()));
+            })
+            .await;
         let waited = match &published {
-            Ok(_) => self.wait_for_success(&probe, &mut running, count).await,
+            Ok(_) => {
+                self.wait_for_success(&probe, &mut running, warm + count)
+                    .await
+            }
             Err(_) => Ok(()),
         };
+        let (cpu_after, herald_after) = (CpuSnapshot::take(), running.cpu());
         running.stop().await;
-        let (ids, due, published_per_second) = published?;
+        let (mut ids, mut due, published_per_second) = published?;
         waited?;
+        let (cpu_before, herald_before) = cpu_before.context("the publisher stopped early")?;
+        ids.drain(..warm);
+        due.drain(..warm);
         // One row per delivery: publish to success, and its four stages
         // (due → accepted, accepted → call started, the call, call finished
         // → success recorded).
@@ -218,15 +245,24 @@ impl Bench<'_> {
                 call: Stage::of(&column(|r| r.3)),
                 to_record: Stage::of(&column(|r| r.4)),
             },
+            cpu_seconds_per_1000: SteadyCpu {
+                herald: per_thousand(herald_before, herald_after, count),
+                bench: per_thousand(cpu_before.own, cpu_after.own, count),
+                postgres: per_thousand(cpu_before.postgres, cpu_after.postgres, count),
+                rabbitmq: per_thousand(cpu_before.rabbitmq, cpu_after.rabbitmq, count),
+            },
         })
     }
 
-    /// Publishes `count` sends at `rate` a second, each at its due time.
-    /// Returns their ids, due times and the rate actually achieved.
+    /// Publishes `count` sends at `rate` a second, each at its due time,
+    /// calling `at_mark` when the one numbered `mark` is due. Returns their
+    /// ids, due times and the rate actually achieved.
     async fn publish_at(
         &self,
         rate: f64,
         count: usize,
+        mark: usize,
+        at_mark: &mut dyn FnMut(),
     ) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
         let (ids, bodies) = sends(count);
         let bodies = std::sync::Arc::new(bodies);
@@ -246,6 +282,9 @@ impl Bench<'_> {
             let elapsed = clock.elapsed();
             let mut upto = sent;
             while upto < count && due_of(upto) <= elapsed {
+                if upto == mark {
+                    at_mark();
+                }
                 upto += 1;
             }
             if upto > sent {

@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// `--count` messages).
     #[arg(long, default_value_t = 10)]
     pub steady_seconds: u64,
+    /// Seconds of each steady rate offered before its measurement starts,
+    /// to a worker started for it; not counted.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_seconds: u64,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -241,6 +245,7 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
         "p99 ms",
         "max ms",
         "p50 / p99 ms: to accept | to call | call | to record",
+        "CPU s/1000: herald | bench | postgres | rabbitmq",
     ]);
     for run in &report.steady {
         latency.add_row([
@@ -257,6 +262,12 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
                 .map(|stage| format!("{}/{}", figure(stage.p50_ms, 1), figure(stage.p99_ms, 1)))
                 .collect::<Vec<_>>()
                 .join(" | "),
+            {
+                let cpu = &run.cpu_seconds_per_1000;
+                [cpu.herald, cpu.bench, cpu.postgres, cpu.rabbitmq]
+                    .map(|part| figure(part, 3))
+                    .join(" | ")
+            },
         ]);
     }
     println!("{latency}");
