@@ -3,7 +3,7 @@
 //! backlog and then serving a steady offered rate.
 
 use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
-use super::{BenchArgs, Cpu, one_connection, sends};
+use super::{BenchArgs, CONNECTION, Cpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -16,6 +16,11 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Earlier deliveries each measurement starts with (see [`Bench::reset`]).
+const HISTORY: i32 = 100_000;
+/// Their connection, which the worker never sees.
+const HISTORY_CONNECTION: &str = "bench-history";
 
 /// What one measurement needs besides its arguments.
 pub struct Bench<'a> {
@@ -307,11 +312,36 @@ impl Bench<'_> {
         Ok((ids, due, published_per_second))
     }
 
-    /// An empty queue, empty tables and a quiet simulator.
+    /// An empty queue, a quiet simulator, and tables holding only
+    /// [`HISTORY`] earlier deliveries, analyzed.
+    ///
+    /// A production table holds its history, and PostgreSQL plans for it:
+    /// an outcome's update finds its row by primary key. On a table just
+    /// emptied, the plan a worker's connection caches is a sequential scan
+    /// (the cheapest way through ten pages), and it keeps that plan while the
+    /// table grows, until autovacuum analyzes it: every set would then scan
+    /// the whole table.
     async fn reset(&self) -> anyhow::Result<()> {
         queue::topology::purge(&self.config.amqp, &self.config.amqp.url).await?;
         let pool = one_connection(self.database_url).await?;
         sqlx::query("TRUNCATE deliveries, delivery_attempts")
+            .execute(&pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, connection, status, attempts, command, \
+                 accepted_at, created_at, updated_at) \
+             SELECT gen_random_uuid(), $2, 'success', 1, \
+                 jsonb_build_object('type', 'send', 'id', gen_random_uuid(), 'connection', $2, \
+                     'message', jsonb_build_object('to', '628110000000', \
+                         'text', 'Your order has shipped')), \
+                 now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' \
+             FROM generate_series(1, $1)",
+        )
+        .bind(HISTORY)
+        .bind(HISTORY_CONNECTION)
+        .execute(&pool)
+        .await?;
+        sqlx::query("ANALYZE deliveries, delivery_attempts")
             .execute(&pool)
             .await?;
         // Closing flushes this connection's statistics before the next reading.
@@ -342,7 +372,8 @@ impl Bench<'_> {
             if self.sim.stats().accepted as usize >= count {
                 probe.polls.fetch_add(1, Ordering::Relaxed);
                 let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries WHERE status = 'success'"
+                    "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries \
+                     WHERE status = 'success' AND connection = '{CONNECTION}'"
                 )))
                 .fetch_one(&probe.pool)
                 .await?;
@@ -365,7 +396,8 @@ impl Bench<'_> {
         probe.polls.fetch_add(1, Ordering::Relaxed);
         let span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT min(accepted_at) AS {OWN_QUERY_MARK}, max(updated_at) FROM deliveries"
+                "SELECT min(accepted_at) AS {OWN_QUERY_MARK}, max(updated_at) FROM deliveries \
+                 WHERE connection = '{CONNECTION}'"
             )))
             .fetch_one(&probe.pool)
             .await?;
