@@ -35,6 +35,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub enum StorageError {
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("PostgreSQL did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored command of delivery {id} cannot be read")]

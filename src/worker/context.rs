@@ -30,6 +30,12 @@ pub enum Written {
 
 /// Accepted sends and outcomes, as sets of both kinds in one statement each
 /// (see [`Store::write_set`]).
+///
+/// A set that gets no answer within [`set_timeout`] fails, and its callers
+/// retry on another connection: with one set in flight, a connection to a
+/// server that vanished without a reset would otherwise hold every accept
+/// and outcome of the worker until TCP gave up, and the sending lease would
+/// hand its claims to other workers meanwhile.
 pub type Writes = Batcher<Write, Written, StorageError>;
 
 /// How many rows one set statement carries at most.
@@ -95,15 +101,33 @@ pub struct Context {
     pub consuming: AtomicBool,
 }
 
+/// How long a set may go unanswered: half the sending lease, at most 10 s,
+/// so that its outcomes can still land before the lease lets another worker
+/// take the claims over. A set of 500 rows takes milliseconds.
+pub fn set_timeout(sending_lease: Duration) -> Duration {
+    (sending_lease / 2).min(Duration::from_secs(10))
+}
+
+/// `write` unless it takes longer than `limit`.
+pub async fn within<T>(
+    limit: Duration,
+    write: impl Future<Output = Result<T, StorageError>>,
+) -> Result<T, StorageError> {
+    tokio::time::timeout(limit, write)
+        .await
+        .unwrap_or(Err(StorageError::Timeout(limit)))
+}
+
 /// The hot path's writer over `store`, with its two sides.
-pub fn batchers(store: &Store) -> (Accepts, Outcomes) {
+pub fn batchers(store: &Store, sending_lease: Duration) -> (Accepts, Outcomes) {
     let store = store.clone();
+    let limit = set_timeout(sending_lease);
     let writes = Arc::new(Batcher::spawn(
         MAX_SET,
         SETS_IN_FLIGHT,
         move |writes: Vec<Write>| {
             let store = store.clone();
-            async move { write_set(&store, writes).await }
+            async move { within(limit, write_set(&store, writes)).await }
         },
     ));
     (Accepts(writes.clone()), Outcomes(writes))
@@ -159,5 +183,31 @@ impl Context {
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_may_wait_half_the_lease_and_never_more_than_ten_seconds() {
+        assert_eq!(
+            set_timeout(Duration::from_secs(60)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            set_timeout(Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_set_with_no_answer_fails_with_a_timeout_its_callers_retry() {
+        let limit = Duration::from_secs(10);
+        let hung = within(limit, std::future::pending::<Result<(), StorageError>>()).await;
+        assert!(matches!(hung, Err(StorageError::Timeout(d)) if d == limit));
+        let answered = within(limit, async { Ok::<_, StorageError>(7) }).await;
+        assert!(matches!(answered, Ok(7)));
     }
 }

@@ -93,7 +93,7 @@ pub async fn start(
         );
     }
 
-    let (accepts, outcomes) = context::batchers(&store);
+    let (accepts, outcomes) = context::batchers(&store, config.worker.sending_lease);
     let ctx = Arc::new(Context {
         accepts,
         outcomes,

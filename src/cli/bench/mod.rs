@@ -45,7 +45,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub workers: Vec<usize>,
     /// How long each steady-rate measurement offers its rate (at most
-    /// `--count` messages).
+    /// `--count` messages), after its warm-up.
     #[arg(long, default_value_t = 10)]
     pub steady_seconds: u64,
     /// Seconds of each steady rate offered before its measurement starts,
