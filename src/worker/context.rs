@@ -104,12 +104,12 @@ pub struct Context {
 /// How long a set may go unanswered: half the sending lease, at most 10 s,
 /// so that its outcomes can still land before the lease lets another worker
 /// take the claims over. A set of 500 rows takes milliseconds.
-pub fn set_timeout(sending_lease: Duration) -> Duration {
+fn set_timeout(sending_lease: Duration) -> Duration {
     (sending_lease / 2).min(Duration::from_secs(10))
 }
 
 /// `write` unless it takes longer than `limit`.
-pub async fn within<T>(
+async fn within<T>(
     limit: Duration,
     write: impl Future<Output = Result<T, StorageError>>,
 ) -> Result<T, StorageError> {
@@ -205,8 +205,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_set_with_no_answer_fails_with_a_timeout_its_callers_retry() {
         let limit = Duration::from_secs(10);
-        let hung = within(limit, std::future::pending::<Result<(), StorageError>>()).await;
-        assert!(matches!(hung, Err(StorageError::Timeout(d)) if d == limit));
+        // Bounded from outside too, so that a `within` that waited forever
+        // fails the test instead of hanging it.
+        let hung = tokio::time::timeout(
+            limit * 2,
+            within(limit, std::future::pending::<Result<(), StorageError>>()),
+        )
+        .await;
+        assert!(matches!(hung, Ok(Err(StorageError::Timeout(d))) if d == limit));
         let answered = within(limit, async { Ok::<_, StorageError>(7) }).await;
         assert!(matches!(answered, Ok(7)));
     }

@@ -2,7 +2,7 @@
 //! quorum queue, POST to the simulator, ack, with herald's count, prefetch
 //! and concurrency, in this process.
 
-use super::measure::{CpuSnapshot, per_thousand};
+use super::measure::CpuSnapshot;
 use super::{BenchArgs, Cpu, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
@@ -90,11 +90,12 @@ pub async fn run(
     queue::close(&amqp, "bench done").await;
     Ok(CeilingReport {
         per_second,
-        cpu_seconds_per_1000: Cpu {
-            herald: per_thousand(cpu_before.own, cpu_after.own, args.count),
-            postgres: per_thousand(cpu_before.postgres, cpu_after.postgres, args.count),
-            rabbitmq: per_thousand(cpu_before.rabbitmq, cpu_after.rabbitmq, args.count),
-        },
+        cpu_seconds_per_1000: Cpu::between(
+            (cpu_before.own, cpu_after.own),
+            &cpu_before,
+            &cpu_after,
+            args.count,
+        ),
     })
 }
 

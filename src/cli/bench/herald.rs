@@ -65,13 +65,13 @@ pub struct SteadyReport {
     pub cpu_seconds_per_1000: SteadyCpu,
 }
 
-/// CPU seconds per 1,000 deliveries of a steady run, per part.
+/// CPU seconds per 1,000 deliveries of a steady run: the three parts of a
+/// drain's, and this process (the publisher and the simulator).
 #[derive(Debug, Serialize)]
 pub struct SteadyCpu {
-    pub herald: Option<f64>,
+    #[serde(flatten)]
+    pub parts: Cpu,
     pub bench: Option<f64>,
-    pub postgres: Option<f64>,
-    pub rabbitmq: Option<f64>,
 }
 
 /// Where the latency of a steady run goes, stage by stage.
@@ -161,11 +161,13 @@ impl Bench<'_> {
                 polls,
                 count,
             ),
-            cpu_seconds_per_1000: Cpu {
-                herald: herald_cpu.map(|s| s * 1000.0 / count as f64),
-                postgres: per_thousand(cpu_before.postgres, cpu_after.postgres, count),
-                rabbitmq: per_thousand(cpu_before.rabbitmq, cpu_after.rabbitmq, count),
-            },
+            // The workers started with the measurement: all their CPU counts.
+            cpu_seconds_per_1000: Cpu::between(
+                (Some(0.0), herald_cpu),
+                &cpu_before,
+                &cpu_after,
+                count,
+            ),
             peak_rss_mb,
         })
     }
@@ -252,10 +254,13 @@ impl Bench<'_> {
                 to_record: Stage::of(&column(|r| r.4)),
             },
             cpu_seconds_per_1000: SteadyCpu {
-                herald: per_thousand(herald_before, herald_after, count),
+                parts: Cpu::between(
+                    (herald_before, herald_after),
+                    &cpu_before,
+                    &cpu_after,
+                    count,
+                ),
                 bench: per_thousand(cpu_before.own, cpu_after.own, count),
-                postgres: per_thousand(cpu_before.postgres, cpu_after.postgres, count),
-                rabbitmq: per_thousand(cpu_before.rabbitmq, cpu_after.rabbitmq, count),
             },
         })
     }

@@ -68,6 +68,24 @@ pub struct Cpu {
     pub rabbitmq: Option<f64>,
 }
 
+impl Cpu {
+    /// Over `count` deliveries: herald's CPU seconds before and after, and
+    /// PostgreSQL's and RabbitMQ's from the two snapshots.
+    fn between(
+        herald: (Option<f64>, Option<f64>),
+        before: &measure::CpuSnapshot,
+        after: &measure::CpuSnapshot,
+        count: usize,
+    ) -> Cpu {
+        use measure::per_thousand;
+        Cpu {
+            herald: per_thousand(herald.0, herald.1, count),
+            postgres: per_thousand(before.postgres, after.postgres, count),
+            rabbitmq: per_thousand(before.rabbitmq, after.rabbitmq, count),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub count: usize,
@@ -264,9 +282,14 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
                 .join(" | "),
             {
                 let cpu = &run.cpu_seconds_per_1000;
-                [cpu.herald, cpu.bench, cpu.postgres, cpu.rabbitmq]
-                    .map(|part| figure(part, 3))
-                    .join(" | ")
+                [
+                    cpu.parts.herald,
+                    cpu.bench,
+                    cpu.parts.postgres,
+                    cpu.parts.rabbitmq,
+                ]
+                .map(|part| figure(part, 3))
+                .join(" | ")
             },
         ]);
     }
