@@ -9,6 +9,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use lapin::{Confirmation, PublisherConfirm};
+use std::task::Poll;
 
 /// The most confirms awaited at once by [`Publisher::publish_many`].
 const CONFIRM_WINDOW: usize = 1000;
@@ -67,16 +68,55 @@ impl Publisher {
         confirmed(self.start(body).await?).await
     }
 
-    /// Publishes many commands with a window of confirms in flight.
+    /// Publishes many commands, in their order, with a window of confirms in
+    /// flight.
     pub async fn publish_many<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<(), QueueError> {
         for chunk in bodies.chunks(CONFIRM_WINDOW) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for body in chunk {
-                pending.push(confirmed(self.start(body.as_ref()).await?));
-            }
-            try_join_all(pending).await?;
+            let started = self.start_in_order(chunk).await?;
+            try_join_all(started.into_iter().map(confirmed)).await?;
         }
         Ok(())
+    }
+
+    /// Starts a publish of each of `bodies` and waits until each has handed
+    /// its frames to lapin's I/O loop.
+    ///
+    /// A publish queues its frames when it is first polled and then waits
+    /// for the I/O loop to take them. Awaiting one publish after another
+    /// costs a round trip through that thread per message. Here every
+    /// publish is first polled once, in order, so the channel carries them
+    /// in the order given and the I/O loop takes them all in one go.
+    async fn start_in_order<B: AsRef<[u8]>>(
+        &self,
+        bodies: &[B],
+    ) -> Result<Vec<PublisherConfirm>, QueueError> {
+        let mut starting: Vec<_> = bodies
+            .iter()
+            .map(|body| Some(Box::pin(self.start(body.as_ref()))))
+            .collect();
+        let mut started: Vec<Option<PublisherConfirm>> =
+            std::iter::repeat_with(|| None).take(bodies.len()).collect();
+        std::future::poll_fn(|cx| {
+            let mut waiting = false;
+            for (slot, confirm) in starting.iter_mut().zip(started.iter_mut()) {
+                let Some(start) = slot else { continue };
+                match start.as_mut().poll(cx) {
+                    Poll::Ready(Ok(handed_over)) => {
+                        *confirm = Some(handed_over);
+                        *slot = None;
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => waiting = true,
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
+        .await?;
+        Ok(started.into_iter().flatten().collect())
     }
 
     /// Puts a refused command in the dead-letter queue with the reason in

@@ -13,4 +13,5 @@ mod lifecycle;
 mod onebox;
 mod operator;
 mod pauses;
+mod publishing;
 mod storage;
