@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 /// Earlier deliveries each measurement starts with (see [`Bench::reset`]).
 const HISTORY: i32 = 100_000;
@@ -181,11 +180,8 @@ impl Bench<'_> {
         percent: u32,
         max_rate: f64,
     ) -> anyhow::Result<SteadyReport> {
-        let rate = (max_rate * f64::from(percent) / 100.0).max(1.0);
-        let count = ((rate * self.args.steady_seconds as f64) as usize).clamp(1, self.args.count);
-        // The warm-up runs at the same rate and is not measured: a worker
-        // just started opens its connections and fills its caches first.
-        let warm = (rate * self.args.warmup_seconds as f64) as usize;
+        let rate = super::steady_rate(max_rate, percent);
+        let (warm, count) = super::steady_counts(self.args, rate);
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
         let ready = self.wait_for_consumers(&mut running, workers).await;
@@ -195,11 +191,10 @@ impl Bench<'_> {
         }
         let probe = self.probe().await?;
         let mut cpu_before = None;
-        let published = self
-            .publish_at(rate, warm + count, warm, &mut || {
-                cpu_before = Some((CpuSnapshot::take(), running.cpu()));
-            })
-            .await;
+        let published = super::publish_at(&self.config.amqp, rate, warm + count, warm, &mut || {
+            cpu_before = Some((CpuSnapshot::take(), running.cpu()));
+        })
+        .await;
         let waited = match &published {
             Ok(_) => {
                 self.wait_for_success(&probe, &mut running, warm + count)
@@ -263,59 +258,6 @@ impl Bench<'_> {
                 bench: per_thousand(cpu_before.own, cpu_after.own, count),
             },
         })
-    }
-
-    /// Publishes `count` sends at `rate` a second, each at its due time,
-    /// calling `at_mark` when the one numbered `mark` is due. Returns their
-    /// ids, due times and the rate actually achieved.
-    async fn publish_at(
-        &self,
-        rate: f64,
-        count: usize,
-        mark: usize,
-        at_mark: &mut dyn FnMut(),
-    ) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
-        let (ids, bodies) = sends(count);
-        let bodies = std::sync::Arc::new(bodies);
-        let amqp = queue::connect(&self.config.amqp.url).await?;
-        let publisher = Publisher::open(&amqp, &self.config.amqp).await?;
-        let (clock, wall) = (Instant::now(), Utc::now());
-        let due_of = |i: usize| Duration::from_secs_f64(i as f64 / rate);
-        let mut sent = 0;
-        let mut ticker = tokio::time::interval(Duration::from_millis(1));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        // Confirms are awaited beside the publishing, as a producer with
-        // confirms in flight does, so that a slow confirm does not hold back
-        // the commands due after it.
-        let mut confirms = tokio::task::JoinSet::new();
-        while sent < count {
-            ticker.tick().await;
-            let elapsed = clock.elapsed();
-            let mut upto = sent;
-            while upto < count && due_of(upto) <= elapsed {
-                if upto == mark {
-                    at_mark();
-                }
-                upto += 1;
-            }
-            if upto > sent {
-                let (publisher, bodies, from) = (publisher.clone(), bodies.clone(), sent);
-                confirms.spawn(async move { publisher.publish_many(&bodies[from..upto]).await });
-                sent = upto;
-            }
-            while let Some(done) = confirms.try_join_next() {
-                done??;
-            }
-        }
-        while let Some(done) = confirms.join_next().await {
-            done??;
-        }
-        let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
-        queue::close(&amqp, "published").await;
-        let due = (0..count)
-            .map(|i| wall + chrono::Duration::from_std(due_of(i)).unwrap_or_default())
-            .collect();
-        Ok((ids, due, published_per_second))
     }
 
     /// An empty queue, a quiet simulator, no attempts, and a `deliveries`

@@ -6,6 +6,8 @@
 //!    published before they start, once per `--workers` count; then a steady
 //!    offered rate at 25%, 50% and 75% of the first count's drain rate, for
 //!    the latency from publish to `success`.
+//!    Before each steady rate, the bare pipeline is offered the same rate,
+//!    for the latency this machine gives with no database at all.
 //! 3. For each: deliveries per second, CPU seconds per 1,000 deliveries of
 //!    herald, PostgreSQL and RabbitMQ, statements, round trips and
 //!    transactions per delivery, and the workers' peak RSS.
@@ -21,12 +23,15 @@ mod herald;
 mod measure;
 
 use super::Failure;
-use crate::config::Config;
+use crate::config::{AmqpConfig, Config};
+use crate::queue::{self, Publisher};
 use crate::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Connection as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +99,8 @@ pub struct Report {
     pub ceiling: ceiling::CeilingReport,
     pub backlog: Vec<herald::DrainReport>,
     pub steady: Vec<herald::SteadyReport>,
+    /// The bare pipeline at the same steady rates.
+    pub ceiling_steady: Vec<ceiling::SteadyCeiling>,
     /// herald's best drain over the ceiling.
     pub ratio: f64,
     /// The worker count of that best drain.
@@ -177,10 +184,14 @@ async fn measure_all(
     }
     let (first_workers, max_rate) = (backlog[0].workers, backlog[0].per_second);
     let mut steady = Vec::with_capacity(STEADY_PERCENTS.len());
+    let mut ceiling_steady = Vec::with_capacity(STEADY_PERCENTS.len());
     for percent in STEADY_PERCENTS {
         progress(&format!(
             "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
         ));
+        let rate = steady_rate(max_rate, percent);
+        progress(&format!("ceiling: {rate:.0}/s, no database"));
+        ceiling_steady.push(ceiling::steady(&config, sim, args, percent, rate).await?);
         steady.push(bench.steady(first_workers, percent, max_rate).await?);
     }
     admin.close().await;
@@ -199,6 +210,7 @@ async fn measure_all(
         ceiling,
         backlog,
         steady,
+        ceiling_steady,
     })
 }
 
@@ -265,6 +277,25 @@ fn print(report: &Report, json: bool) -> Result<(), Failure> {
         "p50 / p99 ms: to accept | to call | call | to record",
         "CPU s/1000: herald | bench | postgres | rabbitmq",
     ]);
+    for run in &report.ceiling_steady {
+        let cpu = &run.cpu_seconds_per_1000;
+        latency.add_row([
+            format!("{}% of max, ceiling (no database)", run.percent),
+            format!("{:.0}", run.offered_per_second),
+            format!("{:.0}", run.published_per_second),
+            run.count.to_string(),
+            figure(run.p50_ms, 1),
+            figure(run.p99_ms, 1),
+            figure(run.max_ms, 1),
+            "-".into(),
+            format!(
+                "- | {} | {} | {}",
+                figure(cpu.herald, 3),
+                figure(cpu.postgres, 3),
+                figure(cpu.rabbitmq, 3)
+            ),
+        ]);
+    }
     for run in &report.steady {
         latency.add_row([
             format!("{}% of max, {} worker(s)", run.percent, run.workers),
@@ -372,6 +403,74 @@ fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
         })
         .collect();
     (ids, bodies)
+}
+
+/// Publishes `count` sends at `rate` a second, each at its due time,
+/// calling `at_mark` when the one numbered `mark` is due. Returns their
+/// ids, due times and the rate actually achieved.
+pub(super) async fn publish_at(
+    amqp_config: &AmqpConfig,
+    rate: f64,
+    count: usize,
+    mark: usize,
+    at_mark: &mut dyn FnMut(),
+) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
+    let (ids, bodies) = sends(count);
+    let bodies = std::sync::Arc::new(bodies);
+    let amqp = queue::connect(&amqp_config.url).await?;
+    let publisher = Publisher::open(&amqp, amqp_config).await?;
+    let (clock, wall) = (Instant::now(), Utc::now());
+    let due_of = |i: usize| Duration::from_secs_f64(i as f64 / rate);
+    let mut sent = 0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Confirms are awaited beside the publishing, as a producer with
+    // confirms in flight does, so that a slow confirm does not hold back
+    // the commands due after it.
+    let mut confirms = tokio::task::JoinSet::new();
+    while sent < count {
+        ticker.tick().await;
+        let elapsed = clock.elapsed();
+        let mut upto = sent;
+        while upto < count && due_of(upto) <= elapsed {
+            if upto == mark {
+                at_mark();
+            }
+            upto += 1;
+        }
+        if upto > sent {
+            let (publisher, bodies, from) = (publisher.clone(), bodies.clone(), sent);
+            confirms.spawn(async move { publisher.publish_many(&bodies[from..upto]).await });
+            sent = upto;
+        }
+        while let Some(done) = confirms.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = confirms.join_next().await {
+        done??;
+    }
+    let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
+    queue::close(&amqp, "published").await;
+    let due = (0..count)
+        .map(|i| wall + chrono::Duration::from_std(due_of(i)).unwrap_or_default())
+        .collect();
+    Ok((ids, due, published_per_second))
+}
+
+/// The offered rate of a steady run at `percent` of `max_rate`.
+fn steady_rate(max_rate: f64, percent: u32) -> f64 {
+    (max_rate * f64::from(percent) / 100.0).max(1.0)
+}
+
+/// The commands of a steady run at `rate`: its warm-up, then the measured
+/// ones (`--steady-seconds` of them, at most `--count`). The warm-up runs at
+/// the same rate and is not measured: a worker or pipeline just started
+/// opens its connections and fills its caches first.
+fn steady_counts(args: &BenchArgs, rate: f64) -> (usize, usize) {
+    let count = ((rate * args.steady_seconds as f64) as usize).clamp(1, args.count);
+    let warm = (rate * args.warmup_seconds as f64) as usize;
+    (warm, count)
 }
 
 /// A pool of one connection, for the bench's own statements.
