@@ -85,7 +85,8 @@ impl Publisher {
     /// for the I/O loop to take them. Awaiting one publish after another
     /// costs a round trip through that thread per message. Here every
     /// publish is first polled once, in order, so the channel carries them
-    /// in the order given and the I/O loop takes them all in one go.
+    /// in the order given and the I/O loop takes them all in one go; those
+    /// still waiting are then awaited together, each woken on its own.
     async fn start_in_order<B: AsRef<[u8]>>(
         &self,
         bodies: &[B],
@@ -96,8 +97,8 @@ impl Publisher {
             .collect();
         let mut started: Vec<Option<PublisherConfirm>> =
             std::iter::repeat_with(|| None).take(bodies.len()).collect();
+        // One pass, in order: each publish queues its frames.
         std::future::poll_fn(|cx| {
-            let mut waiting = false;
             for (slot, confirm) in starting.iter_mut().zip(started.iter_mut()) {
                 let Some(start) = slot else { continue };
                 match start.as_mut().poll(cx) {
@@ -106,16 +107,18 @@ impl Publisher {
                         *slot = None;
                     }
                     Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                    Poll::Pending => waiting = true,
+                    Poll::Pending => {}
                 }
             }
-            if waiting {
-                Poll::Pending
-            } else {
-                Poll::Ready(Ok(()))
-            }
+            Poll::Ready(Ok(()))
         })
         .await?;
+        let waiting = starting.into_iter().enumerate().filter_map(|(i, slot)| {
+            slot.map(|start| async move { start.await.map(|handed_over| (i, handed_over)) })
+        });
+        for (i, handed_over) in try_join_all(waiting).await? {
+            started[i] = Some(handed_over);
+        }
         Ok(started.into_iter().flatten().collect())
     }
 
