@@ -5,7 +5,7 @@
 //! gives at that rate, with the same publisher).
 
 use super::measure::{self, CpuSnapshot};
-use super::{BenchArgs, Cpu, sends};
+use super::{BenchArgs, Cpu, SteadyCpu, publish, sends};
 use crate::config::{AmqpConfig, Config};
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -81,17 +81,17 @@ impl Pipeline {
     }
 
     /// Consumes `count` commands, each POSTed and acked in a task of its
-    /// own, at most `concurrency` at once; `done` is told each command's
-    /// body once it is acked.
+    /// own, at most `concurrency` at once, giving up at `deadline`; `done`
+    /// is told each command's id once it is acked.
     async fn serve(
         &mut self,
         count: usize,
         args: &BenchArgs,
-        done: impl Fn(&[u8]) + Clone + Send + 'static,
+        deadline: Instant,
+        done: impl Fn(Option<Uuid>) + Clone + Send + 'static,
     ) -> anyhow::Result<()> {
         let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
         let tasks = tokio_util::task::TaskTracker::new();
-        let deadline = Instant::now() + Duration::from_secs(args.timeout);
         for _ in 0..count {
             let permit = permits.clone().acquire_owned().await?;
             let next = tokio::time::timeout_at(deadline.into(), self.consumer.next()).await;
@@ -113,7 +113,7 @@ impl Pipeline {
                     let _ = response.bytes().await;
                 }
                 let _ = delivery.ack(BasicAckOptions::default()).await;
-                done(&delivery.data);
+                done(body["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()));
                 drop(permit);
             });
         }
@@ -134,7 +134,8 @@ pub async fn run(
 
     let cpu_before = CpuSnapshot::take();
     let started = Instant::now();
-    pipeline.serve(args.count, args, |_| {}).await?;
+    let deadline = started + Duration::from_secs(args.timeout);
+    pipeline.serve(args.count, args, deadline, |_| {}).await?;
     let per_second = args.count as f64 / started.elapsed().as_secs_f64();
     let cpu_after = CpuSnapshot::take();
     queue::close(&pipeline.amqp, "bench done").await;
@@ -161,9 +162,9 @@ pub struct SteadyCeiling {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
-    /// `herald` is this process: the pipeline, the publisher and the
-    /// simulator.
-    pub cpu_seconds_per_1000: Cpu,
+    /// `bench` is this process: the pipeline, the publisher and the
+    /// simulator; `herald` is `null`.
+    pub cpu_seconds_per_1000: SteadyCpu,
 }
 
 /// Offers `rate` a second to the bare pipeline: a warm-up of
@@ -176,13 +177,13 @@ pub async fn steady(
     percent: u32,
     rate: f64,
 ) -> anyhow::Result<SteadyCeiling> {
-    let (warm, count) = super::steady_counts(args, rate);
+    let (warm, count) = publish::steady_counts(args, rate);
     let mut pipeline = Pipeline::open(config, sim, args, &[]).await?;
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::new(Mutex::new(Vec::with_capacity(warm + count)));
     let record = acked.clone();
-    let done = move |body: &[u8]| {
+    let done = move |id: Option<Uuid>| {
         let at = Utc::now();
-        if let Some(id) = command_id(body)
+        if let Some(id) = id
             && let Ok(mut acked) = record.lock()
         {
             acked.push((id, at));
@@ -191,14 +192,18 @@ pub async fn steady(
     let amqp_config = pipeline.amqp_config.clone();
     let mut cpu_before = None;
     let mut at_mark = || cpu_before = Some(CpuSnapshot::take());
-    let (published, served) = tokio::join!(
-        super::publish_at(&amqp_config, rate, warm + count, warm, &mut at_mark),
-        pipeline.serve(warm + count, args, done),
+    // The publishing takes the warm-up and the measured seconds; the
+    // timeout counts from their end, as herald's wait for its successes does.
+    let deadline = Instant::now()
+        + Duration::from_secs(args.warmup_seconds + args.steady_seconds + args.timeout);
+    // A publisher that fails ends the pipeline's wait at once.
+    let served = tokio::try_join!(
+        publish::publish_at(&amqp_config, rate, warm + count, warm, &mut at_mark),
+        pipeline.serve(warm + count, args, deadline, done),
     );
     let cpu_after = CpuSnapshot::take();
     queue::close(&pipeline.amqp, "bench done").await;
-    let (ids, due, published_per_second) = published?;
-    served?;
+    let ((ids, due, published_per_second), ()) = served?;
     let cpu_before = cpu_before.ok_or_else(|| anyhow::anyhow!("the publisher stopped early"))?;
     let acked: HashMap<Uuid, DateTime<Utc>> = acked
         .lock()
@@ -224,26 +229,15 @@ pub async fn steady(
         p50_ms: measure::quantile(&latencies, 0.50),
         p99_ms: measure::quantile(&latencies, 0.99),
         max_ms: latencies.last().copied(),
-        cpu_seconds_per_1000: Cpu::between(
-            (cpu_before.own, cpu_after.own),
-            &cpu_before,
-            &cpu_after,
-            count,
-        ),
+        cpu_seconds_per_1000: SteadyCpu {
+            parts: Cpu::between((None, None), &cpu_before, &cpu_after, count),
+            bench: measure::per_thousand(cpu_before.own, cpu_after.own, count),
+        },
     })
 }
 
 /// A command the pipeline acked, and when.
 type Acked = (Uuid, DateTime<Utc>);
-
-/// The `id` of a command body, as the bench published it.
-fn command_id(body: &[u8]) -> Option<Uuid> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: Uuid,
-    }
-    serde_json::from_slice::<Id>(body).ok().map(|c| c.id)
-}
 
 /// What the adapter would send, built as cheaply as the bare pipeline can.
 fn konnek_body(command: &[u8]) -> serde_json::Value {

@@ -3,7 +3,7 @@
 //! backlog and then serving a steady offered rate.
 
 use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
-use super::{BenchArgs, CONNECTION, Cpu, one_connection, sends};
+use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -62,15 +62,6 @@ pub struct SteadyReport {
     /// `success`); `herald` is the workers, `bench` this process (the
     /// publisher and the simulator).
     pub cpu_seconds_per_1000: SteadyCpu,
-}
-
-/// CPU seconds per 1,000 deliveries of a steady run: the three parts of a
-/// drain's, and this process (the publisher and the simulator).
-#[derive(Debug, Serialize)]
-pub struct SteadyCpu {
-    #[serde(flatten)]
-    pub parts: Cpu,
-    pub bench: Option<f64>,
 }
 
 /// Where the latency of a steady run goes, stage by stage.
@@ -180,8 +171,8 @@ impl Bench<'_> {
         percent: u32,
         max_rate: f64,
     ) -> anyhow::Result<SteadyReport> {
-        let rate = super::steady_rate(max_rate, percent);
-        let (warm, count) = super::steady_counts(self.args, rate);
+        let rate = super::publish::steady_rate(max_rate, percent);
+        let (warm, count) = super::publish::steady_counts(self.args, rate);
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
         let ready = self.wait_for_consumers(&mut running, workers).await;
@@ -191,10 +182,11 @@ impl Bench<'_> {
         }
         let probe = self.probe().await?;
         let mut cpu_before = None;
-        let published = super::publish_at(&self.config.amqp, rate, warm + count, warm, &mut || {
-            cpu_before = Some((CpuSnapshot::take(), running.cpu()));
-        })
-        .await;
+        let published =
+            super::publish::publish_at(&self.config.amqp, rate, warm + count, warm, &mut || {
+                cpu_before = Some((CpuSnapshot::take(), running.cpu()));
+            })
+            .await;
         let waited = match &published {
             Ok(_) => {
                 self.wait_for_success(&probe, &mut running, warm + count)

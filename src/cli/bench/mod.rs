@@ -21,17 +21,16 @@
 mod ceiling;
 mod herald;
 mod measure;
+mod publish;
+mod report;
 
 use super::Failure;
-use crate::config::{AmqpConfig, Config};
-use crate::queue::{self, Publisher};
+use crate::config::Config;
 use crate::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Connection as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +90,16 @@ impl Cpu {
     }
 }
 
+/// CPU seconds per 1,000 deliveries of a steady run: the three parts of a
+/// drain's, and this process (the publisher and the simulator; for the bare
+/// pipeline, the pipeline too, and `herald` is `null`).
+#[derive(Debug, Serialize)]
+pub struct SteadyCpu {
+    #[serde(flatten)]
+    pub parts: Cpu,
+    pub bench: Option<f64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub count: usize,
@@ -139,7 +148,7 @@ pub async fn run(config_path: &Path, args: BenchArgs) -> Result<(), Failure> {
     let result = measure_all(&base, &database, &sim, &args).await;
     database.drop_it().await;
     sim.shutdown();
-    print(&result?, args.json)
+    report::print(&result?, args.json)
 }
 
 async fn measure_all(
@@ -186,12 +195,14 @@ async fn measure_all(
     let mut steady = Vec::with_capacity(STEADY_PERCENTS.len());
     let mut ceiling_steady = Vec::with_capacity(STEADY_PERCENTS.len());
     for percent in STEADY_PERCENTS {
+        let rate = publish::steady_rate(max_rate, percent);
+        progress(&format!(
+            "ceiling: {rate:.0}/s ({percent}% of {max_rate:.0}/s), no database"
+        ));
+        ceiling_steady.push(ceiling::steady(&config, sim, args, percent, rate).await?);
         progress(&format!(
             "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
         ));
-        let rate = steady_rate(max_rate, percent);
-        progress(&format!("ceiling: {rate:.0}/s, no database"));
-        ceiling_steady.push(ceiling::steady(&config, sim, args, percent, rate).await?);
         steady.push(bench.steady(first_workers, percent, max_rate).await?);
     }
     admin.close().await;
@@ -212,132 +223,6 @@ async fn measure_all(
         steady,
         ceiling_steady,
     })
-}
-
-fn print(report: &Report, json: bool) -> Result<(), Failure> {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).context("formatting the report")?
-        );
-        return Ok(());
-    }
-    let figure = |value: Option<f64>, digits: usize| match value {
-        Some(v) => format!("{v:.digits$}"),
-        None => "n/a".into(),
-    };
-    let mut table = comfy_table::Table::new();
-    table.set_header([
-        "measurement",
-        "deliveries/s",
-        "CPU s/1000: herald",
-        "postgres",
-        "rabbitmq",
-        "statements",
-        "round trips",
-        "transactions",
-        "peak RSS MB",
-    ]);
-    let cpu = &report.ceiling.cpu_seconds_per_1000;
-    table.add_row([
-        "ceiling (no database)".to_owned(),
-        format!("{:.0}", report.ceiling.per_second),
-        figure(cpu.herald, 3),
-        figure(cpu.postgres, 3),
-        figure(cpu.rabbitmq, 3),
-        "-".into(),
-        "-".into(),
-        "-".into(),
-        "-".into(),
-    ]);
-    for run in &report.backlog {
-        let cpu = &run.cpu_seconds_per_1000;
-        table.add_row([
-            format!("herald, backlog drain, {} worker(s)", run.workers),
-            format!("{:.0}", run.per_second),
-            figure(cpu.herald, 3),
-            figure(cpu.postgres, 3),
-            figure(cpu.rabbitmq, 3),
-            figure(run.statements_per_delivery, 2),
-            figure(run.round_trips_per_delivery, 2),
-            figure(run.transactions_per_delivery, 2),
-            figure(run.peak_rss_mb, 1),
-        ]);
-    }
-    println!("{table}");
-    let mut latency = comfy_table::Table::new();
-    latency.set_header([
-        "steady rate",
-        "offered/s",
-        "published/s",
-        "deliveries",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "p50 / p99 ms: to accept | to call | call | to record",
-        "CPU s/1000: herald | bench | postgres | rabbitmq",
-    ]);
-    for run in &report.ceiling_steady {
-        let cpu = &run.cpu_seconds_per_1000;
-        latency.add_row([
-            format!("{}% of max, ceiling (no database)", run.percent),
-            format!("{:.0}", run.offered_per_second),
-            format!("{:.0}", run.published_per_second),
-            run.count.to_string(),
-            figure(run.p50_ms, 1),
-            figure(run.p99_ms, 1),
-            figure(run.max_ms, 1),
-            "-".into(),
-            format!(
-                "- | {} | {} | {}",
-                figure(cpu.herald, 3),
-                figure(cpu.postgres, 3),
-                figure(cpu.rabbitmq, 3)
-            ),
-        ]);
-    }
-    for run in &report.steady {
-        latency.add_row([
-            format!("{}% of max, {} worker(s)", run.percent, run.workers),
-            format!("{:.0}", run.offered_per_second),
-            format!("{:.0}", run.published_per_second),
-            run.count.to_string(),
-            figure(run.p50_ms, 1),
-            figure(run.p99_ms, 1),
-            figure(run.max_ms, 1),
-            run.stages
-                .in_order()
-                .iter()
-                .map(|stage| format!("{}/{}", figure(stage.p50_ms, 1), figure(stage.p99_ms, 1)))
-                .collect::<Vec<_>>()
-                .join(" | "),
-            {
-                let cpu = &run.cpu_seconds_per_1000;
-                [
-                    cpu.parts.herald,
-                    cpu.bench,
-                    cpu.parts.postgres,
-                    cpu.parts.rabbitmq,
-                ]
-                .map(|part| figure(part, 3))
-                .join(" | ")
-            },
-        ]);
-    }
-    println!("{latency}");
-    for run in &report.backlog {
-        println!(
-            "herald with {} worker(s) / ceiling: {:.1}%",
-            run.workers,
-            run.per_second * 100.0 / report.ceiling.per_second.max(f64::MIN_POSITIVE)
-        );
-    }
-    println!(
-        "herald / ceiling (best, {} worker(s)): {:.1}%",
-        report.ratio_workers,
-        report.ratio * 100.0
-    );
-    Ok(())
 }
 
 /// The bench's configuration: the base file's URLs, fixed bench queues, and
@@ -403,74 +288,6 @@ fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
         })
         .collect();
     (ids, bodies)
-}
-
-/// Publishes `count` sends at `rate` a second, each at its due time,
-/// calling `at_mark` when the one numbered `mark` is due. Returns their
-/// ids, due times and the rate actually achieved.
-pub(super) async fn publish_at(
-    amqp_config: &AmqpConfig,
-    rate: f64,
-    count: usize,
-    mark: usize,
-    at_mark: &mut dyn FnMut(),
-) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
-    let (ids, bodies) = sends(count);
-    let bodies = std::sync::Arc::new(bodies);
-    let amqp = queue::connect(&amqp_config.url).await?;
-    let publisher = Publisher::open(&amqp, amqp_config).await?;
-    let (clock, wall) = (Instant::now(), Utc::now());
-    let due_of = |i: usize| Duration::from_secs_f64(i as f64 / rate);
-    let mut sent = 0;
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // Confirms are awaited beside the publishing, as a producer with
-    // confirms in flight does, so that a slow confirm does not hold back
-    // the commands due after it.
-    let mut confirms = tokio::task::JoinSet::new();
-    while sent < count {
-        ticker.tick().await;
-        let elapsed = clock.elapsed();
-        let mut upto = sent;
-        while upto < count && due_of(upto) <= elapsed {
-            if upto == mark {
-                at_mark();
-            }
-            upto += 1;
-        }
-        if upto > sent {
-            let (publisher, bodies, from) = (publisher.clone(), bodies.clone(), sent);
-            confirms.spawn(async move { publisher.publish_many(&bodies[from..upto]).await });
-            sent = upto;
-        }
-        while let Some(done) = confirms.try_join_next() {
-            done??;
-        }
-    }
-    while let Some(done) = confirms.join_next().await {
-        done??;
-    }
-    let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
-    queue::close(&amqp, "published").await;
-    let due = (0..count)
-        .map(|i| wall + chrono::Duration::from_std(due_of(i)).unwrap_or_default())
-        .collect();
-    Ok((ids, due, published_per_second))
-}
-
-/// The offered rate of a steady run at `percent` of `max_rate`.
-fn steady_rate(max_rate: f64, percent: u32) -> f64 {
-    (max_rate * f64::from(percent) / 100.0).max(1.0)
-}
-
-/// The commands of a steady run at `rate`: its warm-up, then the measured
-/// ones (`--steady-seconds` of them, at most `--count`). The warm-up runs at
-/// the same rate and is not measured: a worker or pipeline just started
-/// opens its connections and fills its caches first.
-fn steady_counts(args: &BenchArgs, rate: f64) -> (usize, usize) {
-    let count = ((rate * args.steady_seconds as f64) as usize).clamp(1, args.count);
-    let warm = (rate * args.warmup_seconds as f64) as usize;
-    (warm, count)
 }
 
 /// A pool of one connection, for the bench's own statements.

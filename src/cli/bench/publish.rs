@@ -1,0 +1,77 @@
+//! The bench's publisher at a steady rate, and the sizes of a steady run,
+//! shared by herald's steady runs and the bare pipeline's.
+
+use super::{BenchArgs, sends};
+use crate::config::AmqpConfig;
+use crate::queue::{self, Publisher};
+use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Publishes `count` sends at `rate` a second, each at its due time,
+/// calling `at_mark` when the one numbered `mark` is due. Returns their
+/// ids, due times and the rate actually achieved.
+pub async fn publish_at(
+    amqp_config: &AmqpConfig,
+    rate: f64,
+    count: usize,
+    mark: usize,
+    at_mark: &mut dyn FnMut(),
+) -> anyhow::Result<(Vec<Uuid>, Vec<DateTime<Utc>>, f64)> {
+    let (ids, bodies) = sends(count);
+    let bodies = std::sync::Arc::new(bodies);
+    let amqp = queue::connect(&amqp_config.url).await?;
+    let publisher = Publisher::open(&amqp, amqp_config).await?;
+    let (clock, wall) = (Instant::now(), Utc::now());
+    let due_of = |i: usize| Duration::from_secs_f64(i as f64 / rate);
+    let mut sent = 0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Confirms are awaited beside the publishing, as a producer with
+    // confirms in flight does, so that a slow confirm does not hold back
+    // the commands due after it.
+    let mut confirms = tokio::task::JoinSet::new();
+    while sent < count {
+        ticker.tick().await;
+        let elapsed = clock.elapsed();
+        let mut upto = sent;
+        while upto < count && due_of(upto) <= elapsed {
+            if upto == mark {
+                at_mark();
+            }
+            upto += 1;
+        }
+        if upto > sent {
+            let (publisher, bodies, from) = (publisher.clone(), bodies.clone(), sent);
+            confirms.spawn(async move { publisher.publish_many(&bodies[from..upto]).await });
+            sent = upto;
+        }
+        while let Some(done) = confirms.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = confirms.join_next().await {
+        done??;
+    }
+    let published_per_second = count as f64 / clock.elapsed().as_secs_f64().max(1e-3);
+    queue::close(&amqp, "published").await;
+    let due = (0..count)
+        .map(|i| wall + chrono::Duration::from_std(due_of(i)).unwrap_or_default())
+        .collect();
+    Ok((ids, due, published_per_second))
+}
+
+/// The offered rate of a steady run at `percent` of `max_rate`.
+pub fn steady_rate(max_rate: f64, percent: u32) -> f64 {
+    (max_rate * f64::from(percent) / 100.0).max(1.0)
+}
+
+/// The commands of a steady run at `rate`: its warm-up, then the measured
+/// ones (`--steady-seconds` of them, at most `--count`). The warm-up runs at
+/// the same rate and is not measured: a worker or pipeline just started
+/// opens its connections and fills its caches first.
+pub fn steady_counts(args: &BenchArgs, rate: f64) -> (usize, usize) {
+    let count = ((rate * args.steady_seconds as f64) as usize).clamp(1, args.count);
+    let warm = (rate * args.warmup_seconds as f64) as usize;
+    (warm, count)
+}
