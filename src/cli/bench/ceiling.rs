@@ -5,7 +5,8 @@
 //! gives at that rate, with the same publisher).
 
 use super::measure::{self, CpuSnapshot};
-use super::{BenchArgs, Cpu, SteadyCpu, publish, sends};
+use super::publish::{self, SteadyLatency};
+use super::{BenchArgs, Cpu, SteadyCpu, sends};
 use crate::config::{AmqpConfig, Config};
 use crate::queue::{self, Publisher};
 use crate::simulator::SimHandle;
@@ -154,14 +155,9 @@ pub async fn run(
 /// is at the rate herald is measured at, with no database.
 #[derive(Debug, Serialize)]
 pub struct SteadyCeiling {
-    pub percent: u32,
-    pub offered_per_second: f64,
-    pub published_per_second: f64,
-    pub count: usize,
     /// From due to acked.
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub max_ms: Option<f64>,
+    #[serde(flatten)]
+    pub latency: SteadyLatency,
     /// `bench` is this process: the pipeline, the publisher and the
     /// simulator; `herald` is `null`.
     pub cpu_seconds_per_1000: SteadyCpu,
@@ -222,13 +218,7 @@ pub async fn steady(
         .collect();
     latencies.sort_by(f64::total_cmp);
     Ok(SteadyCeiling {
-        percent,
-        offered_per_second: rate,
-        published_per_second,
-        count,
-        p50_ms: measure::quantile(&latencies, 0.50),
-        p99_ms: measure::quantile(&latencies, 0.99),
-        max_ms: latencies.last().copied(),
+        latency: SteadyLatency::of(percent, rate, published_per_second, count, &latencies),
         cpu_seconds_per_1000: SteadyCpu {
             parts: Cpu::between((None, None), &cpu_before, &cpu_after, count),
             bench: measure::per_thousand(cpu_before.own, cpu_after.own, count),

@@ -3,6 +3,7 @@
 //! backlog and then serving a steady offered rate.
 
 use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
+use super::publish::SteadyLatency;
 use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
@@ -48,15 +49,10 @@ pub struct DrainReport {
 
 #[derive(Debug, Serialize)]
 pub struct SteadyReport {
-    pub percent: u32,
+    /// From due to `success`.
+    #[serde(flatten)]
+    pub latency: SteadyLatency,
     pub workers: usize,
-    pub offered_per_second: f64,
-    /// The rate the bench managed to publish at (it can fall behind).
-    pub published_per_second: f64,
-    pub count: usize,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub max_ms: Option<f64>,
     pub stages: Stages,
     /// Over the measured part (from its first command due until all are
     /// `success`); `herald` is the workers, `bench` this process (the
@@ -162,16 +158,15 @@ impl Bench<'_> {
         })
     }
 
-    /// Latency from publish to `success` at `percent` of `max_rate`. Each
-    /// command's clock starts at the moment it was due to be published, so
-    /// a publisher that falls behind does not hide the wait.
+    /// Latency from publish to `success` at `rate` (`percent` of the
+    /// maximum). Each command's clock starts at the moment it was due to be
+    /// published, so a publisher that falls behind does not hide the wait.
     pub async fn steady(
         &self,
         workers: usize,
         percent: u32,
-        max_rate: f64,
+        rate: f64,
     ) -> anyhow::Result<SteadyReport> {
-        let rate = super::publish::steady_rate(max_rate, percent);
         let (warm, count) = super::publish::steady_counts(self.args, rate);
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
@@ -226,14 +221,8 @@ impl Bench<'_> {
         };
         let latencies = column(|r| r.0);
         Ok(SteadyReport {
-            percent,
+            latency: SteadyLatency::of(percent, rate, published_per_second, count, &latencies),
             workers,
-            offered_per_second: rate,
-            published_per_second,
-            count,
-            p50_ms: measure::quantile(&latencies, 0.50),
-            p99_ms: measure::quantile(&latencies, 0.99),
-            max_ms: latencies.last().copied(),
             stages: Stages {
                 to_accept: Stage::of(&column(|r| r.1)),
                 to_call: Stage::of(&column(|r| r.2)),

@@ -203,7 +203,7 @@ async fn measure_all(
         progress(&format!(
             "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
         ));
-        steady.push(bench.steady(first_workers, percent, max_rate).await?);
+        steady.push(bench.steady(first_workers, percent, rate).await?);
     }
     admin.close().await;
     let best = backlog

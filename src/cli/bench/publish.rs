@@ -1,10 +1,12 @@
-//! The bench's publisher at a steady rate, and the sizes of a steady run,
-//! shared by herald's steady runs and the bare pipeline's.
+//! What herald's steady runs and the bare pipeline's share: the publisher at
+//! a steady rate, the sizes of a run, and what it reports of its latency.
 
+use super::measure;
 use super::{BenchArgs, sends};
 use crate::config::AmqpConfig;
 use crate::queue::{self, Publisher};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -74,4 +76,39 @@ pub fn steady_counts(args: &BenchArgs, rate: f64) -> (usize, usize) {
     let count = ((rate * args.steady_seconds as f64) as usize).clamp(1, args.count);
     let warm = (rate * args.warmup_seconds as f64) as usize;
     (warm, count)
+}
+
+/// A steady run's rate, size and latency from due to done, as both kinds
+/// of steady run report them.
+#[derive(Debug, Serialize)]
+pub struct SteadyLatency {
+    pub percent: u32,
+    pub offered_per_second: f64,
+    /// The rate the bench managed to publish at (it can fall behind).
+    pub published_per_second: f64,
+    pub count: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+impl SteadyLatency {
+    /// `latencies` sorted, in ms.
+    pub fn of(
+        percent: u32,
+        offered_per_second: f64,
+        published_per_second: f64,
+        count: usize,
+        latencies: &[f64],
+    ) -> SteadyLatency {
+        SteadyLatency {
+            percent,
+            offered_per_second,
+            published_per_second,
+            count,
+            p50_ms: measure::quantile(latencies, 0.50),
+            p99_ms: measure::quantile(latencies, 0.99),
+            max_ms: latencies.last().copied(),
+        }
+    }
 }

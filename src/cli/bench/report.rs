@@ -1,6 +1,7 @@
 //! The bench's report: tables for a reader, or one JSON object.
 
 use super::Report;
+use super::publish::SteadyLatency;
 use crate::cli::Failure;
 use anyhow::Context as _;
 
@@ -67,34 +68,34 @@ pub fn print(report: &Report, json: bool) -> Result<(), Failure> {
         "p50 / p99 ms: to accept | to call | call | to record",
         "CPU s/1000: herald | bench | postgres | rabbitmq",
     ]);
+    // The cells both kinds of steady run have: its name, rate, size and
+    // latency.
+    let steady_cells = |run: &SteadyLatency, what: String| {
+        vec![
+            format!("{}% of max, {what}", run.percent),
+            format!("{:.0}", run.offered_per_second),
+            format!("{:.0}", run.published_per_second),
+            run.count.to_string(),
+            figure(run.p50_ms, 1),
+            figure(run.p99_ms, 1),
+            figure(run.max_ms, 1),
+        ]
+    };
     for run in &report.ceiling_steady {
         let cpu = &run.cpu_seconds_per_1000;
-        latency.add_row([
-            format!("{}% of max, ceiling (no database)", run.percent),
-            format!("{:.0}", run.offered_per_second),
-            format!("{:.0}", run.published_per_second),
-            run.count.to_string(),
-            figure(run.p50_ms, 1),
-            figure(run.p99_ms, 1),
-            figure(run.max_ms, 1),
-            "-".into(),
-            format!(
-                "- | {} | {} | {}",
-                figure(cpu.bench, 3),
-                figure(cpu.parts.postgres, 3),
-                figure(cpu.parts.rabbitmq, 3)
-            ),
-        ]);
+        let mut cells = steady_cells(&run.latency, "ceiling (no database)".into());
+        cells.push("-".into());
+        cells.push(format!(
+            "- | {} | {} | {}",
+            figure(cpu.bench, 3),
+            figure(cpu.parts.postgres, 3),
+            figure(cpu.parts.rabbitmq, 3)
+        ));
+        latency.add_row(cells);
     }
     for run in &report.steady {
-        latency.add_row([
-            format!("{}% of max, {} worker(s)", run.percent, run.workers),
-            format!("{:.0}", run.offered_per_second),
-            format!("{:.0}", run.published_per_second),
-            run.count.to_string(),
-            figure(run.p50_ms, 1),
-            figure(run.p99_ms, 1),
-            figure(run.max_ms, 1),
+        let mut cells = steady_cells(&run.latency, format!("{} worker(s)", run.workers));
+        cells.extend([
             run.stages
                 .in_order()
                 .iter()
@@ -113,6 +114,7 @@ pub fn print(report: &Report, json: bool) -> Result<(), Failure> {
                 .join(" | ")
             },
         ]);
+        latency.add_row(cells);
     }
     println!("{latency}");
     for run in &report.backlog {
