@@ -146,11 +146,7 @@ fn summary_row(stdout: &str, connection: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_demo_mixes_five_providers_with_retries_token_refreshes_and_a_quota_pause() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let cli = Cli::new(&app);
     // The test's own (classic) queue names: the demo deletes them at the end.
     let prefix = format!("{}.demo", app.config.amqp.exchange);

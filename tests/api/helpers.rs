@@ -95,6 +95,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// An app whose worker is not started: the test drives the store, the
+/// queue or the binary itself.
+pub async fn spawn_app_without_worker() -> TestApp {
+    spawn_app_with(Options {
+        start_worker: false,
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let sim = simulator::start("127.0.0.1:0".parse().unwrap(), SimConfig::default())
         .await

@@ -54,11 +54,7 @@ fn temp_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
-    let mut app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let mut app = spawn_app_without_worker().await;
     let dir = temp_dir();
     let mut child = spawn_binary(&app, &dir);
     let id = Uuid::new_v4();
@@ -95,11 +91,7 @@ async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_work_and_exits_zero() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let dir = temp_dir();
     let mut child = spawn_binary(&app, &dir);
     let id = Uuid::new_v4();

@@ -166,11 +166,7 @@ quota_pause = "1m"
 
 #[tokio::test]
 async fn a_pause_another_worker_recorded_stops_this_workers_calls() {
-    let mut app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let mut app = spawn_app_without_worker().await;
     // Recorded before this worker starts: it reads the pauses first.
     let until = app
         .store

@@ -7,11 +7,7 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 /// more than one window of confirms.
 #[tokio::test]
 async fn publish_many_keeps_the_order_given() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let bodies: Vec<Vec<u8>> = (0..2_500)
         .map(|i| format!("{{\"sequence\": {i}}}").into_bytes())
         .collect();

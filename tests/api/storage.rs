@@ -17,11 +17,7 @@ fn send_command(id: Uuid) -> Arc<herald::domain::SendCommand> {
 
 #[tokio::test]
 async fn an_id_twice_in_one_set_is_claimed_once() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let set = [send_command(a), send_command(a), send_command(b)];
     let outcomes = app
@@ -75,11 +71,7 @@ fn success_now() -> Outcome {
 
 #[tokio::test]
 async fn one_set_accepts_sends_and_records_outcomes_together() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let accepted = app
         .store
@@ -125,11 +117,7 @@ async fn one_set_accepts_sends_and_records_outcomes_together() {
 
 #[tokio::test]
 async fn an_outcome_for_a_lost_claim_keeps_only_its_attempt_row() {
-    let app = spawn_app_with(Options {
-        start_worker: false,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_without_worker().await;
     let id = Uuid::new_v4();
     let outcomes = app
         .store
