@@ -3,11 +3,14 @@
 //! low cardinality: a connection, an outcome, a reason; never an id.
 
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+const WRITE_SET_SECONDS: &str = "herald_write_set_duration_seconds";
+const WRITE_SET_ROWS: &str = "herald_write_set_rows";
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 pub fn install() -> PrometheusHandle {
@@ -17,8 +20,20 @@ pub fn install() -> PrometheusHandle {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 1800.0,
             ];
+            // A write set takes milliseconds and carries up to
+            // `worker::context::MAX_SET` rows: buckets of their own.
+            let set_buckets = [
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 10.0,
+            ];
+            let row_buckets = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets(&latency_buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(WRITE_SET_SECONDS.into()), &set_buckets)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(WRITE_SET_ROWS.into()), &row_buckets)
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -68,6 +83,15 @@ fn describe() {
         "herald_dead_letters_total",
         "Commands dead-lettered, by reason"
     );
+    describe_histogram!(
+        WRITE_SET_SECONDS,
+        Unit::Seconds,
+        "One statement of the hot path's writes (accepts and outcomes), round trip and commit"
+    );
+    describe_histogram!(
+        WRITE_SET_ROWS,
+        "Accepts and outcomes carried by one statement of the hot path's writes"
+    );
     describe_counter!(
         "herald_callbacks_total",
         "Provider status callbacks received, by result"
@@ -75,6 +99,13 @@ fn describe() {
 }
 
 /// `result`: `accepted`, `duplicate` or `rejected`.
+/// One set of the hot path's writes: how many it carried and how long its
+/// statement took, answered or failed.
+pub fn record_write_set(rows: usize, duration: Duration) {
+    histogram!(WRITE_SET_ROWS).record(rows as f64);
+    histogram!(WRITE_SET_SECONDS).record(duration.as_secs_f64());
+}
+
 pub fn record_command(command_type: &'static str, result: &'static str) {
     counter!("herald_commands_total", "type" => command_type, "result" => result).increment(1);
 }

@@ -127,7 +127,12 @@ pub fn batchers(store: &Store, sending_lease: Duration) -> (Accepts, Outcomes) {
         SETS_IN_FLIGHT,
         move |writes: Vec<Write>| {
             let store = store.clone();
-            async move { within(limit, write_set(&store, writes)).await }
+            async move {
+                let (rows, started) = (writes.len(), std::time::Instant::now());
+                let written = within(limit, write_set(&store, writes)).await;
+                crate::metrics::record_write_set(rows, started.elapsed());
+                written
+            }
         },
     ));
     (Accepts(writes.clone()), Outcomes(writes))

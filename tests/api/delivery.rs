@@ -46,6 +46,30 @@ async fn happy_path_delivers_once_with_every_state_recorded() {
 }
 
 #[tokio::test]
+async fn the_write_sets_of_the_hot_path_are_measured() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    app.publish(&send(id, "628111000001")).await;
+    app.wait_for_status(id, "success").await;
+
+    // The recorder is the process's, shared with the other tests: only a
+    // lower bound holds. This delivery alone wrote an accept and an outcome.
+    let metrics = app.metrics().await;
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert!(sample("herald_write_set_rows_sum") >= 2.0);
+    assert!(sample("herald_write_set_rows_count") >= 1.0);
+    assert!(sample("herald_write_set_duration_seconds_count") >= 1.0);
+    // Their own buckets: rows up to a full set, seconds from half a millisecond.
+    assert!(sample("herald_write_set_rows_bucket{le=\"500\"}") >= 1.0);
+    assert!(sample("herald_write_set_duration_seconds_bucket{le=\"0.0005\"}") >= 0.0);
+}
+
+#[tokio::test]
 async fn a_transient_error_is_retried_then_succeeds() {
     let app = spawn_app().await;
     let id = Uuid::new_v4();
