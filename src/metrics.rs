@@ -2,6 +2,7 @@
 //! live here, so the contract's names (§7) are written once. Labels stay of
 //! low cardinality: a connection, an outcome, a reason; never an id.
 
+use crate::worker::context::MAX_SET;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -20,12 +21,22 @@ pub fn install() -> PrometheusHandle {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 1800.0,
             ];
-            // A write set takes milliseconds and carries up to
-            // `worker::context::MAX_SET` rows: buckets of their own.
+            // A write set takes milliseconds and carries up to `MAX_SET`
+            // rows: buckets of their own.
             let set_buckets = [
                 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 10.0,
             ];
-            let row_buckets = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+            let row_buckets = [
+                1.0,
+                2.0,
+                5.0,
+                10.0,
+                20.0,
+                50.0,
+                100.0,
+                200.0,
+                MAX_SET as f64,
+            ];
             let builder = PrometheusBuilder::new()
                 .set_buckets(&latency_buckets)
                 .and_then(|b| {
@@ -98,7 +109,6 @@ fn describe() {
     );
 }
 
-/// `result`: `accepted`, `duplicate` or `rejected`.
 /// One set of the hot path's writes: how many it carried and how long its
 /// statement took, answered or failed.
 pub fn record_write_set(rows: usize, duration: Duration) {
@@ -106,6 +116,7 @@ pub fn record_write_set(rows: usize, duration: Duration) {
     histogram!(WRITE_SET_SECONDS).record(duration.as_secs_f64());
 }
 
+/// `result`: `accepted`, `duplicate` or `rejected`.
 pub fn record_command(command_type: &'static str, result: &'static str) {
     counter!("herald_commands_total", "type" => command_type, "result" => result).increment(1);
 }

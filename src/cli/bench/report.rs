@@ -1,7 +1,7 @@
 //! The bench's report: tables for a reader, or one JSON object.
 
-use super::Report;
 use super::publish::SteadyLatency;
+use super::{Report, SteadyCpu};
 use crate::cli::Failure;
 use anyhow::Context as _;
 
@@ -81,16 +81,20 @@ pub fn print(report: &Report, json: bool) -> Result<(), Failure> {
             figure(run.max_ms, 1),
         ]
     };
-    for run in &report.ceiling_steady {
-        let cpu = &run.cpu_seconds_per_1000;
-        let mut cells = steady_cells(&run.latency, "ceiling (no database)".into());
-        cells.push("-".into());
-        cells.push(format!(
-            "- | {} | {} | {}",
+    // herald's cell is given: the bare pipeline has no herald to measure.
+    let cpu_cells = |cpu: &SteadyCpu, herald: String| {
+        [
+            herald,
             figure(cpu.bench, 3),
             figure(cpu.parts.postgres, 3),
-            figure(cpu.parts.rabbitmq, 3)
-        ));
+            figure(cpu.parts.rabbitmq, 3),
+        ]
+        .join(" | ")
+    };
+    for run in &report.ceiling_steady {
+        let mut cells = steady_cells(&run.latency, "ceiling (no database)".into());
+        cells.push("-".into());
+        cells.push(cpu_cells(&run.cpu_seconds_per_1000, "-".into()));
         latency.add_row(cells);
     }
     for run in &report.steady {
@@ -102,17 +106,10 @@ pub fn print(report: &Report, json: bool) -> Result<(), Failure> {
                 .map(|stage| format!("{}/{}", figure(stage.p50_ms, 1), figure(stage.p99_ms, 1)))
                 .collect::<Vec<_>>()
                 .join(" | "),
-            {
-                let cpu = &run.cpu_seconds_per_1000;
-                [
-                    cpu.parts.herald,
-                    cpu.bench,
-                    cpu.parts.postgres,
-                    cpu.parts.rabbitmq,
-                ]
-                .map(|part| figure(part, 3))
-                .join(" | ")
-            },
+            cpu_cells(
+                &run.cpu_seconds_per_1000,
+                figure(run.cpu_seconds_per_1000.parts.herald, 3),
+            ),
         ]);
         latency.add_row(cells);
     }
