@@ -1,6 +1,7 @@
 //! `spawn_app()`: each test gets its own database, its own exchange and queue
 //! names, its own simulator and a worker on port 0.
 
+use crate::proxy::Proxy;
 use herald::config::Config;
 use herald::queue::{self, Publisher};
 use herald::simulator::{self, SimConfig, SimHandle};
@@ -64,6 +65,10 @@ pub struct Options {
     /// Appended to the configuration (more `[[connection]]` tables), with
     /// `{sim_url}` replaced by the simulator's address.
     pub extra_toml: String,
+    /// The worker reaches PostgreSQL and RabbitMQ through a [`Proxy`] each
+    /// (`app.db_proxy`, `app.amqp_proxy`), so that a test can cut them; the
+    /// test's own store and publisher connect directly.
+    pub proxied: bool,
 }
 
 impl Default for Options {
@@ -76,11 +81,13 @@ impl Default for Options {
             start_worker: true,
             queue_type: "classic",
             extra_toml: String::new(),
+            proxied: false,
         }
     }
 }
 
 pub struct TestApp {
+    /// The worker's configuration (through the proxies, when proxied).
     pub config: Config,
     /// The configuration as a file's text, for tests that run the binary.
     pub config_toml: String,
@@ -89,6 +96,8 @@ pub struct TestApp {
     pub publisher: Publisher,
     pub amqp: lapin::Connection,
     pub worker: Option<(RunningWorker, CancellationToken)>,
+    pub db_proxy: Option<Proxy>,
+    pub amqp_proxy: Option<Proxy>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -257,10 +266,20 @@ refresh_token = "a-stale-refresh-token"
         queue_type = options.queue_type,
         extra_toml = options.extra_toml.replace("{sim_url}", &sim.base_url()),
     );
-    let config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
+    let mut config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
     herald::cli::setup(&config).await.expect("setup");
-    let store = Store::connect(&config.database).await.expect("store");
-    let amqp = queue::connect(&config.amqp.url)
+    let direct = config.clone();
+    let (mut db_proxy, mut amqp_proxy) = (None, None);
+    if options.proxied {
+        let (proxy, url) = Proxy::for_url(&config.database.url).await;
+        config.database.url = url;
+        db_proxy = Some(proxy);
+        let (proxy, url) = Proxy::for_url(&config.amqp.url).await;
+        config.amqp.url = url;
+        amqp_proxy = Some(proxy);
+    }
+    let store = Store::connect(&direct.database).await.expect("store");
+    let amqp = queue::connect(&direct.amqp.url)
         .await
         .expect("RabbitMQ (is it running?)");
     let publisher = Publisher::open(&amqp, &config.amqp)
@@ -274,6 +293,8 @@ refresh_token = "a-stale-refresh-token"
         publisher,
         amqp,
         worker: None,
+        db_proxy,
+        amqp_proxy,
     };
     if options.start_worker {
         app.start_worker().await;
@@ -442,7 +463,8 @@ impl Drop for TestApp {
         if let Some((_, token)) = &self.worker {
             token.cancel();
         }
-        let amqp = self.config.amqp.clone();
+        let mut amqp = self.config.amqp.clone();
+        amqp.url = amqp_url(); // not through a proxy the test may have cut
         if amqp.queue_type != herald::config::QueueType::Classic {
             return; // see topology::delete: quorum queues are left in place
         }

@@ -13,5 +13,6 @@ mod lifecycle;
 mod onebox;
 mod operator;
 mod pauses;
+mod proxy;
 mod publishing;
 mod storage;

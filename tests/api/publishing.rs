@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
+use uuid::Uuid;
 
 /// Commands published together reach the queue in the order given, across
 /// more than one window of confirms.
@@ -34,4 +35,18 @@ async fn publish_many_keeps_the_order_given() {
         .position(|(got, sent)| got != sent);
     assert_eq!(first_out_of_order, None, "commands arrived out of order");
     assert_eq!(queue_depth(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_worker_behind_the_test_proxies_delivers() {
+    let app = spawn_app_with(Options {
+        proxied: true,
+        ..Options::default()
+    })
+    .await;
+    assert!(app.db_proxy.is_some() && app.amqp_proxy.is_some());
+    assert_ne!(app.config.database.url, crate::helpers::admin_url());
+    let id = Uuid::new_v4();
+    app.publish(&send(id, "628111020197")).await;
+    app.wait_for_status(id, "success").await;
 }
