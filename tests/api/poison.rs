@@ -261,6 +261,8 @@ async fn one_bad_row_does_not_fail_the_rest_of_its_set() {
 
 /// Makes the first insert into `table` take `secs` seconds before it
 /// commits, on this test's own database.
+const SLOW_COMMIT: f64 = 3.6;
+
 async fn delay_first_insert(app: &TestApp, table: &str, secs: f64) {
     for statement in [
         "CREATE TABLE slept (n int)".to_owned(),
@@ -294,12 +296,12 @@ async fn slept(app: &TestApp) -> bool {
         == 1
 }
 
-/// A short lease: a set may wait 2 s; the trigger makes the first one take
-/// 2.6 s, so it times out and is retried while it is still running, and
-/// then commits.
+/// A short lease: a set may wait 3 s; the trigger makes the first one take
+/// 3.6 s (see [`SLOW_COMMIT`]), so it times out and is retried while it is
+/// still running, and then commits, 2.4 s before the lease would end.
 fn slow_commit_options() -> Options {
     Options {
-        sending_lease: "4s",
+        sending_lease: "6s",
         http_timeout: "1s",
         ..Options::default()
     }
@@ -312,7 +314,7 @@ async fn an_accept_whose_answer_was_lost_is_still_delivered_once() {
         ..slow_commit_options()
     })
     .await;
-    delay_first_insert(&app, "deliveries", 2.6).await;
+    delay_first_insert(&app, "deliveries", SLOW_COMMIT).await;
     let id = Uuid::new_v4();
     app.publish(&send(id, "628111000750")).await;
     let d = app.wait_for_status(id, "success").await;
@@ -325,7 +327,7 @@ async fn an_accept_whose_answer_was_lost_is_still_delivered_once() {
 #[tokio::test]
 async fn an_outcome_whose_answer_was_lost_lands_once() {
     let app = spawn_app_with(slow_commit_options()).await;
-    delay_first_insert(&app, "delivery_attempts", 2.6).await;
+    delay_first_insert(&app, "delivery_attempts", SLOW_COMMIT).await;
     let id = Uuid::new_v4();
     app.publish(&send(id, "628111000760")).await;
     app.wait_for_status(id, "success").await;
