@@ -534,3 +534,36 @@ async fn lease_recovery_spreads_the_retries_it_schedules() {
     .expect("count");
     assert!(distinct >= 15, "{distinct} distinct due times for 20 rows");
 }
+
+#[tokio::test]
+async fn a_quota_refusal_worded_with_nul_still_pauses_every_worker() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    app.sim.script(
+        "2000000090",
+        vec![Step::MetaFalse {
+            code: 401,
+            message: "time limit reached\u{0} until 18:00".into(),
+        }],
+    );
+    app.publish(
+        &json!({"type": "send", "id": id, "connection": ONEBOX_SHORT_PAUSE, "message": {
+        "from": "469218373611012", "to": "2000000090", "method": "DIRECT",
+        "conversation_id": "222536", "text": "Your order has shipped"}}),
+    )
+    .await;
+    eventually(20, "the delivery to wait for the quota", || async {
+        app.delivery(id)
+            .await
+            .filter(|d| d.wait_reason.as_deref() == Some("quota"))
+    })
+    .await;
+    let (_, reason) = app
+        .pause_of(ONEBOX_SHORT_PAUSE)
+        .await
+        .expect("the pause is recorded for every worker");
+    assert!(
+        reason.contains("time limit reached") && !reason.contains('\u{0}'),
+        "{reason}"
+    );
+}
