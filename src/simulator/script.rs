@@ -190,9 +190,16 @@ mod tests {
             {"answer": "meta_false", "code": 400, "message": "bad"},
             {"answer": "delay", "millis": 10},
             {"answer": "hang"},
-            {"answer": "garbage"}
+            {"answer": "garbage"},
+            {"answer": "ok_with_id", "remote_id": "m-1"}
         ]))
         .expect("steps parse");
+        assert_eq!(
+            steps[7],
+            Step::OkWithId {
+                remote_id: "m-1".into()
+            }
+        );
         assert_eq!(
             steps[1],
             Step::Http {
