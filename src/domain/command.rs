@@ -93,6 +93,9 @@ pub enum RejectReason {
     InvalidMessage(#[from] InvalidMessage),
     #[error("unknown connection {0:?}")]
     UnknownConnection(String),
+    /// Valid, but PostgreSQL refused to store it (found after the edge).
+    #[error("the command cannot be stored: {0}")]
+    Unstorable(String),
 }
 
 impl RejectReason {
@@ -104,6 +107,7 @@ impl RejectReason {
             RejectReason::UnknownType(_) => "unknown_type",
             RejectReason::Invalid { .. } | RejectReason::InvalidMessage(_) => "invalid",
             RejectReason::UnknownConnection(_) => "unknown_connection",
+            RejectReason::Unstorable(_) => "unstorable",
         }
     }
 }
@@ -116,6 +120,49 @@ pub struct Rejection {
     pub command_type: &'static str,
     pub id: Option<Uuid>,
     pub connection: Option<String>,
+}
+
+/// The largest `group.order` (PostgreSQL's `integer`).
+pub const MAX_GROUP_ORDER: u32 = i32::MAX as u32;
+
+/// Where `value` holds a U+0000 (NUL), in a string or a key, which
+/// PostgreSQL's `text` and `jsonb` cannot store: a refusal's detail naming
+/// the field (`message.text`, `message.buttons[1].title`). `path` is the
+/// path of `value`.
+fn nul_in(value: &serde_json::Value, path: &mut String) -> Option<String> {
+    const WHY: &str = "contains U+0000 (NUL), which herald cannot store";
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(format!(
+            "{} {WHY}",
+            if path.is_empty() { "the command" } else { path }
+        )),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_in(item, path);
+            path.truncate(len);
+            found
+        }),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                let within = if path.is_empty() {
+                    "the command"
+                } else {
+                    path.as_str()
+                };
+                return Some(format!("{within}: a key {WHY}"));
+            }
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let found = nul_in(item, path);
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
 }
 
 /// Only the fields that identify a command, read leniently from a bad one.
@@ -190,9 +237,20 @@ impl Command {
                 detail,
             })
         };
+        if let Some(detail) = nul_in(&value, &mut String::new()) {
+            return Err(invalid(detail));
+        }
         match kind.as_str() {
             "send" => {
                 let send: SendCommand = body(value).map_err(invalid)?;
+                if let Some(group) = &send.group
+                    && group.order > MAX_GROUP_ORDER
+                {
+                    return Err(invalid(format!(
+                        "group.order {} is larger than {MAX_GROUP_ORDER}, the largest herald can store",
+                        group.order
+                    )));
+                }
                 send.message.validate().map_err(|e| reject(e.into()))?;
                 if !known_connection(&send.connection) {
                     return Err(reject(RejectReason::UnknownConnection(send.connection)));
@@ -302,5 +360,69 @@ mod tests {
         .unwrap();
         let again = Command::parse(cmd.to_json().to_string().as_bytes(), |_| true).unwrap();
         assert_eq!(again, cmd);
+    }
+
+    #[test]
+    fn a_string_with_nul_is_refused_naming_the_field() {
+        let base = json!({"type": "send", "id": ID, "connection": "konnek-wa",
+                          "message": {"to": "1", "text": "x"}});
+        type Change = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "message.text",
+                Box::new(|c| c["message"]["text"] = json!("a\u{0}b")),
+            ),
+            (
+                "metadata.tenant",
+                Box::new(|c| c["metadata"] = json!({"tenant": "\u{0}"})),
+            ),
+            (
+                "metadata",
+                Box::new(|c| c["metadata"] = json!({"t\u{0}": "x"})),
+            ),
+            (
+                "group.id",
+                Box::new(|c| c["group"] = json!({"id": "\u{0}", "order": 0})),
+            ),
+            (
+                "message.buttons[1].title",
+                Box::new(|c| {
+                    c["message"]["buttons"] =
+                        json!([{"key": "a", "title": "A"}, {"key": "b", "title": "\u{0}"}])
+                }),
+            ),
+            (
+                "connection",
+                Box::new(|c| c["connection"] = json!("k\u{0}")),
+            ),
+        ];
+        for (field, change) in cases {
+            let mut command = base.clone();
+            change(&mut command);
+            let r = parse(command).expect_err(field);
+            let text = r.reason.to_string();
+            assert!(
+                text.contains("U+0000") && text.contains(field),
+                "{field}: {text}"
+            );
+            assert_eq!(r.id.map(|i| i.to_string()).as_deref(), Some(ID));
+        }
+        let r = parse(json!({"type": "resend", "id": ID, "reason": "\u{0}"})).unwrap_err();
+        assert!(r.reason.to_string().contains("reason"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_group_order_beyond_what_is_stored_is_refused() {
+        let r = parse(json!({"type": "send", "id": ID, "connection": "konnek-wa",
+                             "message": {"to": "1", "text": "x"},
+                             "group": {"id": "g", "order": 3_000_000_000u64}}))
+        .unwrap_err();
+        assert!(r.reason.to_string().contains("group.order"), "{}", r.reason);
+        assert!(
+            parse(json!({"type": "send", "id": ID, "connection": "konnek-wa",
+                             "message": {"to": "1", "text": "x"},
+                             "group": {"id": "g", "order": 2_147_483_647u64}}))
+            .is_ok()
+        );
     }
 }

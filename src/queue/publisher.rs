@@ -46,11 +46,14 @@ impl Publisher {
         })
     }
 
+    /// Starts publishing one command, with a `message_id` of its own: what
+    /// tells a resend handed out twice by RabbitMQ from a second resend.
     async fn start(&self, body: &[u8]) -> Result<PublisherConfirm, QueueError> {
         let options = BasicPublishOptions {
             mandatory: true,
             ..Default::default()
         };
+        let properties = persistent_json().with_message_id(uuid::Uuid::new_v4().to_string().into());
         Ok(self
             .channel
             .basic_publish(
@@ -58,7 +61,7 @@ impl Publisher {
                 self.amqp.routing_key.as_str().into(),
                 options,
                 body,
-                persistent_json(),
+                properties,
             )
             .await?)
     }

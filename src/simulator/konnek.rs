@@ -10,7 +10,7 @@
 //! statuses to the client, when that switch is on.
 
 use super::journal::{Received, header_pairs};
-use super::script::{Played, Step, html_garbage, with_retry_after};
+use super::script::{DEFAULT_PROVIDER_STATUS, Played, Step, html_garbage, with_retry_after};
 use super::state::Shared;
 use axum::Router;
 use axum::body::Bytes;
@@ -132,6 +132,9 @@ async fn send(
 }
 
 async fn answer(shared: &Arc<Shared>, step: Step, id: &str, recipient: &str) -> Response {
+    if let Step::OkWithId { remote_id } = &step {
+        return success_as(shared, id, remote_id, recipient, DEFAULT_PROVIDER_STATUS);
+    }
     match step.play(shared).await {
         Played::Success { provider_status } => success(shared, id, recipient, provider_status),
         Played::Unavailable => unavailable(),
@@ -151,6 +154,17 @@ async fn answer(shared: &Arc<Shared>, step: Step, id: &str, recipient: &str) -> 
 /// `meta.status` true; a negative `data.status` is not counted as accepted
 /// (and is followed by no status callbacks).
 fn success(shared: &Arc<Shared>, id: &str, recipient: &str, provider_status: i16) -> Response {
+    success_as(shared, id, id, recipient, provider_status)
+}
+
+/// [`success`], naming the message `message_id`.
+fn success_as(
+    shared: &Arc<Shared>,
+    id: &str,
+    message_id: &str,
+    recipient: &str,
+    provider_status: i16,
+) -> Response {
     if provider_status >= 0 {
         shared.book().journal.accept(Some(id));
         super::konnek_callbacks::after_send(shared, id, recipient);
@@ -162,7 +176,7 @@ fn success(shared: &Arc<Shared>, id: &str, recipient: &str, provider_status: i16
         errors: None,
     };
     let data = Data {
-        message_id: id,
+        message_id,
         status: provider_status,
         tid: Uuid::new_v4(),
     };

@@ -102,7 +102,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// A step that ends in success consumes the quota and gets the next `Id`.
 fn succeeds(step: &Step) -> bool {
-    matches!(step, Step::Ok { .. } | Step::Delay { .. })
+    matches!(
+        step,
+        Step::Ok { .. } | Step::OkWithId { .. } | Step::Delay { .. }
+    )
 }
 
 /// Why a message call is refused before any step.

@@ -21,6 +21,9 @@ pub enum Step {
     /// `data.status` = `provider_status`; Chatwoot: the answer's `status`;
     /// OneBox answers no status).
     Ok { provider_status: i16 },
+    /// Success with this provider id for the message (Konnek's
+    /// `data.message_id`); the other twins answer a normal success.
+    OkWithId { remote_id: String },
     /// A plain HTTP error, e.g. 503, or 429 with `Retry-After` (seconds).
     Http {
         status: u16,
@@ -82,6 +85,9 @@ impl Step {
     pub async fn play(self, shared: &Shared) -> Played {
         match self {
             Step::Ok { provider_status } => Played::Success { provider_status },
+            Step::OkWithId { .. } => Played::Success {
+                provider_status: DEFAULT_PROVIDER_STATUS,
+            },
             Step::Delay { millis } => {
                 if shared.pause(Duration::from_millis(millis)).await {
                     Played::Success {
@@ -184,9 +190,16 @@ mod tests {
             {"answer": "meta_false", "code": 400, "message": "bad"},
             {"answer": "delay", "millis": 10},
             {"answer": "hang"},
-            {"answer": "garbage"}
+            {"answer": "garbage"},
+            {"answer": "ok_with_id", "remote_id": "m-1"}
         ]))
         .expect("steps parse");
+        assert_eq!(
+            steps[7],
+            Step::OkWithId {
+                remote_id: "m-1".into()
+            }
+        );
         assert_eq!(
             steps[1],
             Step::Http {

@@ -6,13 +6,70 @@
 //! outcome lands only on the claim it belongs to.
 
 use super::deliveries::{AcceptOutcome, Claimed, Outcome};
+use super::text::{MAX_REMOTE_ID, MAX_TEXT, storable, storable_remote_id};
 use super::{StorageError, Store};
 use crate::domain::{DeliveryStatus, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// A `send` to accept, with the token of the consumption that accepts it:
+/// chosen once when the command is taken from the queue, and the same for
+/// every retry of its write.
+#[derive(Debug, Clone)]
+pub struct Accept {
+    pub command: Arc<SendCommand>,
+    pub token: Uuid,
+}
+
+impl Accept {
+    /// A send accepted by a new consumption.
+    pub fn new(command: Arc<SendCommand>) -> Accept {
+        Accept {
+            command,
+            token: Uuid::new_v4(),
+        }
+    }
+}
+
+/// A delivery row as an accept returned it.
+struct AcceptedRow {
+    status: String,
+    attempts: i32,
+    resends: i32,
+    remote_id: Option<String>,
+    claimed_at: Option<DateTime<Utc>>,
+    accepted_at: DateTime<Utc>,
+}
+
+impl AcceptedRow {
+    /// What the accept comes to. A row in `sending` is this accept's claim
+    /// when it is the claim the row was born with (`claimed_at` is then its
+    /// `accepted_at`: one statement's `now()`); a later claim is another
+    /// worker's.
+    fn outcome(self, id: Uuid, command: &Arc<SendCommand>) -> AcceptOutcome {
+        match (self.status.as_str(), self.claimed_at) {
+            ("sending", Some(claimed_at)) if claimed_at == self.accepted_at => {
+                AcceptOutcome::Claimed(Box::new(Claimed {
+                    id,
+                    connection: command.connection.clone(),
+                    command: command.clone(),
+                    attempt: self.attempts.max(1) as u32,
+                    resends: self.resends.max(0) as u32,
+                    remote_id: self.remote_id,
+                    claimed_at,
+                    accepted_at: self.accepted_at,
+                }))
+            }
+            ("waitForSending", _) => AcceptOutcome::Scheduled,
+            ("failed", _) => AcceptOutcome::Expired,
+            _ => AcceptOutcome::Duplicate,
+        }
+    }
+}
 
 /// What one [`Store::write_set`] did: an answer per accepted send and per
 /// outcome, each in the order given.
@@ -29,22 +86,33 @@ pub struct SetWritten {
 /// An outcome finds its row by id and `claimed_at`, which is set exactly
 /// while the row is in `sending` (a constraint says so): the primary key
 /// serves it, not `deliveries_sending` and its trail of dead entries.
+///
+/// Every part may run twice (a set whose answer was lost is written again,
+/// perhaps while the first statement still runs) and lands once. An accept
+/// carries its consumption's token: on a conflict with a row of the same
+/// token, `DO UPDATE` (which, unlike a read in the same statement, waits
+/// for an insert still in progress and sees it committed) returns that row
+/// as it is now. A row of another token is not returned: a duplicate. The
+/// outcome's update finds the claim gone the second time, and its attempt
+/// row is keyed by delivery and call start.
 const WRITE_SET: &str = "\
 WITH sends AS ( \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], \
         $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], \
-        $12::int[]) \
+        $12::int[], $29::uuid[]) \
     AS t(id, connection, status, attempts, next_at, wait_reason, fail_reason, command, \
-         not_before, expires_at, group_id, group_order)), \
+         not_before, expires_at, group_id, group_order, token)), \
 accepted AS ( \
     INSERT INTO deliveries (id, connection, status, attempts, next_attempt_at, wait_reason, \
-        fail_reason, command, not_before, expires_at, group_id, group_order, claimed_at) \
+        fail_reason, command, not_before, expires_at, group_id, group_order, claimed_at, \
+        accept_token) \
     SELECT id, connection, status, attempts, next_at, wait_reason, fail_reason, command::jsonb, \
         not_before, expires_at, group_id, group_order, \
-        CASE WHEN status = 'sending' THEN now() END \
+        CASE WHEN status = 'sending' THEN now() END, token \
     FROM sends \
-    ON CONFLICT (id) DO NOTHING \
-    RETURNING id, claimed_at, accepted_at), \
+    ON CONFLICT (id) DO UPDATE SET accept_token = deliveries.accept_token \
+        WHERE deliveries.accept_token = EXCLUDED.accept_token \
+    RETURNING id, status, attempts, resends, remote_id, claimed_at, accepted_at), \
 outcomes AS ( \
     SELECT * FROM UNNEST($13::uuid[], $14::timestamptz[], $15::text[], $16::timestamptz[], \
         $17::text[], $18::text[], $19::smallint[], $20::text[], $21::int[], $22::int[], $23::int[], \
@@ -65,10 +133,12 @@ attempt AS ( \
     INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, \
         http_status, outcome, error) \
     SELECT id, round, attempt, started_at, finished_at, http_status, outcome, error \
-    FROM outcomes WHERE outcome IS NOT NULL) \
-SELECT true AS accept, id, claimed_at, accepted_at FROM accepted \
+    FROM outcomes WHERE outcome IS NOT NULL \
+    ON CONFLICT (delivery_id, started_at) DO NOTHING) \
+SELECT true AS accept, id, status, attempts, resends, remote_id, claimed_at, accepted_at \
+FROM accepted \
 UNION ALL \
-SELECT false, id, NULL::timestamptz, accepted_at FROM updated";
+SELECT false, id, NULL, NULL, NULL, NULL, NULL, accepted_at FROM updated";
 
 impl Store {
     /// Records new `send` commands and the outcomes of claimed deliveries,
@@ -76,11 +146,13 @@ impl Store {
     ///
     /// A send due now is born claimed (`waitForSending → sending` in the same
     /// statement), saving the hot path a round trip. An id given twice among
-    /// the sends is a duplicate the second time. An outcome lands only if its
-    /// claim is still this worker's; its attempt row is kept either way.
+    /// the sends is a duplicate the second time. A send written again with
+    /// its token (the first statement's answer lost) gets its row as it is
+    /// now: its claim when still in `sending`. An outcome lands only if its
+    /// claim is still this worker's; its attempt row is kept either way, once.
     pub async fn write_set(
         &self,
-        sends: &[Arc<SendCommand>],
+        sends: &[Accept],
         outcomes: &[(&Claimed, &Outcome)],
         now: DateTime<Utc>,
     ) -> Result<SetWritten, StorageError> {
@@ -115,16 +187,24 @@ impl Store {
             .bind(&o.http_statuses)
             .bind(&o.outcomes)
             .bind(&o.errors)
+            .bind(&s.tokens)
             .fetch_all(&self.pool)
             .await?;
-        let mut inserted: HashMap<Uuid, (Option<DateTime<Utc>>, DateTime<Utc>)> =
-            HashMap::with_capacity(sends.len());
+        let mut returned: HashMap<Uuid, AcceptedRow> = HashMap::with_capacity(sends.len());
         let mut applied: HashMap<Uuid, DateTime<Utc>> = HashMap::with_capacity(outcomes.len());
         for row in &rows {
             let id: Uuid = row.try_get("id")?;
             let accepted_at: DateTime<Utc> = row.try_get("accepted_at")?;
             if row.try_get("accept")? {
-                inserted.insert(id, (row.try_get("claimed_at")?, accepted_at));
+                let accepted = AcceptedRow {
+                    status: row.try_get("status")?,
+                    attempts: row.try_get("attempts")?,
+                    resends: row.try_get("resends")?,
+                    remote_id: row.try_get("remote_id")?,
+                    claimed_at: row.try_get("claimed_at")?,
+                    accepted_at,
+                };
+                returned.insert(id, accepted);
             } else {
                 applied.insert(id, accepted_at);
             }
@@ -132,23 +212,11 @@ impl Store {
         let accepted = sends
             .iter()
             .enumerate()
-            .map(|(i, cmd)| {
-                let new = s.first_of.get(&cmd.id) == Some(&i);
-                match (new, inserted.get(&cmd.id)) {
-                    (true, Some((claimed_at, accepted_at))) => match s.states[i].0 {
-                        DeliveryStatus::Failed => AcceptOutcome::Expired,
-                        DeliveryStatus::WaitForSending => AcceptOutcome::Scheduled,
-                        _ => AcceptOutcome::Claimed(Box::new(Claimed {
-                            id: cmd.id,
-                            connection: cmd.connection.clone(),
-                            command: cmd.clone(),
-                            attempt: 1,
-                            resends: 0,
-                            remote_id: None,
-                            claimed_at: claimed_at.unwrap_or(*accepted_at),
-                            accepted_at: *accepted_at,
-                        })),
-                    },
+            .map(|(i, send)| {
+                let id = send.command.id;
+                // An id given twice: only its first send went to SQL.
+                match returned.remove(&id) {
+                    Some(row) if s.first_of.get(&id) == Some(&i) => row.outcome(id, &send.command),
                     _ => AcceptOutcome::Duplicate,
                 }
             })
@@ -167,7 +235,8 @@ impl Store {
         commands: &[Arc<SendCommand>],
         now: DateTime<Utc>,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
-        Ok(self.write_set(commands, &[], now).await?.accepted)
+        let sends: Vec<Accept> = commands.iter().cloned().map(Accept::new).collect();
+        Ok(self.write_set(&sends, &[], now).await?.accepted)
     }
 
     /// Records outcomes and their attempt rows, in order (a
@@ -192,6 +261,8 @@ pub(super) type State = (
 
 /// The sends as one array per column, in id order: two sets inserting the
 /// same ids at once then lock them in the same order and cannot deadlock.
+/// Only the first send of an id goes to SQL (`ON CONFLICT DO UPDATE` may
+/// not meet a row twice in one statement); the others are duplicates.
 struct SendColumns<'a> {
     ids: Vec<Uuid>,
     connections: Vec<&'a str>,
@@ -205,15 +276,14 @@ struct SendColumns<'a> {
     expires_at: Vec<Option<DateTime<Utc>>>,
     group_ids: Vec<Option<&'a str>>,
     group_orders: Vec<Option<i32>>,
-    /// Per send in the caller's order: where each id first appears, and
-    /// where each send starts.
+    tokens: Vec<Uuid>,
+    /// Per id, where it first appears in the caller's order.
     first_of: HashMap<Uuid, usize>,
-    states: Vec<State>,
 }
 
 impl<'a> SendColumns<'a> {
-    fn new(commands: &'a [Arc<SendCommand>], now: DateTime<Utc>) -> Result<Self, StorageError> {
-        let n = commands.len();
+    fn new(sends: &'a [Accept], now: DateTime<Utc>) -> Result<Self, StorageError> {
+        let n = sends.len();
         let mut c = SendColumns {
             ids: Vec::with_capacity(n),
             connections: Vec::with_capacity(n),
@@ -227,20 +297,30 @@ impl<'a> SendColumns<'a> {
             expires_at: Vec::with_capacity(n),
             group_ids: Vec::with_capacity(n),
             group_orders: Vec::with_capacity(n),
+            tokens: Vec::with_capacity(n),
             first_of: HashMap::with_capacity(n),
-            states: commands.iter().map(|cmd| initial_state(cmd, now)).collect(),
         };
-        for (i, cmd) in commands.iter().enumerate() {
-            c.first_of.entry(cmd.id).or_insert(i);
+        for (i, send) in sends.iter().enumerate() {
+            c.first_of.entry(send.command.id).or_insert(i);
         }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| commands[i].id);
+        let mut order: Vec<usize> = c.first_of.values().copied().collect();
+        order.sort_by_key(|&i| sends[i].command.id);
         for i in order {
-            let cmd = &commands[i];
-            let (status, attempt, next, wait, fail) = c.states[i];
+            let cmd = &sends[i].command;
+            let (status, attempt, next, wait, fail) = initial_state(cmd, now);
             // As text, cast in the statement: no JSON tree is built here.
             let body = serde_json::to_string(&**cmd)
                 .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
+            let group_order = match &cmd.group {
+                None => None,
+                Some(group) => Some(i32::try_from(group.order).map_err(|_| {
+                    StorageError::Unstorable(format!(
+                        "group.order {} is larger than {}",
+                        group.order,
+                        i32::MAX
+                    ))
+                })?),
+            };
             c.ids.push(cmd.id);
             c.connections.push(cmd.connection.as_str());
             c.statuses.push(status.as_str());
@@ -252,8 +332,8 @@ impl<'a> SendColumns<'a> {
             c.not_before.push(cmd.not_before);
             c.expires_at.push(cmd.expires_at);
             c.group_ids.push(cmd.group.as_ref().map(|g| g.id.as_str()));
-            c.group_orders
-                .push(cmd.group.as_ref().map(|g| g.order as i32));
+            c.group_orders.push(group_order);
+            c.tokens.push(sends[i].token);
         }
         Ok(c)
     }
@@ -267,7 +347,7 @@ struct OutcomeColumns<'a> {
     statuses: Vec<&'static str>,
     next_at: Vec<Option<DateTime<Utc>>>,
     wait_reasons: Vec<Option<&'static str>>,
-    fail_reasons: Vec<Option<&'a str>>,
+    fail_reasons: Vec<Option<Cow<'a, str>>>,
     provider_statuses: Vec<Option<i16>>,
     remote_ids: Vec<Option<&'a str>>,
     refunds: Vec<i32>,
@@ -277,7 +357,7 @@ struct OutcomeColumns<'a> {
     finished: Vec<Option<DateTime<Utc>>>,
     http_statuses: Vec<Option<i32>>,
     outcomes: Vec<Option<&'static str>>,
-    errors: Vec<Option<&'a str>>,
+    errors: Vec<Option<Cow<'a, str>>>,
 }
 
 impl<'a> OutcomeColumns<'a> {
@@ -311,9 +391,17 @@ impl<'a> OutcomeColumns<'a> {
             c.statuses.push(outcome.status.as_str());
             c.next_at.push(outcome.next_attempt_at);
             c.wait_reasons.push(outcome.wait_reason);
-            c.fail_reasons.push(outcome.fail_reason.as_deref());
+            c.fail_reasons
+                .push((outcome.fail_reason.as_deref()).map(|reason| storable(reason, MAX_TEXT)));
             c.provider_statuses.push(outcome.provider_status);
-            c.remote_ids.push(outcome.remote_id.as_deref());
+            c.remote_ids.push(outcome.remote_id.as_deref().and_then(|remote_id| {
+                let kept = storable_remote_id(remote_id);
+                if kept.is_none() {
+                    tracing::warn!(id = %claim.id, bytes = remote_id.len(),
+                        "the provider's message id cannot be stored (U+0000, or longer than {MAX_REMOTE_ID} bytes); not kept");
+                }
+                kept
+            }));
             c.refunds.push(i32::from(outcome.refund_attempt));
             c.rounds.push(claim.resends as i32);
             c.attempt_numbers.push(claim.attempt as i32);
@@ -322,7 +410,11 @@ impl<'a> OutcomeColumns<'a> {
             c.http_statuses
                 .push(attempt.and_then(|a| a.http_status).map(i32::from));
             c.outcomes.push(attempt.map(|a| a.outcome));
-            c.errors.push(attempt.and_then(|a| a.error.as_deref()));
+            c.errors.push(
+                attempt
+                    .and_then(|a| a.error.as_deref())
+                    .map(|error| storable(error, MAX_TEXT)),
+            );
         }
         c
     }

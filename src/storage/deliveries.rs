@@ -3,7 +3,11 @@
 //! provider call. A claim is a conditional update, so exactly one worker
 //! gets a row, and an outcome only lands on the claim it belongs to.
 
+use super::text::{MAX_TEXT, storable};
 use super::{StorageError, Store};
+
+/// The longest connection name kept for a refused command, in bytes.
+const MAX_CONNECTION: usize = 200;
 use crate::domain::{DeliveryStatus, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -66,26 +70,31 @@ pub struct Outcome {
 
 impl Store {
     /// Keeps a refused command that named an id, as `failed` with the reason.
-    /// An existing delivery with that id is left alone.
+    /// An existing delivery with that id is left alone. Both texts come from
+    /// outside: they are stored without U+0000 and bounded.
     pub async fn record_rejected(
         &self,
         id: Uuid,
         connection: &str,
         reason: &str,
     ) -> Result<bool, StorageError> {
+        let connection = storable(connection, MAX_CONNECTION);
+        let reason = storable(reason, MAX_TEXT);
         let done = sqlx::query(
             "INSERT INTO deliveries (id, connection, status, fail_reason) VALUES ($1, $2, 'failed', $3) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
-        .bind(connection)
-        .bind(reason)
+        .bind(&*connection)
+        .bind(&*reason)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Claims up to `limit` due deliveries for this worker.
+    /// Claims up to `limit` due deliveries for this worker. A row whose
+    /// stored command cannot be read is failed with that reason (it would
+    /// fail the same way on every claim); the others are claimed.
     pub async fn claim_due(&self, limit: i64) -> Result<Vec<Claimed>, StorageError> {
         let rows = sqlx::query(
             "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, claimed_at = now(), \
@@ -101,25 +110,64 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(claimed_from_row).collect()
+        let mut claims = Vec::with_capacity(rows.len());
+        let (mut unreadable, mut reasons) = (Vec::new(), Vec::new());
+        for row in &rows {
+            match claimed_from_row(row) {
+                Ok(claim) => claims.push(claim),
+                Err(err) => {
+                    let reason = format!(
+                        "the stored command cannot be read: {}",
+                        crate::error_chain(&err)
+                    );
+                    match row.try_get::<Uuid, _>("id") {
+                        Ok(id) => {
+                            tracing::error!(%id, "{reason}; the delivery fails");
+                            unreadable.push(id);
+                            reasons.push(storable(&reason, MAX_TEXT).into_owned());
+                        }
+                        Err(_) => tracing::error!("{reason}; the lease will take it back"),
+                    }
+                }
+            }
+        }
+        if !unreadable.is_empty() {
+            // Failing them is the lease's work if this fails: the claims
+            // read are delivered all the same.
+            let failed = sqlx::query(
+                "UPDATE deliveries d SET status = 'failed', fail_reason = u.reason, claimed_at = NULL, \
+                     updated_at = now() \
+                 FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason) \
+                 WHERE d.id = u.id AND d.status = 'sending'",
+            )
+            .bind(&unreadable)
+            .bind(&reasons)
+            .execute(&self.pool)
+            .await;
+            if let Err(err) = failed {
+                tracing::error!(error = %crate::error_chain(&err), "failing deliveries whose command cannot be read failed");
+            }
+        }
+        Ok(claims)
     }
 
     /// Fails waiting deliveries whose `expires_at` has passed; returns their
     /// connections and acceptance times, for the metrics.
     pub async fn expire_due(&self) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
-        let rows = sqlx::query(
-            "UPDATE deliveries SET status = 'failed', fail_reason = 'expired', next_attempt_at = NULL, \
-                 wait_reason = NULL, updated_at = now() \
-             WHERE status = 'waitForSending' AND expires_at <= now() \
-             RETURNING connection, accepted_at",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(EXPIRE_DUE).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("connection")?, r.try_get("accepted_at")?)))
             .collect()
     }
 }
+
+/// The sweeper's expiry, every tick: served by `deliveries_expiring`, which
+/// holds only the waiting rows that have an `expires_at`.
+pub const EXPIRE_DUE: &str = "\
+UPDATE deliveries SET status = 'failed', fail_reason = 'expired', next_attempt_at = NULL, \
+    wait_reason = NULL, updated_at = now() \
+WHERE status = 'waitForSending' AND expires_at IS NOT NULL AND expires_at <= now() \
+RETURNING connection, accepted_at";
 
 pub(super) fn claimed_from_row(row: &sqlx::postgres::PgRow) -> Result<Claimed, StorageError> {
     let id: Uuid = row.try_get("id")?;

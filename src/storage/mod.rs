@@ -15,6 +15,7 @@ pub mod figures;
 pub mod operator;
 pub mod pauses;
 pub mod recovery;
+pub mod text;
 pub mod tokens;
 
 pub use deliveries::{AcceptOutcome, Claimed, Outcome};
@@ -45,6 +46,57 @@ pub enum StorageError {
         #[source]
         source: serde_json::Error,
     },
+    /// A value PostgreSQL's columns cannot take, found before the statement.
+    #[error("{0}")]
+    Unstorable(String),
+}
+
+/// SQLSTATE classes of errors that one statement's data causes, and that
+/// the same data causes again on every retry: cardinality violation (21),
+/// data exception (22: U+0000 in text or jsonb, a value out of range),
+/// integrity constraint violation (23), program limit exceeded (54: an
+/// index row too large).
+const PERMANENT_CLASSES: [&str; 4] = ["21", "22", "23", "54"];
+
+impl StorageError {
+    /// Whether the same operation may succeed later: PostgreSQL away or
+    /// busy (IO, pool, our own timeout, SQLSTATE classes such as 08
+    /// connection, 40 serialization and deadlock, 53 resources, 57
+    /// operator intervention, 58 system). An error its data causes (see
+    /// [`PERMANENT_CLASSES`]) fails the same way every time and is not.
+    ///
+    /// Errors of the statement itself, not of its data (42, a column a
+    /// deploy has not migrated yet), count as transient: every row would
+    /// fail alike, and retrying until an operator mends it loses nothing,
+    /// where refusing would dead-letter every command.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Timeout(_) => true,
+            StorageError::Database(err) => sql_is_transient(err),
+            StorageError::Migrate(_)
+            | StorageError::CorruptCommand { .. }
+            | StorageError::Unstorable(_) => false,
+        }
+    }
+}
+
+fn sql_is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => !PERMANENT_CLASSES
+                .iter()
+                .any(|class| code.starts_with(class)),
+            None => true,
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Encoding and decoding fail the same way every time.
+        _ => false,
+    }
 }
 
 /// The handle every part of herald uses to reach PostgreSQL. Clones share
@@ -90,5 +142,20 @@ impl Store {
 
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn away_or_busy_is_transient_and_bad_data_is_not() {
+        assert!(StorageError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(StorageError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(StorageError::Database(sqlx::Error::Io(io)).is_transient());
+        assert!(!StorageError::Unstorable("x".into()).is_transient());
+        assert!(!StorageError::Database(sqlx::Error::RowNotFound).is_transient());
     }
 }

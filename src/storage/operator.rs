@@ -141,22 +141,49 @@ impl Store {
     }
 
     /// Starts a new round of attempts for a `failed` or `success` delivery.
-    pub async fn resend(&self, id: Uuid) -> Result<Change, StorageError> {
+    ///
+    /// `key` identifies the resend command; the delivery keeps the last one
+    /// applied. Where `repeat_is_duplicate` (the command was handed out
+    /// before, or its key is unique per publish), a resend whose key is
+    /// that last one was applied already and changes nothing.
+    pub async fn resend(
+        &self,
+        id: Uuid,
+        key: Uuid,
+        repeat_is_duplicate: bool,
+    ) -> Result<Change, StorageError> {
         let row = sqlx::query(
             "UPDATE deliveries SET status = 'waitForSending', attempts = 0, resends = resends + 1, \
-                 next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, updated_at = now() \
+                 next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
+                 last_resend_key = $2, updated_at = now() \
              WHERE id = $1 AND status IN ('failed', 'success') AND command IS NOT NULL \
+               AND NOT ($3 AND last_resend_key IS NOT DISTINCT FROM $2) \
              RETURNING connection",
         )
         .bind(id)
+        .bind(key)
+        .bind(repeat_is_duplicate)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(row) => Ok(Change::Done {
                 connection: row.try_get("connection")?,
             }),
+            None if repeat_is_duplicate && self.last_resend_key(id).await? == Some(key) => {
+                Ok(Change::Refused(format!(
+                    "resend {key} was applied to delivery {id} already: this is the same command again"
+                )))
+            }
             None => self.refusal(id, "resend").await,
         }
+    }
+
+    async fn last_resend_key(&self, id: Uuid) -> Result<Option<Uuid>, StorageError> {
+        let key = sqlx::query_scalar("SELECT last_resend_key FROM deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(key.flatten())
     }
 
     /// Fails a delivery that is still `waitForSending`, with `cancelled`.

@@ -91,7 +91,8 @@ impl Store {
 
     /// Pauses the connection until `until`, in this process at once, then
     /// for every worker in PostgreSQL. Returns the pause's end: a later one
-    /// already recorded is kept.
+    /// already recorded is kept. The reason is the provider's text: stored
+    /// without U+0000 and bounded.
     pub async fn pause_connection(
         &self,
         connection: &str,
@@ -108,7 +109,7 @@ impl Store {
         )
         .bind(connection)
         .bind(until)
-        .bind(reason)
+        .bind(&*super::text::storable(reason, super::text::MAX_TEXT))
         .fetch_one(&self.pool)
         .await?;
         let until: DateTime<Utc> = row.try_get("paused_until")?;

@@ -22,7 +22,15 @@ pub struct Recovered {
     pub accepted_at: DateTime<Utc>,
 }
 
+/// The golden ratio's fraction: added once per row to the one random value,
+/// it gives each row its own value, spread evenly over [0, 1).
+const SPREAD: f64 = 0.618_033_988_749_895;
+
 impl Store {
+    /// Takes back up to 500 claims older than `lease`. Each row's retry gets
+    /// its own jitter, from `unit_random` (one random value in [0, 1)) and
+    /// the row's place, so that rows lost together are not all due again at
+    /// the same instant.
     pub async fn recover_stale(
         &self,
         lease: Duration,
@@ -40,13 +48,14 @@ impl Store {
         .await?;
         let now = Utc::now();
         let mut recovered = Vec::with_capacity(rows.len());
-        for row in rows {
+        for (i, row) in rows.into_iter().enumerate() {
+            let unit = (unit_random + i as f64 * SPREAD).fract();
             let id: Uuid = row.try_get("id")?;
             let connection: String = row.try_get("connection")?;
             let attempts: i32 = row.try_get("attempts")?;
             let claimed_at: DateTime<Utc> = row.try_get("claimed_at")?;
             let decision =
-                policy_of(&connection).next_attempt(attempts.max(0) as u32, None, now, unit_random);
+                policy_of(&connection).next_attempt(attempts.max(0) as u32, None, now, unit);
             let (status, next_at, wait_reason, fail_reason) = match decision {
                 RetryDecision::RetryAt(at) => ("waitForSending", Some(at), Some("retry"), None),
                 RetryDecision::GiveUp => (
@@ -58,7 +67,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, outcome, error) \
-                 VALUES ($1, $2, $3, $4, now(), 'retryable', $5)",
+                 VALUES ($1, $2, $3, $4, now(), 'retryable', $5) \
+                 ON CONFLICT (delivery_id, started_at) DO NOTHING",
             )
             .bind(id)
             .bind(row.try_get::<i32, _>("resends")?)

@@ -5,9 +5,9 @@
 //! command was dead-lettered with its reason. From then on the delivery row
 //! is the source of truth: a worker lost mid-call is covered by the lease.
 
-use super::context::Context;
+use super::context::{Context, Retried};
 use super::deliver::deliver;
-use crate::domain::command::Rejection;
+use crate::domain::command::{RejectReason, Rejection};
 use crate::domain::{Command, SendCommand};
 use crate::metrics;
 use crate::storage::operator::Change;
@@ -16,6 +16,7 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use std::sync::Arc;
 use tracing::Instrument;
+use uuid::Uuid;
 
 pub async fn handle(ctx: &Context, delivery: Delivery) {
     let parsed = Command::parse(&delivery.data, |name| ctx.adapters.contains_key(name));
@@ -27,34 +28,64 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            let Some(claim) = accept(ctx, Arc::from(send)).instrument(span).await else {
-                return; // shutting down: not committed, the command stays in the queue
-            };
+            let accepted = accept(ctx, Arc::from(send)).instrument(span).await;
             // Committed: the ack goes out while the delivery starts, as
             // nothing in the delivery waits for the broker.
-            match claim {
-                Some(claim) => {
+            match accepted {
+                Accepted::Claimed(claim) => {
                     tokio::join!(ack(&delivery), deliver(ctx, *claim));
                 }
-                None => ack(&delivery).await,
+                Accepted::Done => ack(&delivery).await,
+                Accepted::Refused(rejection) => {
+                    if reject(ctx, &delivery, rejection).await {
+                        ack(&delivery).await;
+                    }
+                }
+                // Shutting down: not committed, the command stays in the queue.
+                Accepted::Stopped => {}
             }
         }
         Ok(Command::Resend(resend)) => {
-            let Some(change) = ctx
-                .with_db_retry("resending", || ctx.store.resend(resend.id))
-                .await
-            else {
-                return;
+            let key = resend_key(&delivery);
+            // A key seen again is a duplicate where it cannot be a new
+            // request: RabbitMQ handing out again a message it handed out
+            // before (its ack lost), or a producer's `message_id`, which is
+            // unique per publish.
+            let repeat_is_duplicate =
+                delivery.redelivered || delivery.properties.message_id().is_some();
+            let change = ctx
+                .with_db_retry("resending", || {
+                    ctx.store.resend(resend.id, key, repeat_is_duplicate)
+                })
+                .await;
+            let change = match change {
+                Retried::Done(change) => change,
+                Retried::Permanent(err) => {
+                    let rejection = unstorable("resend", None, None, &err);
+                    if reject(ctx, &delivery, rejection).await {
+                        ack(&delivery).await;
+                    }
+                    return;
+                }
+                Retried::Stopped => return,
             };
             ack(&delivery).await;
             operator_change(ctx, "resend", resend.id, change, resend.reason.as_deref());
         }
         Ok(Command::Cancel(cancel)) => {
-            let Some(change) = ctx
+            let change = match ctx
                 .with_db_retry("cancelling", || ctx.store.cancel(cancel.id))
                 .await
-            else {
-                return;
+            {
+                Retried::Done(change) => change,
+                Retried::Permanent(err) => {
+                    let rejection = unstorable("cancel", None, None, &err);
+                    if reject(ctx, &delivery, rejection).await {
+                        ack(&delivery).await;
+                    }
+                    return;
+                }
+                Retried::Stopped => return,
             };
             ack(&delivery).await;
             if let Change::Done { connection } = &change {
@@ -65,33 +96,85 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
     }
 }
 
-/// Records a `send`: `None` if the worker stopped before it was committed,
-/// else the claim when it is due now.
-async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Option<Option<Box<Claimed>>> {
-    let accepted = ctx
-        .with_db_retry("accepting a send", || ctx.accepts.call(send.clone()))
-        .await?;
-    Some(match accepted {
+/// The namespace of resend keys made from a command's body.
+const RESEND_KEYS: Uuid = Uuid::from_u128(0x6a0d_3c1e_5b7f_4e0a_9c2d_1f3b_8e4a_7d60);
+
+/// What identifies one resend command across its deliveries by RabbitMQ:
+/// its AMQP `message_id` where it has one, else its body.
+fn resend_key(delivery: &Delivery) -> Uuid {
+    match delivery.properties.message_id() {
+        Some(message_id) => Uuid::new_v5(&RESEND_KEYS, message_id.as_str().as_bytes()),
+        None => Uuid::new_v5(&RESEND_KEYS, &delivery.data),
+    }
+}
+
+/// A command PostgreSQL refused to store, as a refusal with the reason.
+fn unstorable(
+    command_type: &'static str,
+    id: Option<Uuid>,
+    connection: Option<String>,
+    err: &dyn std::error::Error,
+) -> Rejection {
+    Rejection {
+        reason: RejectReason::Unstorable(crate::error_chain(err)),
+        command_type,
+        id,
+        connection,
+    }
+}
+
+/// What became of a `send`.
+enum Accepted {
+    /// Recorded, due now, and claimed by this worker.
+    Claimed(Box<Claimed>),
+    /// Recorded (or a duplicate): nothing to deliver now.
+    Done,
+    /// PostgreSQL refused to store it: it is refused like bad input.
+    Refused(Rejection),
+    /// The worker stopped before it was committed.
+    Stopped,
+}
+
+/// Records a `send`. Its token is chosen once here, so that a retry of the
+/// write finds the row the first try may have committed after all.
+async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Accepted {
+    let token = Uuid::new_v4();
+    let accepted = match ctx
+        .with_db_retry("accepting a send", || ctx.accepts.call(send.clone(), token))
+        .await
+    {
+        Retried::Done(accepted) => accepted,
+        Retried::Permanent(err) => {
+            return Accepted::Refused(unstorable(
+                "send",
+                Some(send.id),
+                Some(send.connection.clone()),
+                &err,
+            ));
+        }
+        Retried::Stopped => return Accepted::Stopped,
+    };
+    match accepted {
         AcceptOutcome::Duplicate => {
             tracing::info!("duplicate send: the delivery exists, nothing to do");
             metrics::record_command("send", "duplicate");
-            None
+            Accepted::Done
         }
         AcceptOutcome::Expired => {
             tracing::warn!("expired before it arrived");
             metrics::record_command("send", "accepted");
             metrics::record_delivery(&send.connection, "failed", None);
-            None
+            Accepted::Done
         }
         AcceptOutcome::Scheduled => {
             metrics::record_command("send", "accepted");
-            None
+            Accepted::Done
         }
         AcceptOutcome::Claimed(claim) => {
             metrics::record_command("send", "accepted");
-            Some(claim)
+            Accepted::Claimed(claim)
         }
-    })
+    }
 }
 
 fn operator_change(
@@ -126,8 +209,11 @@ async fn reject(ctx: &Context, delivery: &Delivery, rejection: Rejection) -> boo
                 ctx.store.record_rejected(id, connection, &reason)
             })
             .await;
-        if stored.is_none() {
-            return false;
+        match stored {
+            Retried::Done(_) => {}
+            // Dead-lettered all the same, with its reason; only the row is missing.
+            Retried::Permanent(_) => {}
+            Retried::Stopped => return false,
         }
     }
     if let Err(err) = ctx

@@ -5,6 +5,8 @@ use crate::adapters::ChannelAdapter;
 use crate::config::Config;
 use crate::domain::SendCommand;
 use crate::queue::Publisher;
+use crate::storage::batch::Accept;
+use crate::storage::deliveries::AttemptRecord;
 use crate::storage::{AcceptOutcome, Claimed, Outcome, StorageError, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 /// One write of the hot path, to be run in a set with others.
 pub enum Write {
-    Accept(Arc<SendCommand>),
+    Accept(Accept),
     Record(Arc<(Claimed, Outcome)>),
 }
 
@@ -35,8 +37,13 @@ pub enum Written {
 /// retry on another connection: with one set in flight, a connection to a
 /// server that vanished without a reset would otherwise hold every accept
 /// and outcome of the worker until TCP gave up, and the sending lease would
-/// hand its claims to other workers meanwhile.
-pub type Writes = Batcher<Write, Written, StorageError>;
+/// hand its claims to other workers meanwhile. Every write of a set lands
+/// once however often it is retried (see [`Store::write_set`]).
+///
+/// Each write gets its own answer: a set that fails for the data of one of
+/// its rows is split until the rows that can land have landed (see
+/// [`write_set`]).
+pub type Writes = Batcher<Write, Result<Written, Arc<StorageError>>, StorageError>;
 
 /// How many rows one set statement carries at most.
 pub const MAX_SET: usize = 500;
@@ -52,14 +59,21 @@ pub const SETS_IN_FLIGHT: usize = 1;
 pub struct Accepts(Arc<Writes>);
 
 impl Accepts {
-    /// Records a `send` (see [`Store::write_set`]).
+    /// Records a `send` (see [`Store::write_set`]). `token` names this
+    /// consumption of the command: the same for each retry of its write.
     pub async fn call(
         &self,
         send: Arc<SendCommand>,
+        token: uuid::Uuid,
     ) -> Result<AcceptOutcome, BatchError<StorageError>> {
-        match self.0.call(Write::Accept(send)).await? {
-            Written::Accepted(accepted) => Ok(accepted),
-            Written::Recorded(_) => Err(BatchError::Stopped),
+        let accept = Accept {
+            command: send,
+            token,
+        };
+        match self.0.call(Write::Accept(accept)).await? {
+            Ok(Written::Accepted(accepted)) => Ok(accepted),
+            Ok(Written::Recorded(_)) => Err(BatchError::Stopped),
+            Err(err) => Err(BatchError::Failed(err)),
         }
     }
 }
@@ -75,8 +89,9 @@ impl Outcomes {
         item: Arc<(Claimed, Outcome)>,
     ) -> Result<Option<DateTime<Utc>>, BatchError<StorageError>> {
         match self.0.call(Write::Record(item)).await? {
-            Written::Recorded(recorded) => Ok(recorded),
-            Written::Accepted(_) => Err(BatchError::Stopped),
+            Ok(Written::Recorded(recorded)) => Ok(recorded),
+            Ok(Written::Accepted(_)) => Err(BatchError::Stopped),
+            Err(err) => Err(BatchError::Failed(err)),
         }
     }
 }
@@ -129,20 +144,105 @@ pub fn batchers(store: &Store, sending_lease: Duration) -> (Accepts, Outcomes) {
             let store = store.clone();
             async move {
                 let (rows, started) = (writes.len(), std::time::Instant::now());
-                let written = within(limit, write_set(&store, writes)).await;
+                let written = write_set(&store, &writes, limit).await;
                 crate::metrics::record_write_set(rows, started.elapsed());
-                written
+                Ok(written)
             }
         },
     ));
     (Accepts(writes.clone()), Outcomes(writes))
 }
 
-/// Runs one set: accepts and outcomes together, one statement, one commit.
-async fn write_set(store: &Store, writes: Vec<Write>) -> Result<Vec<Written>, StorageError> {
+type Answer = Result<Written, Arc<StorageError>>;
+
+/// Runs one set: accepts and outcomes together, one statement, one commit,
+/// each statement bounded by `limit`, with an answer per write.
+///
+/// A set that fails for the data of some row (an error that would fail the
+/// same way every time) is split in halves until every row that can land
+/// has landed; only the row at fault gets the error. An outcome that cannot
+/// be stored is stored in a reduced form (see [`reduced`]), so that its
+/// delivery leaves `sending` and the lease does not send it again. A
+/// transient error is every row's answer: their callers retry.
+async fn write_set(store: &Store, writes: &[Write], limit: Duration) -> Vec<Answer> {
+    let mut answers: Vec<Option<Answer>> = writes.iter().map(|_| None).collect();
+    // Ranges of `writes` still to write, the next one last.
+    let mut pending: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+    pending.push(0..writes.len());
+    while let Some(range) = pending.pop() {
+        let err = match within(limit, write_part(store, &writes[range.clone()])).await {
+            Ok(written) => {
+                for (answer, written) in answers[range].iter_mut().zip(written) {
+                    *answer = Some(Ok(written));
+                }
+                continue;
+            }
+            Err(err) => err,
+        };
+        if !err.is_transient() && range.len() > 1 {
+            let middle = range.start + range.len() / 2;
+            pending.push(middle..range.end);
+            pending.push(range.start..middle);
+            continue;
+        }
+        if !err.is_transient()
+            && let [Write::Record(item)] = &writes[range.clone()]
+        {
+            tracing::warn!(id = %item.0.id, error = %crate::error_chain(&err),
+                "an outcome cannot be stored as it is; storing it without the provider's text");
+            let (claim, outcome) = &**item;
+            let reduced = reduced(outcome);
+            let written = within(
+                limit,
+                store.write_set(&[], &[(claim, &reduced)], Utc::now()),
+            )
+            .await;
+            answers[range.start] = Some(match written {
+                Ok(written) => Ok(Written::Recorded(
+                    written.recorded.into_iter().next().flatten(),
+                )),
+                Err(err) => Err(Arc::new(err)),
+            });
+            continue;
+        }
+        let err = Arc::new(err);
+        for answer in &mut answers[range] {
+            *answer = Some(Err(err.clone()));
+        }
+    }
+    answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                Err(Arc::new(StorageError::Unstorable(
+                    "no answer for a write of the set".into(),
+                )))
+            })
+        })
+        .collect()
+}
+
+/// An outcome without what a provider said: no message id or status, and
+/// a fixed text for its error and reason.
+fn reduced(outcome: &Outcome) -> Outcome {
+    const UNSTORABLE: &str = "the provider's answer could not be stored";
+    Outcome {
+        remote_id: None,
+        provider_status: None,
+        fail_reason: outcome.fail_reason.as_ref().map(|_| UNSTORABLE.to_owned()),
+        attempt: outcome.attempt.as_ref().map(|attempt| AttemptRecord {
+            error: attempt.error.as_ref().map(|_| UNSTORABLE.to_owned()),
+            ..attempt.clone()
+        }),
+        ..outcome.clone()
+    }
+}
+
+/// One statement for `writes`: an answer per write, in order.
+async fn write_part(store: &Store, writes: &[Write]) -> Result<Vec<Written>, StorageError> {
     let mut sends = Vec::new();
     let mut records = Vec::new();
-    for write in &writes {
+    for write in writes {
         match write {
             Write::Accept(send) => sends.push(send.clone()),
             Write::Record(item) => records.push((&item.0, &item.1)),
@@ -160,30 +260,65 @@ async fn write_set(store: &Store, writes: Vec<Write>) -> Result<Vec<Written>, St
         .collect())
 }
 
+/// What [`Context::with_db_retry`] came to.
+#[derive(Debug)]
+pub enum Retried<T, E> {
+    Done(T),
+    /// An error that fails the same way every time: not retried.
+    Permanent(E),
+    /// The worker stopped first.
+    Stopped,
+}
+
+/// Whether an error may pass if the operation is tried again.
+pub trait Transience {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transience for StorageError {
+    fn is_transient(&self) -> bool {
+        StorageError::is_transient(self)
+    }
+}
+
+impl Transience for BatchError<StorageError> {
+    fn is_transient(&self) -> bool {
+        match self {
+            BatchError::Failed(err) => err.is_transient(),
+            BatchError::Stopped => true,
+        }
+    }
+}
+
 impl Context {
     pub fn is_consuming(&self) -> bool {
         self.consuming.load(Ordering::Relaxed)
     }
 
-    /// Runs a database operation until it succeeds or the worker stops.
-    /// While PostgreSQL is away, the command stays unacked in RabbitMQ and
-    /// the claim stays in `sending`: nothing is lost, nothing is sent twice.
-    pub async fn with_db_retry<T, E, F, Fut>(&self, what: &str, mut op: F) -> Option<T>
+    /// Runs a database operation until it succeeds, fails in a way that
+    /// will fail the same way every time, or the worker stops. While
+    /// PostgreSQL is away, the command stays unacked in RabbitMQ and the
+    /// claim stays in `sending`: nothing is lost, nothing is sent twice.
+    pub async fn with_db_retry<T, E, F, Fut>(&self, what: &str, mut op: F) -> Retried<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: std::error::Error,
+        E: std::error::Error + Transience,
     {
         let mut delay = Duration::from_millis(100);
         loop {
             match op().await {
-                Ok(value) => return Some(value),
+                Ok(value) => return Retried::Done(value),
+                Err(err) if !err.is_transient() => {
+                    tracing::warn!(error = %crate::error_chain(&err), "{what} failed, and would fail again: not retried");
+                    return Retried::Permanent(err);
+                }
                 Err(err) => {
                     tracing::warn!(error = %crate::error_chain(&err), "{what} failed; retrying in {delay:?}");
                 }
             }
             tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
+                _ = self.shutdown.cancelled() => return Retried::Stopped,
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(5));

@@ -1,6 +1,6 @@
 //! Sending one claimed delivery: check → call → decide → record.
 
-use super::context::Context;
+use super::context::{Context, Retried};
 use super::decide::{Call, decide};
 use super::pauses;
 use crate::adapters::Outbound;
@@ -121,13 +121,17 @@ async fn record(ctx: &Context, claim: Claimed, outcome: Outcome) {
         .await;
     let (claim, outcome) = &*item;
     match stored {
-        None => tracing::warn!(
+        Retried::Stopped => tracing::warn!(
             "shutdown before the outcome was recorded; the sending lease will recover it"
         ),
-        Some(None) => tracing::warn!(
+        Retried::Permanent(err) => tracing::error!(
+            error = %crate::error_chain(&err),
+            "the outcome cannot be stored; the sending lease will recover the claim"
+        ),
+        Retried::Done(None) => tracing::warn!(
             "claim was taken over by another worker; outcome kept only as an attempt"
         ),
-        Some(Some(accepted_at)) => {
+        Retried::Done(Some(accepted_at)) => {
             let latency = (Utc::now() - accepted_at).to_std().ok();
             match outcome.status {
                 DeliveryStatus::Success => {

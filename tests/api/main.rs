@@ -13,6 +13,7 @@ mod lifecycle;
 mod onebox;
 mod operator;
 mod pauses;
+mod poison;
 mod proxy;
 mod publishing;
 mod storage;

@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use herald::domain::{Command, DeliveryStatus};
+use herald::storage::batch::Accept;
 use herald::storage::deliveries::AttemptRecord;
 use herald::storage::{AcceptOutcome, Outcome};
 use std::sync::Arc;
@@ -94,7 +95,10 @@ async fn one_set_accepts_sends_and_records_outcomes_together() {
     let written = app
         .store
         .write_set(
-            &[send_command(third), send_command(first)],
+            &[
+                Accept::new(send_command(third)),
+                Accept::new(send_command(first)),
+            ],
             &[(&*claims[0], &outcome), (&stale, &outcome)],
             chrono::Utc::now(),
         )
