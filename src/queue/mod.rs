@@ -52,3 +52,44 @@ pub async fn close(connection: &Connection, reason: &str) {
 pub async fn close_channel(channel: &lapin::Channel, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await;
 }
+
+/// `url` without its password, for logs: `amqp://guest@host:5672/%2f`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let host = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{host}/{path}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_redacted_url_keeps_everything_but_the_password() {
+        assert_eq!(
+            redact("amqp://guest:s3cret@127.0.0.1:5672/%2f"),
+            "amqp://guest@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact("postgres://herald:p@ss:w0rd@db:5432/herald?sslmode=require"),
+            "postgres://herald@db:5432/herald?sslmode=require"
+        );
+        assert_eq!(redact("amqp://host:5672"), "amqp://host:5672");
+        assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}

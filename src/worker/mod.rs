@@ -13,6 +13,7 @@
 //! deliveries finish within `shutdown_grace`, close, return. Whatever is
 //! still in flight after that is in `sending` and the lease recovers it.
 
+pub mod backoff;
 pub mod batcher;
 pub mod consume;
 pub mod context;
