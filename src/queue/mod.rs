@@ -2,10 +2,14 @@
 //!
 //! - [`topology`]: the command exchange and quorum queue, the dead-letter pair.
 //! - [`publisher`]: commands and dead letters out, each confirmed by the broker.
+//! - [`link`]: a worker's current connection and publisher, replaced when
+//!   it reconnects, and whether dead-lettering works.
 
+pub mod link;
 pub mod publisher;
 pub mod topology;
 
+pub use link::BrokerLink;
 pub use publisher::Publisher;
 
 use lapin::{Connection, ConnectionProperties};
@@ -21,6 +25,10 @@ pub enum QueueError {
     Unroutable,
     #[error("RabbitMQ did not complete the connection within {0:?}")]
     ConnectTimeout(Duration),
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    #[error("RabbitMQ did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 /// How long connecting may take. lapin's handshake can wait for ever on a
