@@ -25,6 +25,8 @@ pub enum QueueError {
     Unroutable,
     #[error("RabbitMQ did not complete the connection within {0:?}")]
     ConnectTimeout(Duration),
+    #[error("the RabbitMQ URL does not parse: {0}")]
+    BadUrl(String),
     #[error("not connected to RabbitMQ")]
     NotConnected,
     #[error("RabbitMQ did not answer within {0:?}")]
@@ -36,10 +38,20 @@ pub enum QueueError {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The heartbeat asked for when the URL names none (`?heartbeat=`), in
+/// seconds: a broker silent for twice as long (a network that drops
+/// everything without a reset) counts as lost, instead of after the
+/// broker's default of 60 s, twice.
+pub const HEARTBEAT: u16 = 5;
+
 /// Connects to the broker (inside the tokio runtime, as lapin 4 requires).
 pub async fn connect(url: &str) -> Result<Connection, QueueError> {
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(QueueError::BadUrl)?;
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(HEARTBEAT);
+    }
     let properties = ConnectionProperties::default().with_connection_name("herald".into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
         Ok(connection) => Ok(connection?),
         Err(_) => Err(QueueError::ConnectTimeout(CONNECT_TIMEOUT)),
     }

@@ -4,6 +4,7 @@
 
 use crate::helpers::*;
 use herald::queue::topology;
+use herald::simulator::Step;
 use herald::worker;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use serde_json::json;
@@ -95,6 +96,49 @@ async fn a_lost_broker_is_reconnected_and_nothing_published_meanwhile_is_lost() 
         app.wait_for_status(*id, "success").await;
         assert_eq!(app.sim.sends_of(&id.to_string()), 1, "sent once: {id}");
     }
+    settle(&mut app).await;
+}
+
+#[tokio::test]
+async fn a_call_in_flight_when_the_broker_goes_is_finished_recorded_and_sent_once() {
+    let mut app = spawn_app_with(proxied()).await;
+    let addr = http_addr(&app);
+    let id = Uuid::new_v4();
+    app.sim
+        .script("628111000925", vec![Step::Delay { millis: 1500 }]);
+    app.publish(&send(id, "628111000925")).await;
+    eventually(20, "the call to be in flight", || async {
+        (app.sim.sends_of(&id.to_string()) == 1).then_some(())
+    })
+    .await;
+    app.amqp_proxy.as_ref().expect("proxy").sever();
+    // Recorded while the broker is away: its ack cannot go out.
+    app.wait_for_status(id, "success").await;
+    assert_eq!(readyz(addr).await, Some(503));
+
+    app.amqp_proxy.as_ref().expect("proxy").restore();
+    wait_for_readyz(addr, 20, 200).await;
+    // The broker hands the command out again; it is a duplicate now.
+    settle(&mut app).await;
+    assert_eq!(app.sim.sends_of(&id.to_string()), 1, "sent once");
+    let d = app.delivery(id).await.expect("row");
+    assert_eq!((d.status.as_str(), d.attempts), ("success", 1));
+}
+
+#[tokio::test]
+async fn a_broker_that_goes_silent_is_found_out_and_reconnected() {
+    let mut app = spawn_app_with(proxied()).await;
+    let addr = http_addr(&app);
+    app.amqp_proxy.as_ref().expect("proxy").blackhole();
+    // Heartbeats find a silent broker out: 5 s apart, two missed.
+    wait_for_readyz(addr, 20, 503).await;
+    let id = Uuid::new_v4();
+    app.publish(&send(id, "628111000935")).await;
+    assert!(!worker_finished(&app));
+
+    app.amqp_proxy.as_ref().expect("proxy").restore();
+    wait_for_readyz(addr, 30, 200).await;
+    app.wait_for_status(id, "success").await;
     settle(&mut app).await;
 }
 
