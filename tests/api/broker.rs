@@ -328,3 +328,70 @@ async fn an_unroutable_dead_letter_is_not_dropped() {
     settle(&mut app).await;
     herald::queue::close_channel(&channel, "done").await;
 }
+
+#[tokio::test]
+async fn the_binary_waits_for_a_missing_broker_says_so_and_exits_zero_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let app = spawn_app_without_worker().await;
+    // Nothing listens on port 1.
+    let nowhere = "amqp://guest:s3cret@127.0.0.1:1/%2f";
+    let config = app.config_toml.replace(&amqp_url(), nowhere);
+    assert_ne!(config, app.config_toml, "the broker's URL is in the file");
+    let dir = std::env::temp_dir().join(format!("herald-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("herald.toml");
+    std::fs::write(&path, config).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--config", path.to_str().expect("utf-8 path"), "worker"])
+        .env("RUST_LOG", "herald=warn")
+        .env_remove("HERALD_AMQP_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start herald worker");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        if let Ok(line) = seen.recv_timeout(Duration::from_millis(100))
+            && line.contains("waiting for RabbitMQ")
+        {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no line says what it waits for");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the worker exited without its broker"
+        );
+    };
+    assert!(
+        waiting.contains("amqp://guest@127.0.0.1:1/%2f") && !waiting.contains("s3cret"),
+        "the address without the password: {waiting}"
+    );
+    assert!(waiting.contains("next try in"), "{waiting}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not exit");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(status.code(), Some(0), "stopped by SIGTERM: exit 0");
+    std::fs::remove_dir_all(dir).ok();
+}
