@@ -147,7 +147,7 @@ pub async fn start(
 }
 
 /// Why [`consume_loop`] ended.
-pub(crate) enum Ended {
+enum Ended {
     /// The worker is stopping.
     Stopped,
     /// The consumer is gone (the connection or channel was lost, or the
@@ -155,7 +155,7 @@ pub(crate) enum Ended {
     Lost(String),
 }
 
-pub(crate) async fn consume_loop(ctx: &Arc<Context>, mut consumer: lapin::Consumer) -> Ended {
+async fn consume_loop(ctx: &Arc<Context>, mut consumer: lapin::Consumer) -> Ended {
     loop {
         // A permit first: no more than `concurrency` commands in hand at once.
         let permit = tokio::select! {
@@ -183,7 +183,7 @@ pub(crate) async fn consume_loop(ctx: &Arc<Context>, mut consumer: lapin::Consum
 }
 
 /// Waits for in-flight work, at most `shutdown_grace`.
-pub(crate) async fn drain(ctx: &Context) {
+async fn drain(ctx: &Context) {
     ctx.tasks.close();
     let grace = ctx.config.worker.shutdown_grace;
     if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
@@ -195,7 +195,7 @@ pub(crate) async fn drain(ctx: &Context) {
 }
 
 /// Refreshes `herald_waiting` from the database.
-pub(crate) async fn waiting_gauge(ctx: Arc<Context>) {
+async fn waiting_gauge(ctx: Arc<Context>) {
     let mut seen: Vec<(String, String)> = Vec::new();
     loop {
         if let Ok(counts) = ctx.store.waiting_counts().await {
