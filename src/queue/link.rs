@@ -53,9 +53,12 @@ impl BrokerLink {
             .clone()
     }
 
-    /// Makes `connection` and `publisher` (one of its channels) the current ones.
+    /// Makes `connection` and `publisher` (one of its channels) the current
+    /// ones. Dead letters that failed on an earlier connection (perhaps
+    /// because it was going) no longer count: the next one tells.
     pub fn attach(&self, connection: Arc<Connection>, publisher: Publisher) {
         self.generation.fetch_add(1, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
         *self.session.write().unwrap_or_else(PoisonError::into_inner) = Some(Session {
             connection,
             publisher,
