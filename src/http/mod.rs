@@ -11,12 +11,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: PrometheusHandle,
     pub ctx: Arc<Context>,
-    pub amqp: lapin::ConnectionStatus,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -32,13 +32,25 @@ async fn metrics(State(state): State<HttpState>) -> String {
     state.metrics.render()
 }
 
-/// Ready only while PostgreSQL and RabbitMQ are connected and the consumer runs.
+/// How long `/readyz` waits for PostgreSQL's answer: a probe answers
+/// within its own bound, whatever the database does.
+const DATABASE_PROBE: Duration = Duration::from_secs(1);
+
+/// Ready only while PostgreSQL and RabbitMQ are connected, the consumer
+/// runs, and dead letters get through. The broker's side is read from the
+/// state the supervisor and the consumer keep, without a round trip.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
-    let database = state.ctx.store.ping().await;
-    let broker = state.amqp.connected();
-    let consumer = state.ctx.is_consuming();
-    let body = format!("database: {database}\nbroker: {broker}\nconsumer: {consumer}\n");
-    if database && broker && consumer {
+    let ctx = &state.ctx;
+    let database = tokio::time::timeout(DATABASE_PROBE, ctx.store.ping())
+        .await
+        .unwrap_or(false);
+    let broker = ctx.broker.connected();
+    let consumer = ctx.is_consuming();
+    let dead_letters = ctx.broker.publisher_open() && !ctx.broker.dead_letters_failing();
+    let body = format!(
+        "database: {database}\nbroker: {broker}\nconsumer: {consumer}\ndead_letters: {dead_letters}\n"
+    );
+    if database && broker && consumer && dead_letters {
         (StatusCode::OK, body)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, body)

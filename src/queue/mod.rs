@@ -2,10 +2,14 @@
 //!
 //! - [`topology`]: the command exchange and quorum queue, the dead-letter pair.
 //! - [`publisher`]: commands and dead letters out, each confirmed by the broker.
+//! - [`link`]: a worker's current connection and publisher, replaced when
+//!   it reconnects, and whether dead-lettering works.
 
+pub mod link;
 pub mod publisher;
 pub mod topology;
 
+pub use link::BrokerLink;
 pub use publisher::Publisher;
 
 use lapin::{Connection, ConnectionProperties};
@@ -21,6 +25,12 @@ pub enum QueueError {
     Unroutable,
     #[error("RabbitMQ did not complete the connection within {0:?}")]
     ConnectTimeout(Duration),
+    #[error("the RabbitMQ URL does not parse: {0}")]
+    BadUrl(String),
+    #[error("not connected to RabbitMQ")]
+    NotConnected,
+    #[error("RabbitMQ did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 /// How long connecting may take. lapin's handshake can wait for ever on a
@@ -28,10 +38,20 @@ pub enum QueueError {
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The heartbeat asked for when the URL names none (`?heartbeat=`), in
+/// seconds: a broker silent for twice as long (a network that drops
+/// everything without a reset) counts as lost, instead of after the
+/// broker's default of 60 s, twice.
+pub const HEARTBEAT: u16 = 5;
+
 /// Connects to the broker (inside the tokio runtime, as lapin 4 requires).
 pub async fn connect(url: &str) -> Result<Connection, QueueError> {
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(QueueError::BadUrl)?;
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(HEARTBEAT);
+    }
     let properties = ConnectionProperties::default().with_connection_name("herald".into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
         Ok(connection) => Ok(connection?),
         Err(_) => Err(QueueError::ConnectTimeout(CONNECT_TIMEOUT)),
     }
@@ -51,4 +71,45 @@ pub async fn close(connection: &Connection, reason: &str) {
 /// The same for a channel.
 pub async fn close_channel(channel: &lapin::Channel, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await;
+}
+
+/// `url` without its password, for logs: `amqp://guest@host:5672/%2f`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let host = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{host}/{path}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_redacted_url_keeps_everything_but_the_password() {
+        assert_eq!(
+            redact("amqp://guest:s3cret@127.0.0.1:5672/%2f"),
+            "amqp://guest@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact("postgres://herald:p@ss:w0rd@db:5432/herald?sslmode=require"),
+            "postgres://herald@db:5432/herald?sslmode=require"
+        );
+        assert_eq!(redact("amqp://host:5672"), "amqp://host:5672");
+        assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact("not a url"), "not a url");
+    }
 }

@@ -46,6 +46,17 @@ impl Publisher {
         })
     }
 
+    /// Whether its channel is open: a publish the broker refuses with a
+    /// channel error (to an exchange that does not exist) closes it.
+    pub fn is_open(&self) -> bool {
+        self.channel.status().connected()
+    }
+
+    /// A publisher like this one on a new channel of `connection`.
+    pub async fn reopen(&self, connection: &Connection) -> Result<Publisher, QueueError> {
+        Publisher::open(connection, &self.amqp).await
+    }
+
     /// Starts publishing one command, with a `message_id` of its own: what
     /// tells a resend handed out twice by RabbitMQ from a second resend.
     async fn start(&self, body: &[u8]) -> Result<PublisherConfirm, QueueError> {
@@ -126,7 +137,9 @@ impl Publisher {
     }
 
     /// Puts a refused command in the dead-letter queue with the reason in
-    /// `x-herald-error`, keeping the original headers, and waits for the confirm.
+    /// `x-herald-error`, keeping the original headers, and waits for the
+    /// confirm. Mandatory: a dead letter that no queue takes (its binding
+    /// or queue is gone) fails as unroutable instead of vanishing.
     pub async fn dead_letter(
         &self,
         body: &[u8],
@@ -148,9 +161,36 @@ impl Publisher {
             .basic_publish(
                 self.amqp.dead_letter_exchange.as_str().into(),
                 "".into(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
                 body,
                 properties,
+            )
+            .await?;
+        confirmed(confirm).await
+    }
+
+    /// Puts a command back at the end of the command queue, as it came
+    /// (through the default exchange, so into that queue only), and waits
+    /// for the confirm.
+    pub async fn return_to_queue(
+        &self,
+        body: &[u8],
+        properties: &BasicProperties,
+    ) -> Result<(), QueueError> {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.amqp.queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                properties.clone(),
             )
             .await?;
         confirmed(confirm).await

@@ -109,6 +109,14 @@ pub struct Store {
 
 impl Store {
     pub async fn connect(config: &DatabaseConfig) -> Result<Store, StorageError> {
+        let store = Store::connect_lazy(config)?;
+        drop(store.pool.acquire().await?);
+        Ok(store)
+    }
+
+    /// A store whose pool connects on first use, so that a worker can start
+    /// (and say what it waits for) while PostgreSQL is away.
+    pub fn connect_lazy(config: &DatabaseConfig) -> Result<Store, StorageError> {
         let options = PgConnectOptions::from_str(&config.url)?.application_name("herald");
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
@@ -126,8 +134,7 @@ impl Store {
                     Ok(true)
                 })
             })
-            .connect_with(options)
-            .await?;
+            .connect_lazy_with(options);
         Ok(Store {
             pool,
             pauses: Arc::default(),

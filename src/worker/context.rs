@@ -4,7 +4,7 @@ use super::batcher::{BatchError, Batcher};
 use crate::adapters::ChannelAdapter;
 use crate::config::Config;
 use crate::domain::SendCommand;
-use crate::queue::Publisher;
+use crate::queue::BrokerLink;
 use crate::storage::batch::Accept;
 use crate::storage::deliveries::AttemptRecord;
 use crate::storage::{AcceptOutcome, Claimed, Outcome, StorageError, Store};
@@ -104,7 +104,9 @@ pub struct Context {
     pub accepts: Accepts,
     pub outcomes: Outcomes,
     pub adapters: HashMap<String, Arc<dyn ChannelAdapter>>,
-    pub publisher: Publisher,
+    /// The current broker connection and dead-letter publisher, which the
+    /// supervisor replaces when it reconnects.
+    pub broker: Arc<BrokerLink>,
     /// Bounds the deliveries in flight in this process (`worker.concurrency`).
     pub permits: Arc<Semaphore>,
     /// Every spawned delivery task, so that shutdown can wait for them.
@@ -112,7 +114,7 @@ pub struct Context {
     /// Wakes the due-sweeper early (a resend just made something due).
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
-    /// Whether the consumer is running, for `/readyz`.
+    /// Whether the consumer is running, for `/readyz`; the supervisor sets it.
     pub consuming: AtomicBool,
 }
 

@@ -8,31 +8,36 @@
 //! - [`pauses`]: connections a provider's quota refusal paused.
 //! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry, and
 //!   the pauses other workers recorded.
+//! - [`supervisor`]: waits for PostgreSQL and RabbitMQ, owns the broker
+//!   connection, and reconnects when it is lost.
+//! - [`backoff`]: capped exponential backoff with jitter.
 //!
+//! Losing the broker does not end the worker: it reports not ready, lets
+//! what it holds finish, reconnects with backoff, and consumes again.
 //! Shutdown (SIGTERM, SIGINT, or the token): stop consuming, let in-flight
 //! deliveries finish within `shutdown_grace`, close, return. Whatever is
 //! still in flight after that is in `sending` and the lease recovers it.
 
+pub mod backoff;
 pub mod batcher;
 pub mod consume;
 pub mod context;
 pub mod decide;
 pub mod deliver;
 pub mod pauses;
+pub mod supervisor;
 pub mod sweeper;
 
 use crate::adapters;
 use crate::config::Config;
-use crate::queue::{self, Publisher, QueueError, topology};
+use crate::queue::{BrokerLink, QueueError};
 use crate::storage::{StorageError, Store};
 use context::Context;
 use futures_util::StreamExt;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -55,8 +60,6 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the RabbitMQ consumer stopped: {0}")]
-    ConsumerLost(String),
 }
 
 /// A started worker: its HTTP address, and the task that ends when it stops.
@@ -65,20 +68,18 @@ pub struct RunningWorker {
     pub handle: JoinHandle<Result<(), WorkerError>>,
 }
 
-/// Connects, declares the topology and starts consuming. Returns once the
-/// consumer runs; the worker stops when `shutdown` is cancelled.
+/// Serves HTTP and hands the rest to the [`supervisor`]: it waits for
+/// PostgreSQL and RabbitMQ, consumes, and reconnects whenever the broker
+/// goes away. Returns once `/healthz` and `/readyz` answer; the worker
+/// stops when `shutdown` is cancelled. Only what no retry can mend (an
+/// address to listen on, a configuration the clients refuse) fails here.
 pub async fn start(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<RunningWorker, WorkerError> {
     let config = Arc::new(config);
     let metrics = crate::metrics::install();
-    let store = Store::connect(&config.database).await?;
-    store.refresh_pauses().await?; // before the first delivery
-    let amqp = queue::connect(&config.amqp.url).await?;
-    let channel = amqp.create_channel().await.map_err(QueueError::from)?;
-    topology::declare(&channel, &config.amqp).await?;
-    let publisher = Publisher::open(&amqp, &config.amqp).await?;
+    let store = Store::connect_lazy(&config.database)?;
 
     let http = reqwest::Client::builder()
         .timeout(config.worker.http_timeout)
@@ -101,7 +102,7 @@ pub async fn start(
         config: config.clone(),
         store,
         adapters,
-        publisher,
+        broker: Arc::new(BrokerLink::default()),
         tasks: TaskTracker::new(),
         sweep_now: Notify::new(),
         shutdown: shutdown.clone(),
@@ -123,7 +124,6 @@ pub async fn start(
     let state = crate::http::HttpState {
         metrics,
         ctx: ctx.clone(),
-        amqp: amqp.status().clone(),
     };
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
@@ -134,75 +134,45 @@ pub async fn start(
             tracing::error!(error = %err, "HTTP server stopped");
         }
     });
-
-    channel
-        .basic_qos(config.amqp.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(QueueError::from)?;
-    let tag = format!("herald-{}", uuid::Uuid::new_v4());
-    let consumer = channel
-        .basic_consume(
-            config.amqp.queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(QueueError::from)?;
-    ctx.consuming.store(true, Ordering::Relaxed);
-    tracing::info!(queue = %config.amqp.queue, %http_addr, "worker consuming");
-
-    let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
-    let gauges = tokio::spawn(waiting_gauge(ctx.clone()));
+    tracing::info!(%http_addr, "worker serving HTTP");
 
     let handle = tokio::spawn(async move {
-        let result = consume_loop(&ctx, consumer).await;
-        ctx.consuming.store(false, Ordering::Relaxed);
-        shutdown.cancel(); // a lost consumer stops the whole worker
-        if let Err(err) = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-            .await
-        {
-            tracing::debug!(error = %err, "consumer cancel failed");
-        }
-        drain(&ctx).await;
-        sweeper.abort();
-        gauges.abort();
-        queue::close_channel(&channel, "worker stopping").await;
-        queue::close(&amqp, "worker stopping").await;
+        supervisor::run(&ctx).await;
         let _ = http_task.await;
         ctx.store.pool.close().await;
         tracing::info!("worker stopped");
-        result
+        Ok(())
     });
     Ok(RunningWorker { http_addr, handle })
 }
 
-async fn consume_loop(
-    ctx: &Arc<Context>,
-    mut consumer: lapin::Consumer,
-) -> Result<(), WorkerError> {
+/// Why [`consume_loop`] ended.
+enum Ended {
+    /// The worker is stopping.
+    Stopped,
+    /// The consumer is gone (the connection or channel was lost, or the
+    /// broker cancelled it): the supervisor reconnects.
+    Lost(String),
+}
+
+async fn consume_loop(ctx: &Arc<Context>, mut consumer: lapin::Consumer) -> Ended {
     loop {
         // A permit first: no more than `concurrency` commands in hand at once.
         let permit = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
+            _ = ctx.shutdown.cancelled() => return Ended::Stopped,
             permit = ctx.permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => return Ok(()),
+                Err(_) => return Ended::Stopped,
             },
         };
         let next = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Ok(()),
+            _ = ctx.shutdown.cancelled() => return Ended::Stopped,
             next = consumer.next() => next,
         };
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
-            Some(Err(err)) => return Err(WorkerError::ConsumerLost(crate::error_chain(&err))),
-            None => {
-                return Err(WorkerError::ConsumerLost(
-                    "the broker closed the consumer".into(),
-                ));
-            }
+            Some(Err(err)) => return Ended::Lost(crate::error_chain(&err)),
+            None => return Ended::Lost("the broker closed the consumer".into()),
         };
         let task_ctx = ctx.clone();
         ctx.tasks.spawn(async move {

@@ -330,7 +330,14 @@ impl TestApp {
         let running = worker::start(self.config.clone(), token.clone())
             .await
             .expect("worker starts");
+        // `start` returns once HTTP answers; the consumer follows.
+        let addr = running.http_addr;
         self.worker = Some((running, token));
+        eventually(30, "the worker to be ready", || async move {
+            let ready = reqwest::get(format!("http://{addr}/readyz")).await;
+            ready.is_ok_and(|r| r.status().is_success()).then_some(())
+        })
+        .await;
     }
 
     /// Stops the worker and waits for its drain.

@@ -2,6 +2,7 @@
 //! provider simulator, and the worker in-process or as the real binary.
 
 mod bad_input;
+mod broker;
 mod callbacks;
 mod chatwoot;
 mod cli;
