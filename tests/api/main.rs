@@ -15,4 +15,5 @@ mod operator;
 mod pauses;
 mod proxy;
 mod publishing;
+mod robustness;
 mod storage;

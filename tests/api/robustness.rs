@@ -1,0 +1,192 @@
+//! The promise under awkward timing: a HighQ pair issued while PostgreSQL
+//! fails or while its caller goes away, workers with different
+//! configurations, provider answers too large to hold, and status callbacks
+//! that arrive before the send's outcome.
+
+use crate::helpers::*;
+use herald::adapters::Outbound;
+use herald::domain::Message;
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn highq_message(id: Uuid, to: &str) -> Value {
+    json!({"type": "send", "id": id, "connection": HIGHQ, "message": {
+        "to": to, "html": "<p>Your order has shipped</p>"}})
+}
+
+/// The stored refresh token of a connection.
+async fn stored_refresh(app: &TestApp, connection: &str) -> Option<String> {
+    sqlx::query("SELECT refresh_token FROM connection_tokens WHERE connection = $1")
+        .bind(connection)
+        .fetch_optional(&app.store.pool)
+        .await
+        .expect("read connection_tokens")
+        .map(|row| row.get("refresh_token"))
+}
+
+/// Makes every UPDATE of `connection_tokens` fail while `failing` holds a
+/// row, and the first one fail in any case (a sequence, which a rollback
+/// does not undo, counts them).
+async fn break_token_saves(app: &TestApp) {
+    for statement in [
+        "CREATE SEQUENCE token_updates",
+        "CREATE TABLE failing (since timestamptz)",
+        "CREATE FUNCTION refuse_token_update() RETURNS trigger AS $$ BEGIN \
+             IF nextval('token_updates') = 1 OR EXISTS (SELECT 1 FROM failing) THEN \
+                 RAISE EXCEPTION 'injected failure of a token save'; \
+             END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_token_update BEFORE UPDATE ON connection_tokens \
+             FOR EACH ROW EXECUTE FUNCTION refuse_token_update()",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&app.store.pool)
+            .await
+            .expect("install the failing trigger");
+    }
+}
+
+#[tokio::test]
+async fn a_highq_pair_whose_save_fails_once_is_not_lost() {
+    let app = spawn_app().await;
+    break_token_saves(&app).await;
+    let first = Uuid::new_v4();
+    app.publish(&highq_message(first, "2101")).await;
+    app.wait_for_status(first, "success").await;
+    assert_eq!(app.sim.highq_refreshes(), (1, 0));
+    assert_eq!(
+        stored_refresh(&app, HIGHQ).await.as_deref(),
+        Some("hq-rt-1"),
+        "the pair was saved on a later try"
+    );
+
+    // Later deliveries refresh with the saved token, no operator needed.
+    app.sim.expire_highq_tokens();
+    let second = Uuid::new_v4();
+    app.publish(&highq_message(second, "2102")).await;
+    let d = app.wait_for_status(second, "success").await;
+    assert_eq!(d.attempts, 1);
+    assert_eq!(app.sim.highq_refreshes(), (2, 0), "no refresh was refused");
+    assert_eq!(
+        stored_refresh(&app, HIGHQ).await.as_deref(),
+        Some("hq-rt-2")
+    );
+}
+
+#[tokio::test]
+async fn a_highq_pair_kept_in_memory_is_saved_before_the_next_refresh() {
+    let app = spawn_app().await;
+    break_token_saves(&app).await;
+    sqlx::query("INSERT INTO failing VALUES (now())")
+        .execute(&app.store.pool)
+        .await
+        .expect("saves fail from now on");
+    // Every save fails: the worker keeps the pair and uses it.
+    let first = Uuid::new_v4();
+    app.publish(&highq_message(first, "2201")).await;
+    app.wait_for_status(first, "success").await;
+    assert_eq!(
+        stored_refresh(&app, HIGHQ).await.as_deref(),
+        Some("sim-refresh-0")
+    );
+
+    // PostgreSQL recovers; the access token expires. The kept pair is
+    // stored before the stored (stale) refresh token could be used.
+    sqlx::query("DELETE FROM failing")
+        .execute(&app.store.pool)
+        .await
+        .expect("saves work again");
+    app.sim.expire_highq_tokens();
+    let second = Uuid::new_v4();
+    app.publish(&highq_message(second, "2202")).await;
+    let d = app.wait_for_status(second, "success").await;
+    assert_eq!(d.attempts, 1);
+    assert_eq!(app.sim.highq_refreshes(), (2, 0), "no refresh was refused");
+    assert_eq!(
+        stored_refresh(&app, HIGHQ).await.as_deref(),
+        Some("hq-rt-2")
+    );
+}
+
+#[tokio::test]
+async fn a_highq_refresh_whose_caller_is_dropped_is_still_saved() {
+    let app = spawn_app().await;
+    // An adapter of its own, as a worker holds it, for a caller to drop.
+    let connection = app.config.connection(HIGHQ).expect("configured").clone();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let adapter = herald::adapters::build(&connection, http, &app.store).expect("adapter");
+    let message: Message =
+        serde_json::from_value(json!({"to": "2301", "html": "<p>hello</p>"})).expect("message");
+    let outbound = Outbound {
+        delivery_id: Uuid::new_v4(),
+        message: &message,
+        attempt: 1,
+        resends: 0,
+        remote_id: None,
+        group: None,
+    };
+    app.sim.set_highq_token_delay(Duration::from_millis(800));
+    let dropped = tokio::time::timeout(Duration::from_millis(200), adapter.send(outbound)).await;
+    assert!(dropped.is_err(), "the caller gave up during the refresh");
+    eventually(10, "HighQ to serve the refresh", || async {
+        (app.sim.highq_refreshes() == (1, 0)).then_some(())
+    })
+    .await;
+    app.sim.set_highq_token_delay(Duration::ZERO);
+    eventually(10, "the issued pair to be saved", || async {
+        (stored_refresh(&app, HIGHQ).await.as_deref() == Some("hq-rt-1")).then_some(())
+    })
+    .await;
+
+    // The worker goes on with that pair.
+    app.sim.expire_highq_tokens();
+    let id = Uuid::new_v4();
+    app.publish(&highq_message(id, "2302")).await;
+    app.wait_for_status(id, "success").await;
+    assert_eq!(app.sim.highq_refreshes(), (2, 0), "no refresh was refused");
+}
+
+#[tokio::test]
+async fn workers_configured_with_different_refresh_tokens_keep_the_rotated_pair() {
+    let app = spawn_app_without_worker().await;
+    let store = &app.store;
+    let name = "highq-rollout";
+    // The old configuration seeds the row; a refresh rotates it.
+    let seeded = store
+        .load_token(name, None, "old-config")
+        .await
+        .expect("load");
+    assert_eq!(seeded.refresh_token, "old-config");
+    let lock = store.lock_token(name).await.expect("lock");
+    lock.save("at-1", "rt-1", None).await.expect("save");
+    // A worker with the new configuration (an operator's re-authorisation)
+    // seeds it once, and a refresh rotates that.
+    let reseeded = store
+        .load_token(name, None, "new-config")
+        .await
+        .expect("load");
+    assert_eq!(reseeded.refresh_token, "new-config");
+    let lock = store.lock_token(name).await.expect("lock");
+    lock.save("at-2", "rt-2", None).await.expect("save");
+    // Old and new workers now take turns: neither discards the pair.
+    for configured in ["old-config", "new-config", "old-config", "new-config"] {
+        let loaded = store
+            .load_token(name, None, configured)
+            .await
+            .expect("load");
+        assert_eq!(
+            loaded.refresh_token, "rt-2",
+            "a worker configured with {configured} keeps the rotated pair"
+        );
+    }
+    // A configured token never seen before still starts the row again.
+    let fresh = store
+        .load_token(name, None, "newest-config")
+        .await
+        .expect("load");
+    assert_eq!(fresh.refresh_token, "newest-config");
+}
