@@ -31,11 +31,17 @@ async fn provider_status(app: &TestApp, id: Uuid) -> Option<i16> {
 
 #[tokio::test]
 async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
-    let app = spawn_app().await;
+    // A connection of this test's own, so that its metrics are this test's.
+    let connection = unique_connection("konnek-pushes");
+    let app = spawn_app_with(Options {
+        extra_toml: konnek_connection(&connection),
+        ..Options::default()
+    })
+    .await;
     // Read, then Delivered and Sent late, then Read again: Konnek's pushes
     // arrive out of order and more than once.
     app.sim.set_konnek_callbacks(Some(KonnekCallbacks {
-        url: app.callback_url(CONNECTION),
+        url: app.callback_url(&connection),
         token: Some(CALLBACK_TOKEN.into()),
         statuses: vec![2, 3, 1, 2, 3],
         interval: Duration::from_millis(20),
@@ -43,7 +49,9 @@ async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
     let id = Uuid::new_v4();
     app.sim
         .script("628500", vec![Step::Ok { provider_status: 0 }]);
-    app.publish(&send(id, "628500")).await;
+    let mut command = send(id, "628500");
+    command["connection"] = json!(connection);
+    app.publish(&command).await;
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.remote_id.as_deref(), Some(id.to_string().as_str()));
     let pushed = eventually(20, "five pushes answered", || async {
@@ -65,10 +73,13 @@ async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
     assert!(pushed.iter().all(|p| p.message_id == id.to_string()));
     assert_eq!(provider_status(&app, id).await, Some(3), "Read stays Read");
     let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(r#"herald_callbacks_total{connection="konnek-wa",result="unchanged"} 3"#),
-        "{metrics}"
-    );
+    let count = |result: &str| {
+        let series =
+            format!("herald_callbacks_total{{connection=\"{connection}\",result=\"{result}\"}}");
+        metric(&metrics, &series)
+    };
+    assert_eq!(count("unchanged"), Some(3.0), "{metrics}");
+    assert_eq!(count("updated"), Some(2.0), "{metrics}");
 }
 
 #[tokio::test]
