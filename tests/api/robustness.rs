@@ -190,3 +190,58 @@ async fn workers_configured_with_different_refresh_tokens_keep_the_rotated_pair(
         .expect("load");
     assert_eq!(fresh.refresh_token, "newest-config");
 }
+
+/// A provider at its own address that answers every request `status` with
+/// a body that never ends.
+async fn endless_provider(status: u16) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let app = axum::Router::new().fallback(move || async move {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        let endless =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        let status = axum::http::StatusCode::from_u16(status).expect("a status");
+        (status, axum::body::Body::from_stream(endless))
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_provider_answer_is_read_up_to_a_bound() {
+    let accepted = endless_provider(200).await;
+    let busy = endless_provider(503).await;
+    let table = |name: &str, url: &str| konnek_connection(name).replace("{sim_url}", url);
+    let app = spawn_app_with(Options {
+        max_attempts: 1,
+        http_timeout: "5s",
+        extra_toml: table("konnek-endless-ok", &accepted) + &table("konnek-endless-busy", &busy),
+        ..Options::default()
+    })
+    .await;
+    let (ok, unavailable) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, connection) in [
+        (ok, "konnek-endless-ok"),
+        (unavailable, "konnek-endless-busy"),
+    ] {
+        let mut command = send(id, "628111000900");
+        command["connection"] = json!(connection);
+        app.publish(&command).await;
+    }
+    for (id, status) in [(ok, 200), (unavailable, 503)] {
+        let d = app.wait_for_status(id, "failed").await;
+        let attempts = app.attempts(id).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].http_status, Some(status));
+        let error = attempts[0].error.clone().unwrap_or_default();
+        assert!(error.contains("larger than 1 MiB"), "{error}");
+        let took = attempts[0].finished_at - attempts[0].started_at;
+        assert!(
+            took < chrono::Duration::seconds(4),
+            "the read stopped at the bound, not at the timeout: {took}"
+        );
+        assert!(d.fail_reason.is_some());
+    }
+}
