@@ -204,3 +204,46 @@ async fn chatwoot_message_statuses_move_forward_only() {
     );
     assert_eq!(post(&url, Some("wrong"), &update("read")).await.0, 401);
 }
+
+#[tokio::test]
+async fn a_chatwoot_status_that_arrives_before_the_sends_outcome_is_applied() {
+    let app = spawn_app().await;
+    // Chatwoot answers the send slowly; its message (id 1, the twin's first)
+    // is read before herald has stored that id.
+    app.sim.script("901", vec![Step::Delay { millis: 1500 }]);
+    let id = Uuid::new_v4();
+    app.publish(
+        &json!({"type": "send", "id": id, "connection": CHATWOOT, "message": {
+        "to": "contact-1", "conversation_id": "901", "text": "Your order has shipped"}}),
+    )
+    .await;
+    eventually(10, "Chatwoot to receive the send", || async {
+        let sent = app.sim.requests().iter().any(|r| r.provider == "chatwoot");
+        sent.then_some(())
+    })
+    .await;
+    let url = app.callback_url(CHATWOOT);
+    let read = json!({"event": "message_updated", "id": 1, "status": "read",
+        "message_type": "outgoing", "conversation": {"id": 901}});
+    let (status, _) = post(&url, Some(CALLBACK_TOKEN), &read).await;
+    assert_eq!(status, 202, "no delivery has that message id yet");
+    assert!(
+        app.delivery(id)
+            .await
+            .is_some_and(|d| d.status == "sending")
+    );
+
+    let d = app.wait_for_status(id, "success").await;
+    assert_eq!(d.remote_id.as_deref(), Some("1"));
+    eventually(10, "the early status to be applied", || async {
+        (provider_status(&app, id).await == Some(3)).then_some(())
+    })
+    .await;
+    // Applied once: a later, lower status from the send does not undo it,
+    // and the kept callback is gone.
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM early_callbacks")
+        .fetch_one(&app.store.pool)
+        .await
+        .expect("count early_callbacks");
+    assert_eq!(kept, 0);
+}

@@ -129,13 +129,18 @@ async fn a_highq_refresh_whose_caller_is_dropped_is_still_saved() {
         remote_id: None,
         group: None,
     };
-    app.sim.set_highq_token_delay(Duration::from_millis(800));
-    let dropped = tokio::time::timeout(Duration::from_millis(200), adapter.send(outbound)).await;
-    assert!(dropped.is_err(), "the caller gave up during the refresh");
-    eventually(10, "HighQ to serve the refresh", || async {
+    // HighQ takes the refresh at once and answers a second later; the
+    // caller is dropped as soon as HighQ has issued the pair.
+    app.sim.set_highq_token_delay(Duration::from_secs(1));
+    let mut send = adapter.send(outbound);
+    let issued = eventually(10, "HighQ to serve the refresh", || async {
         (app.sim.highq_refreshes() == (1, 0)).then_some(())
-    })
-    .await;
+    });
+    tokio::select! {
+        _ = &mut send => panic!("the send ended before HighQ answered the refresh"),
+        () = issued => {}
+    }
+    drop(send);
     app.sim.set_highq_token_delay(Duration::ZERO);
     eventually(10, "the issued pair to be saved", || async {
         (stored_refresh(&app, HIGHQ).await.as_deref() == Some("hq-rt-1")).then_some(())
@@ -244,4 +249,29 @@ async fn a_provider_answer_is_read_up_to_a_bound() {
         );
         assert!(d.fail_reason.is_some());
     }
+}
+
+#[tokio::test]
+async fn a_status_for_a_message_id_that_never_appears_is_forgotten() {
+    let app = spawn_app_without_worker().await;
+    let store = &app.store;
+    let status = herald::domain::ProviderStatus::DELIVERED;
+    let advanced = store
+        .advance_provider_status(CHATWOOT, "4711", status)
+        .await
+        .expect("callback");
+    assert_eq!(advanced, herald::storage::callbacks::Advanced::Unknown);
+    let applied = store.apply_early_callbacks().await.expect("apply");
+    assert_eq!((applied.matched, applied.forgotten), (0, 0), "kept a while");
+    sqlx::query("UPDATE early_callbacks SET received_at = now() - interval '11 minutes'")
+        .execute(&store.pool)
+        .await
+        .expect("age it");
+    let applied = store.apply_early_callbacks().await.expect("apply");
+    assert_eq!((applied.matched, applied.forgotten), (0, 1));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM early_callbacks")
+        .fetch_one(&store.pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
 }
