@@ -132,12 +132,46 @@ impl Store {
 
 impl TokenLock {
     /// Stores the new pair as the next generation and releases the row.
+    /// A statement that fails is tried again after each of `waits`, inside
+    /// the transaction (behind a savepoint), so the row stays locked and no
+    /// other worker refreshes with the refresh token this pair replaces.
+    /// An error here means the pair is not stored and the row is released.
     pub async fn save(
         mut self,
         access_token: &str,
         refresh_token: &str,
         expires_at: Option<DateTime<Utc>>,
+        waits: &[std::time::Duration],
     ) -> Result<StoredToken, StorageError> {
+        let mut waits = waits.iter();
+        let saved = loop {
+            match self.update(access_token, refresh_token, expires_at).await {
+                Ok(saved) => break saved,
+                Err(err) => match waits.next() {
+                    Some(wait) => {
+                        tracing::warn!(
+                            error = %crate::error_chain(&err),
+                            "could not store the new token pair; trying again"
+                        );
+                        tokio::time::sleep(*wait).await;
+                    }
+                    None => return Err(err),
+                },
+            }
+        };
+        self.tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// One try of [`TokenLock::save`]'s UPDATE, undone to its savepoint if
+    /// it fails.
+    async fn update(
+        &mut self,
+        access_token: &str,
+        refresh_token: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<StoredToken, StorageError> {
+        let mut savepoint = sqlx::Acquire::begin(&mut *self.tx).await?;
         let row = sqlx::query(
             "UPDATE connection_tokens SET access_token = $2, refresh_token = $3, \
                  expires_at = $4, generation = generation + 1, updated_at = now() \
@@ -148,11 +182,19 @@ impl TokenLock {
         .bind(access_token)
         .bind(refresh_token)
         .bind(expires_at)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let saved = stored(&row)?;
-        self.tx.commit().await?;
-        Ok(saved)
+        .fetch_one(&mut *savepoint)
+        .await;
+        match row {
+            Ok(row) => {
+                let saved = stored(&row)?;
+                savepoint.commit().await?;
+                Ok(saved)
+            }
+            Err(err) => {
+                savepoint.rollback().await?;
+                Err(err.into())
+            }
+        }
     }
 
     /// Releases the row unchanged.

@@ -167,7 +167,7 @@ async fn workers_configured_with_different_refresh_tokens_keep_the_rotated_pair(
         .expect("load");
     assert_eq!(seeded.refresh_token, "old-config");
     let lock = store.lock_token(name).await.expect("lock");
-    lock.save("at-1", "rt-1", None).await.expect("save");
+    lock.save("at-1", "rt-1", None, &[]).await.expect("save");
     // A worker with the new configuration (an operator's re-authorisation)
     // seeds it once, and a refresh rotates that.
     let reseeded = store
@@ -176,7 +176,7 @@ async fn workers_configured_with_different_refresh_tokens_keep_the_rotated_pair(
         .expect("load");
     assert_eq!(reseeded.refresh_token, "new-config");
     let lock = store.lock_token(name).await.expect("lock");
-    lock.save("at-2", "rt-2", None).await.expect("save");
+    lock.save("at-2", "rt-2", None, &[]).await.expect("save");
     // Old and new workers now take turns: neither discards the pair.
     for configured in ["old-config", "new-config", "old-config", "new-config"] {
         let loaded = store

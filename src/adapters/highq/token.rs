@@ -12,7 +12,8 @@
 //! A refresh, once sent, is never lost: it runs in a task of its own that
 //! the caller awaits, so a caller dropped meanwhile (a timeout) does not
 //! drop it. If saving the issued pair fails, the save is retried (bounded,
-//! with backoff) without the row lock; if it still fails, the pair is kept
+//! with backoff) in the transaction that holds the row, then, if that is
+//! lost, without the row lock; if it still fails, the pair is kept
 //! in memory and used, and saved before anything reads the stored refresh
 //! token again, which HighQ no longer accepts.
 
@@ -27,13 +28,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
 
-/// The waits between tries to save an issued pair that failed to save.
-const SAVE_BACKOFF: [Duration; 5] = [
+/// The waits between tries to save an issued pair: first inside the
+/// refresh's transaction, the row still locked; then, if that transaction
+/// is lost, outside it.
+const SAVE_BACKOFF: [Duration; 4] = [
     Duration::from_millis(50),
     Duration::from_millis(100),
     Duration::from_millis(200),
     Duration::from_millis(400),
-    Duration::from_millis(800),
 ];
 
 /// How long before its end an access token is refreshed, at most (a
@@ -302,6 +304,7 @@ impl Inner {
                 &unsaved.access_token,
                 &unsaved.refresh_token,
                 unsaved.expires_at,
+                &SAVE_BACKOFF,
             )
             .await;
         let current = match saved {
