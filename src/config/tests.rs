@@ -342,3 +342,16 @@ fn a_mistyped_secret_is_not_echoed() {
         assert!(message.contains("must be a string"), "{message}");
     }
 }
+
+#[test]
+fn a_broken_substitution_in_a_secret_is_not_echoed() {
+    for password in ["hunter2${KONNEK", "hunter2${not a name}"] {
+        let text = GOOD.replace("${KONNEK_PASS:-secret}", password);
+        let message = error_text(&text);
+        assert!(message.starts_with("connection[0].password: "), "{message}");
+        assert!(
+            !message.contains("hunter2") && !message.contains("not a name"),
+            "{message}"
+        );
+    }
+}
