@@ -75,8 +75,13 @@ async fn a_highq_pair_whose_save_fails_once_is_not_lost() {
 }
 
 #[tokio::test]
-async fn a_highq_pair_kept_in_memory_is_saved_before_the_next_refresh() {
-    let app = spawn_app().await;
+async fn a_highq_pair_kept_in_memory_is_stored_before_the_next_refresh() {
+    let app = spawn_app_with(Options {
+        max_attempts: 20,
+        schedule: r#"["500ms"]"#,
+        ..Options::default()
+    })
+    .await;
     break_token_saves(&app).await;
     sqlx::query("INSERT INTO failing VALUES (now())")
         .execute(&app.store.pool)
@@ -91,22 +96,67 @@ async fn a_highq_pair_kept_in_memory_is_saved_before_the_next_refresh() {
         Some("sim-refresh-0")
     );
 
-    // PostgreSQL recovers; the access token expires. The kept pair is
-    // stored before the stored (stale) refresh token could be used.
+    // The access token expires while the pair is still not stored: no
+    // refresh is made with the stored (replaced) refresh token; the
+    // delivery waits for PostgreSQL.
+    app.sim.expire_highq_tokens();
+    let second = Uuid::new_v4();
+    app.publish(&highq_message(second, "2202")).await;
+    let waited = eventually(10, "a retry for want of the stored pair", || async {
+        let attempts = app.attempts(second).await;
+        attempts.first().cloned()
+    })
+    .await;
+    assert_eq!(waited.outcome, "retryable");
+    assert!(
+        waited
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("PostgreSQL"),
+        "{:?}",
+        waited.error
+    );
+    assert_eq!(
+        app.sim.highq_refreshes(),
+        (1, 0),
+        "no refresh with a stale token"
+    );
+
+    // PostgreSQL takes the pair again: it is stored, then refreshed.
     sqlx::query("DELETE FROM failing")
         .execute(&app.store.pool)
         .await
         .expect("saves work again");
-    app.sim.expire_highq_tokens();
-    let second = Uuid::new_v4();
-    app.publish(&highq_message(second, "2202")).await;
-    let d = app.wait_for_status(second, "success").await;
-    assert_eq!(d.attempts, 1);
+    app.wait_for_status(second, "success").await;
     assert_eq!(app.sim.highq_refreshes(), (2, 0), "no refresh was refused");
     assert_eq!(
         stored_refresh(&app, HIGHQ).await.as_deref(),
         Some("hq-rt-2")
     );
+}
+
+#[tokio::test]
+async fn a_highq_pair_kept_in_memory_is_stored_once_postgresql_takes_it() {
+    let app = spawn_app().await;
+    break_token_saves(&app).await;
+    sqlx::query("INSERT INTO failing VALUES (now())")
+        .execute(&app.store.pool)
+        .await
+        .expect("saves fail from now on");
+    let first = Uuid::new_v4();
+    app.publish(&highq_message(first, "2251")).await;
+    app.wait_for_status(first, "success").await;
+    // PostgreSQL recovers: the worker stores the kept pair by itself, with
+    // no delivery asking, so that other workers read it too.
+    sqlx::query("DELETE FROM failing")
+        .execute(&app.store.pool)
+        .await
+        .expect("saves work again");
+    eventually(15, "the kept pair to be stored", || async {
+        (stored_refresh(&app, HIGHQ).await.as_deref() == Some("hq-rt-1")).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

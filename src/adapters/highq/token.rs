@@ -13,9 +13,10 @@
 //! the caller awaits, so a caller dropped meanwhile (a timeout) does not
 //! drop it. If saving the issued pair fails, the save is retried (bounded,
 //! with backoff) in the transaction that holds the row, then, if that is
-//! lost, without the row lock; if it still fails, the pair is kept
-//! in memory and used, and saved before anything reads the stored refresh
-//! token again, which HighQ no longer accepts.
+//! lost, without the row lock; if it still fails, the pair is kept in
+//! memory and used, saved in the background as soon as PostgreSQL takes it,
+//! and in any case before anything reads the stored refresh token again,
+//! which HighQ no longer accepts.
 
 use super::super::{ErrorClass, ProviderError};
 use super::answer::Issued;
@@ -27,6 +28,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
+
+/// How long a worker keeps trying, in the background, to store a pair
+/// whose save failed.
+const KEEP_SAVING_FOR: Duration = Duration::from_secs(600);
 
 /// The waits between tries to save an issued pair: first inside the
 /// refresh's transaction, the row still locked; then, if that transaction
@@ -265,7 +270,7 @@ impl Inner {
     /// Refreshes unless the stored pair moved past `generation` already.
     /// Called with `refreshing` held.
     async fn refresh_locked<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         generation: i64,
         refresh: F,
     ) -> Result<Lease, ProviderError>
@@ -328,7 +333,9 @@ impl Inner {
                     renew_at: unsaved.expires_at,
                 };
                 *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = Some(unsaved);
-                self.retry_save().await;
+                if !self.retry_save().await {
+                    tokio::spawn(self.clone().keep_saving());
+                }
                 current
             }
         };
@@ -342,19 +349,43 @@ impl Inner {
         Ok(current.lease)
     }
 
-    /// Tries again to store the unsaved pair, a few times with backoff. If
-    /// every try fails the pair stays in memory, in use, and is stored
-    /// before the next refresh or load.
-    async fn retry_save(&self) {
+    /// Tries again to store the unsaved pair, a few times with backoff;
+    /// whether it is stored.
+    async fn retry_save(&self) -> bool {
         for wait in SAVE_BACKOFF {
             tokio::time::sleep(wait).await;
+            match self.save_unsaved().await {
+                Ok(()) => return true,
+                Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
+            }
+        }
+        false
+    }
+
+    /// Goes on trying to store the unsaved pair in the background, less and
+    /// less often, for [`KEEP_SAVING_FOR`], so that the other workers read
+    /// it as soon as PostgreSQL takes it. The pair stays in use meanwhile,
+    /// and is stored before this worker's next load or refresh in any case.
+    async fn keep_saving(self: Arc<Self>) {
+        tracing::error!(
+            "the refreshed HighQ pair could not be stored; this worker keeps it and tries again"
+        );
+        let until = tokio::time::Instant::now() + KEEP_SAVING_FOR;
+        let mut wait = Duration::from_secs(1);
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+            let _one = self.refreshing.lock().await;
+            if self.unsaved_pair().is_none() {
+                return; // stored by a load or a refresh meanwhile
+            }
             match self.save_unsaved().await {
                 Ok(()) => return,
                 Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
             }
         }
         tracing::error!(
-            "the refreshed HighQ pair could not be stored; this worker keeps it and stores it before its next refresh"
+            "gave up storing the refreshed HighQ pair in the background; it is stored before this worker's next refresh"
         );
     }
 }
