@@ -97,6 +97,12 @@ fn chatwoot(json: &Value) -> Result<Pushed, Malformed> {
     let Some(remote_id) = id_text(json.get("id")) else {
         return Err(Malformed("the message id is missing".into()));
     };
+    // Webhooks report every message of the account; herald sends outgoing
+    // ones only. (Numbers are not read: Chatwoot's own examples disagree
+    // on them.)
+    if let Some("incoming" | "activity") = json.get("message_type").and_then(Value::as_str) {
+        return Ok(Pushed::Ignored("not a message herald sent"));
+    }
     let status = match json.get("status").and_then(Value::as_str) {
         Some("sent") => ProviderStatus::SENT,
         Some("delivered") => ProviderStatus::DELIVERED,
@@ -194,6 +200,17 @@ mod tests {
             parse(&chatwoot_settings(), ignored),
             Ok(Pushed::Ignored(_))
         ));
+        // A customer's message (or an activity) is not one herald sent: it
+        // is neither applied nor kept for a delivery to come.
+        for kind in ["incoming", "activity"] {
+            let body = format!(
+                r#"{{"event": "message_created", "id": 43, "status": "sent", "message_type": "{kind}"}}"#
+            );
+            assert!(matches!(
+                parse(&chatwoot_settings(), body.as_bytes()),
+                Ok(Pushed::Ignored(_))
+            ));
+        }
         let no_status = br#"{"event": "message_created", "id": 9}"#;
         assert!(matches!(
             parse(&chatwoot_settings(), no_status),

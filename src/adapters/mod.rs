@@ -162,24 +162,61 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// The most of a provider's answer herald reads: no provider documents an
+/// answer anywhere near it, and a worker holds hundreds of calls at once.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// Sends `request` and hands its answer (status, `Retry-After`, body) to
-/// `interpret`. The whole body is read whatever the status: that returns the
-/// connection to the pool.
+/// `interpret`. The body is read whatever the status (that returns the
+/// connection to the pool), up to [`MAX_ANSWER_BYTES`]: a longer one is cut
+/// there, and `interpret` gets its first MiB. What the adapter can read in
+/// it counts (a 2xx whose message id it finds is a success: the provider
+/// took the message, and a retry would send it twice); if the adapter
+/// cannot read it, its error says the answer was cut.
 pub async fn exchange<T>(
     request: reqwest::RequestBuilder,
     interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {
-    let response = request
+    let mut response = request
         .send()
         .await
         .map_err(|e| ProviderError::from_transport(&e))?;
     let status = response.status().as_u16();
     let wait = retry_after(response.headers());
-    let body = response
-        .bytes()
+    let expected = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(expected.min(MAX_ANSWER_BYTES));
+    let mut cut = false;
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| ProviderError::from_transport(&e))?;
-    interpret(status, wait, &body)
+        .map_err(|e| ProviderError::from_transport(&e))?
+    {
+        let room = MAX_ANSWER_BYTES - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !cut {
+        return interpret(status, wait, &body);
+    }
+    // The rest is left unread: the connection is closed, not pooled.
+    drop(response);
+    tracing::warn!(
+        http_status = status,
+        "the provider's answer is larger than 1 MiB; reading its first MiB"
+    );
+    interpret(status, wait, &body).map_err(|mut e| {
+        e.http_status = e.http_status.or(Some(status));
+        e.message
+            .push_str(" (the answer was larger than 1 MiB; only its first MiB was read)");
+        e
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,7 +42,8 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated ${{...}} in {input:?}"))?;
+            // The value is not shown: the key may hold a secret.
+            .ok_or_else(|| "unterminated ${...}".to_owned())?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
@@ -50,7 +51,7 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!("bad variable name {name:?} in ${{...}}"));
+            return Err("bad variable name in ${...} (letters, digits and _ only)".to_owned());
         }
         match (lookup(name), default) {
             (Some(value), _) => out.push_str(&value),

@@ -108,6 +108,67 @@ pub enum QueueType {
     Classic,
 }
 
+/// RabbitMQ's longest name of an exchange or a queue, and routing key (an
+/// AMQP short string).
+const AMQP_NAME_MAX: usize = 255;
+
+impl AmqpConfig {
+    /// Names RabbitMQ takes: not empty (an empty exchange is the default
+    /// exchange, an empty queue one the broker names), at most 255 bytes,
+    /// not in the reserved `amq.` space, and two different exchanges and
+    /// queues (the command exchange is direct, the dead-letter one fanout).
+    fn validate(&self) -> Result<(), ConfigError> {
+        let names = [
+            ("amqp.exchange", &self.exchange),
+            ("amqp.queue", &self.queue),
+            ("amqp.dead_letter_exchange", &self.dead_letter_exchange),
+            ("amqp.dead_letter_queue", &self.dead_letter_queue),
+        ];
+        for (key, name) in names {
+            if name.trim().is_empty() {
+                return Err(ConfigError::at(key, "must not be empty"));
+            }
+            if name.len() > AMQP_NAME_MAX {
+                return Err(ConfigError::at(
+                    key,
+                    format!(
+                        "is {} bytes long; RabbitMQ takes at most {AMQP_NAME_MAX} bytes",
+                        name.len()
+                    ),
+                ));
+            }
+            if name.starts_with("amq.") {
+                return Err(ConfigError::at(
+                    key,
+                    "must not start with \"amq.\": RabbitMQ reserves those names",
+                ));
+            }
+        }
+        if self.routing_key.len() > AMQP_NAME_MAX {
+            return Err(ConfigError::at(
+                "amqp.routing_key",
+                format!(
+                    "is {} bytes long; RabbitMQ takes at most {AMQP_NAME_MAX} bytes",
+                    self.routing_key.len()
+                ),
+            ));
+        }
+        if self.dead_letter_exchange == self.exchange {
+            return Err(ConfigError::at(
+                "amqp.dead_letter_exchange",
+                "must differ from amqp.exchange",
+            ));
+        }
+        if self.dead_letter_queue == self.queue {
+            return Err(ConfigError::at(
+                "amqp.dead_letter_queue",
+                "must differ from amqp.queue",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl QueueType {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -224,7 +285,8 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &|name| std::env::var(name).ok())
+        let name = path.display().to_string();
+        Config::parse_named(&text, &name, &|name| std::env::var(name).ok())
     }
 
     /// Parses a configuration with `lookup` for `${NAME}` and the overrides.
@@ -232,8 +294,27 @@ impl Config {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let mut value: toml::Value = toml::from_str(text)
-            .map_err(|e| ConfigError::at("(file)", format!("not valid TOML: {}", e.message())))?;
+        Config::parse_named(text, "(file)", lookup)
+    }
+
+    /// [`Config::parse`] of the file `name`: a TOML syntax error is named
+    /// `name:line:column`. Only the parser's words are shown, not the
+    /// line's text, which may hold a secret.
+    pub fn parse_named(
+        text: &str,
+        name: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| {
+            let at = match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    format!("{name}:{line}:{column}")
+                }
+                None => name.to_owned(),
+            };
+            ConfigError::at(at, format!("not valid TOML: {}", e.message().trim_end()))
+        })?;
         env::substitute(&mut value, "", lookup)?;
         let raw: RawConfig =
             serde_path_to_error::deserialize(value).map_err(|e| ConfigError::from_serde("", e))?;
@@ -279,12 +360,39 @@ impl Config {
         if w.concurrency == 0 {
             return Err(ConfigError::at("worker.concurrency", "must be at least 1"));
         }
+        // A zero `shutdown_grace` is allowed: stop without a drain, and the
+        // sending lease recovers what was in flight.
+        for (key, value, why) in [
+            (
+                "worker.http_timeout",
+                w.http_timeout,
+                "every provider call would time out, while the provider may have received it",
+            ),
+            (
+                "worker.sending_lease",
+                w.sending_lease,
+                "every delivery in flight would be taken back and sent again",
+            ),
+            (
+                "worker.group_timeout",
+                w.group_timeout,
+                "every group member whose predecessor is not there yet would fail",
+            ),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::at(
+                    key,
+                    format!("must be longer than 0: {why}"),
+                ));
+            }
+        }
         if w.sending_lease <= w.http_timeout {
             return Err(ConfigError::at(
                 "worker.sending_lease",
                 "must be longer than worker.http_timeout, or a slow call would be sent twice",
             ));
         }
+        self.amqp.validate()?;
         if self.amqp.prefetch == 0 {
             return Err(ConfigError::at("amqp.prefetch", "must be at least 1"));
         }
@@ -313,6 +421,19 @@ impl Config {
             .map(|c| &c.retry)
             .unwrap_or(&self.retry)
     }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[start..].chars().count() + 1;
+    (line, column)
 }
 
 mod defaults {

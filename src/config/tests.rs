@@ -179,3 +179,179 @@ fn the_example_file_is_valid() {
     assert_eq!(config.connections[0].retry.max_attempts, 8);
     assert_eq!(config.connections[0].limits.daily_quota, Some(10000));
 }
+
+/// The whole message of a key error: its path and its words.
+fn error_text(text: &str) -> String {
+    match parse(text) {
+        Err(err @ ConfigError::Key { .. }) => err.to_string(),
+        other => panic!("expected a key error, got {other:?}"),
+    }
+}
+
+#[test]
+fn zero_durations_are_refused_where_they_make_no_sense() {
+    let worker = GOOD.replace("[worker]\n", "[worker]\nshutdown_grace = \"0s\"\n");
+    let config = parse(&worker).expect("a zero grace means: do not drain");
+    assert_eq!(config.worker.shutdown_grace, Duration::ZERO);
+    let cases = [
+        (
+            "http_timeout = \"2s\"",
+            "http_timeout = \"0s\"",
+            "worker.http_timeout",
+        ),
+        (
+            "http_timeout = \"2s\"",
+            "http_timeout = \"0ms\"",
+            "worker.http_timeout",
+        ),
+        (
+            "[worker]\n",
+            "[worker]\ngroup_timeout = \"0s\"\n",
+            "worker.group_timeout",
+        ),
+    ];
+    for (from, to, path) in cases {
+        let text = GOOD.replace(from, to);
+        let message = error_text(&text);
+        assert!(
+            message.starts_with(&format!("{path}: ")) && message.contains("longer than 0"),
+            "{to}: {message}"
+        );
+    }
+    // sending_lease = 0 with http_timeout = 0: the zero timeout is named.
+    let text = GOOD
+        .replace("http_timeout = \"2s\"", "http_timeout = \"0s\"")
+        .replace("sending_lease = \"10s\"", "sending_lease = \"0s\"");
+    assert_eq!(error_path(&text), "worker.http_timeout");
+}
+
+#[test]
+fn amqp_names_must_be_names_rabbitmq_takes() {
+    for key in [
+        "exchange",
+        "queue",
+        "dead_letter_exchange",
+        "dead_letter_queue",
+    ] {
+        let empty = GOOD.replace("[worker]\n", &format!("[amqp]\n{key} = \"\"\n\n[worker]\n"));
+        let message = error_text(&empty);
+        assert!(
+            message.starts_with(&format!("amqp.{key}: ")) && message.contains("empty"),
+            "{message}"
+        );
+        let long = "q".repeat(256);
+        let long = GOOD.replace(
+            "[worker]\n",
+            &format!("[amqp]\n{key} = \"{long}\"\n\n[worker]\n"),
+        );
+        let message = error_text(&long);
+        assert!(
+            message.starts_with(&format!("amqp.{key}: ")) && message.contains("255 bytes"),
+            "{message}"
+        );
+        let longest = "q".repeat(255);
+        let fine = GOOD.replace(
+            "[worker]\n",
+            &format!("[amqp]\n{key} = \"{longest}\"\n\n[worker]\n"),
+        );
+        parse(&fine).expect("255 bytes is RabbitMQ's limit, and allowed");
+    }
+    let key = GOOD.replace("[worker]\n", "[amqp]\nrouting_key = \"k\"\n\n[worker]\n");
+    parse(&key).expect("a routing key of one byte");
+    let long = GOOD.replace(
+        "[worker]\n",
+        &format!(
+            "[amqp]\nrouting_key = \"{}\"\n\n[worker]\n",
+            "k".repeat(256)
+        ),
+    );
+    assert_eq!(error_path(&long), "amqp.routing_key");
+}
+
+#[test]
+fn a_toml_syntax_error_names_its_line_and_column() {
+    let text = "[database]\nurl = \"postgres://x@127.0.0.1/db\"\n\n[worker]\nhttp_timeout = 2s\n";
+    let err = Config::parse_named(text, "herald.toml", &env).expect_err("not TOML");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("herald.toml:5:16: not valid TOML"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_mistyped_secret_is_not_echoed() {
+    let secret_keys = [
+        // (adapter table, key)
+        (
+            GOOD.replace(
+                "password = \"${KONNEK_PASS:-secret}\"",
+                "password = 987654321",
+            ),
+            "connection[0].password",
+        ),
+        (
+            GOOD.replace(
+                "[worker]\n",
+                "[http]\nadmin_token = 987654321\n\n[worker]\n",
+            ),
+            "http.admin_token",
+        ),
+        (
+            GOOD.replace(
+                "client_id = \"abc\"\n",
+                "client_id = \"abc\"\ncallback_token = 987654321\n",
+            ),
+            "connection[0].callback_token",
+        ),
+        (
+            GOOD.replace(
+                "password = \"${KONNEK_PASS:-secret}\"",
+                "password = 9876543.21",
+            ),
+            "connection[0].password",
+        ),
+        (
+            GOOD.replace("password = \"${KONNEK_PASS:-secret}\"", "password = true"),
+            "connection[0].password",
+        ),
+    ];
+    for (text, path) in &secret_keys {
+        let message = error_text(text);
+        assert!(message.starts_with(&format!("{path}: ")), "{message}");
+        assert!(message.contains("must be a string"), "{message}");
+        assert!(
+            !message.contains("987654321")
+                && !message.contains("9876543.21")
+                && !message.contains("true"),
+            "{message}"
+        );
+    }
+    let adapters = [
+        "adapter = \"onebox\"\nbase_url = \"http://127.0.0.1:9\"\nemail = \"a@b.c\"\npassword = 987654321\nsite_id = \"1\"\nconnection_id = 1\n",
+        "adapter = \"chatwoot\"\nbase_url = \"http://127.0.0.1:9\"\napi_access_token = 987654321\naccount_id = 1\n",
+        "adapter = \"highq\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"c\"\nclient_secret = 987654321\nrefresh_token = \"r\"\n",
+        "adapter = \"highq\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"c\"\nclient_secret = \"s\"\nrefresh_token = 987654321\n",
+        "adapter = \"highq\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"c\"\nclient_secret = \"s\"\nrefresh_token = \"r\"\naccess_token = 987654321\n",
+        "adapter = \"comm100\"\nbase_url = \"http://127.0.0.1:9\"\naccess_token = 987654321\nchannel_id = \"e\"\nsent_by_id = \"a\"\n",
+    ];
+    for table in adapters {
+        let text = format!("[[connection]]\nname = \"c\"\n{table}");
+        let message = error_text(&text);
+        assert!(!message.contains("987654321"), "{message}");
+        assert!(message.contains("must be a string"), "{message}");
+    }
+}
+
+#[test]
+fn a_broken_substitution_in_a_secret_is_not_echoed() {
+    for password in ["hunter2${KONNEK", "hunter2${not a name}"] {
+        let text = GOOD.replace("${KONNEK_PASS:-secret}", password);
+        let message = error_text(&text);
+        assert!(message.starts_with("connection[0].password: "), "{message}");
+        assert!(
+            !message.contains("hunter2") && !message.contains("not a name"),
+            "{message}"
+        );
+    }
+}

@@ -5,8 +5,9 @@
 //! pushes statuses herald reads (Konnek, Chatwoot): 404 otherwise. The
 //! caller presents the token as `?token=...` or `Authorization: Bearer ...`,
 //! compared in constant time (401 otherwise). A body that is not the
-//! provider's push is 400; a message herald does not know is 202 (accepted
-//! and ignored); otherwise `provider_status` moves forward only (200). A
+//! provider's push is 400; a message herald does not know is 202 (its
+//! status is kept for 10 minutes and applied if a delivery with that
+//! provider id appears: the send's outcome may not be stored yet); otherwise `provider_status` moves forward only (200). A
 //! database error is 503, so that the provider tries again. Nothing here
 //! logs or echoes the token.
 
@@ -116,7 +117,7 @@ async fn callback(
         Ok(Advanced::Unknown) => (
             StatusCode::ACCEPTED,
             "ignored",
-            "no delivery of this connection has that message id",
+            "no delivery of this connection has that message id yet; the status is kept for 10 minutes and applied if one appears",
         ),
         Err(err) => {
             tracing::warn!(connection = %connection.name, error = %crate::error_chain(&err),

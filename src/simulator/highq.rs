@@ -41,6 +41,10 @@ pub struct HighqBook {
     pub refused: u64,
     /// Answer XML whatever the `Accept` header says.
     pub xml: bool,
+    /// How long the token endpoint waits before it answers a refresh it
+    /// has already served (the new pair is issued, the old refresh token
+    /// refused, from the moment the request arrives).
+    pub token_delay: Duration,
     issued: u64,
     next_id: u64,
 }
@@ -57,6 +61,7 @@ impl HighqBook {
         self.refreshes = 0;
         self.refused = 0;
         self.xml = false;
+        self.token_delay = Duration::ZERO;
     }
 
     pub fn new(refresh_token: &str) -> HighqBook {
@@ -67,6 +72,7 @@ impl HighqBook {
             refreshes: 0,
             refused: 0,
             xml: false,
+            token_delay: Duration::ZERO,
             issued: 0,
             next_id: 1,
         }
@@ -126,23 +132,29 @@ async fn token(
         let body = json!({"error": "invalid_client"});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
-    let mut book = shared.book();
-    let highq = &mut book.highq;
-    if field("refresh_token") != highq.refresh_token {
-        highq.refused += 1;
-        let body = json!({"error": "invalid_grant",
-            "error_description": "the refresh token is not valid"});
-        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    let (body, delay) = {
+        let mut book = shared.book();
+        let highq = &mut book.highq;
+        if field("refresh_token") != highq.refresh_token {
+            highq.refused += 1;
+            let body = json!({"error": "invalid_grant",
+                "error_description": "the refresh token is not valid"});
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
+        highq.refreshes += 1;
+        highq.issued += 1;
+        let access = format!("hq-at-{}", highq.issued);
+        highq.refresh_token = format!("hq-rt-{}", highq.issued);
+        highq
+            .access
+            .insert(access.clone(), Instant::now() + highq.lifetime);
+        let body = json!({"access_token": access, "refresh_token": highq.refresh_token,
+            "expires_in": highq.lifetime.as_secs(), "token_type": "bearer"});
+        (body, highq.token_delay)
+    };
+    if !shared.pause(delay).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", true);
     }
-    highq.refreshes += 1;
-    highq.issued += 1;
-    let access = format!("hq-at-{}", highq.issued);
-    highq.refresh_token = format!("hq-rt-{}", highq.issued);
-    highq
-        .access
-        .insert(access.clone(), Instant::now() + highq.lifetime);
-    let body = json!({"access_token": access, "refresh_token": highq.refresh_token,
-        "expires_in": highq.lifetime.as_secs(), "token_type": "bearer"});
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 

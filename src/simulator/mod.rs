@@ -295,6 +295,12 @@ impl SimHandle {
         self.shared.book().highq.lifetime = lifetime;
     }
 
+    /// How long HighQ's token endpoint waits before it answers a refresh
+    /// (the new pair is issued, and the old refresh token refused, at once).
+    pub fn set_highq_token_delay(&self, delay: Duration) {
+        self.shared.book().highq.token_delay = delay;
+    }
+
     /// Stops the server: no new connections, pending waits (hangs, delays)
     /// answer 503 at once.
     pub fn shutdown(&self) {

@@ -1,10 +1,31 @@
 //! Status callbacks: a provider's later status for a message, moved into
 //! `provider_status` only forward, in one guarded statement.
+//!
+//! A status for a message id no delivery holds yet (Chatwoot's message id
+//! is stored as `remote_id` only with the send's outcome, and its status
+//! update may come first) is kept in `early_callbacks` by the same
+//! statement; [`Store::apply_early_callbacks`], run by every worker's
+//! sweeper once a second, applies it when the delivery appears.
 
 use super::{StorageError, Store};
 use crate::domain::ProviderStatus;
 use sqlx::Row;
+use std::time::Duration;
 use uuid::Uuid;
+
+/// How long a status for an unknown message id is kept for its delivery.
+pub const EARLY_CALLBACK_KEPT: Duration = Duration::from_secs(600);
+
+/// What one pass over the kept callbacks did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EarlyApplied {
+    /// Kept callbacks whose delivery appeared (applied and removed).
+    pub matched: i64,
+    /// Deliveries whose `provider_status` moved forward by them.
+    pub moved: i64,
+    /// Kept callbacks forgotten: no delivery appeared in time.
+    pub forgotten: i64,
+}
 
 /// What a status callback did to its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +43,9 @@ impl Store {
     /// provider id is `remote_id` (or whose own id it is: Konnek echoes the
     /// delivery id) to `status`, unless it already holds that or more. The
     /// guard is in the UPDATE itself, so callbacks racing each other, or the
-    /// send's own outcome, never move it backwards.
+    /// send's own outcome, never move it backwards. With no such delivery
+    /// ([`Advanced::Unknown`]) the status is kept in `early_callbacks`, the
+    /// highest of those received for the id.
     pub async fn advance_provider_status(
         &self,
         connection: &str,
@@ -39,6 +62,12 @@ impl Store {
                  FROM target WHERE d.id = target.id \
                    AND (d.provider_status IS NULL OR d.provider_status < $4) \
                  RETURNING d.id \
+             ), kept AS ( \
+                 INSERT INTO early_callbacks (connection, remote_id, status) \
+                 SELECT $1, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM target) \
+                 ON CONFLICT (connection, remote_id) DO UPDATE \
+                 SET status = GREATEST(early_callbacks.status, EXCLUDED.status) \
+                 RETURNING 1 \
              ) \
              SELECT (SELECT count(*) FROM target) AS found, (SELECT count(*) FROM moved) AS moved",
         )
@@ -55,5 +84,69 @@ impl Store {
             (_, 0) => Advanced::Unchanged,
             _ => Advanced::Moved,
         })
+    }
+
+    /// Applies the kept statuses whose delivery has appeared (forward only)
+    /// and removes them; forgets those older than [`EARLY_CALLBACK_KEPT`].
+    /// An empty table costs one `EXISTS` on it.
+    pub async fn apply_early_callbacks(&self) -> Result<EarlyApplied, StorageError> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM early_callbacks)")
+            .fetch_one(&self.pool)
+            .await?;
+        if !any {
+            return Ok(EarlyApplied::default());
+        }
+        let row = sqlx::query(
+            "WITH matched AS ( \
+                 DELETE FROM early_callbacks e USING deliveries d \
+                 WHERE d.connection = e.connection AND d.remote_id = e.remote_id \
+                 RETURNING d.id, e.status \
+             ), moved AS ( \
+                 UPDATE deliveries d SET provider_status = m.status, updated_at = now() \
+                 FROM (SELECT id, max(status) AS status FROM matched GROUP BY id) m \
+                 WHERE d.id = m.id \
+                   AND (d.provider_status IS NULL OR d.provider_status < m.status) \
+                 RETURNING d.id \
+             ), forgotten AS ( \
+                 DELETE FROM early_callbacks e \
+                 WHERE e.received_at < now() - make_interval(secs => $1) \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                       WHERE d.connection = e.connection AND d.remote_id = e.remote_id) \
+                 RETURNING 1 \
+             ) \
+             SELECT (SELECT count(*) FROM matched) AS matched, \
+                    (SELECT count(*) FROM moved) AS moved, \
+                    (SELECT count(*) FROM forgotten) AS forgotten",
+        )
+        .bind(EARLY_CALLBACK_KEPT.as_secs_f64())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EarlyApplied {
+            matched: row.try_get("matched")?,
+            moved: row.try_get("moved")?,
+            forgotten: row.try_get("forgotten")?,
+        })
+    }
+
+    /// [`Store::apply_early_callbacks`] for the sweeper: logs what it did,
+    /// or why it could not.
+    pub async fn sweep_early_callbacks(&self) {
+        match self.apply_early_callbacks().await {
+            Ok(EarlyApplied {
+                matched: 0,
+                forgotten: 0,
+                ..
+            }) => {}
+            Ok(applied) => tracing::info!(
+                matched = applied.matched,
+                moved = applied.moved,
+                forgotten = applied.forgotten,
+                "applied status callbacks that came before their send's outcome"
+            ),
+            Err(err) => tracing::warn!(
+                error = %crate::error_chain(&err),
+                "applying early status callbacks failed"
+            ),
+        }
     }
 }

@@ -31,6 +31,7 @@ pub async fn run(ctx: Arc<Context>) {
         if last_pauses.elapsed() >= pauses::REFRESH_EVERY {
             last_pauses = Instant::now();
             pauses::refresh(&ctx).await;
+            ctx.store.sweep_early_callbacks().await;
         }
         expire(&ctx).await;
         let claimed = claim(&ctx).await;

@@ -31,11 +31,17 @@ async fn provider_status(app: &TestApp, id: Uuid) -> Option<i16> {
 
 #[tokio::test]
 async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
-    let app = spawn_app().await;
+    // A connection of this test's own, so that its metrics are this test's.
+    let connection = unique_connection("konnek-pushes");
+    let app = spawn_app_with(Options {
+        extra_toml: konnek_connection(&connection),
+        ..Options::default()
+    })
+    .await;
     // Read, then Delivered and Sent late, then Read again: Konnek's pushes
     // arrive out of order and more than once.
     app.sim.set_konnek_callbacks(Some(KonnekCallbacks {
-        url: app.callback_url(CONNECTION),
+        url: app.callback_url(&connection),
         token: Some(CALLBACK_TOKEN.into()),
         statuses: vec![2, 3, 1, 2, 3],
         interval: Duration::from_millis(20),
@@ -43,7 +49,9 @@ async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
     let id = Uuid::new_v4();
     app.sim
         .script("628500", vec![Step::Ok { provider_status: 0 }]);
-    app.publish(&send(id, "628500")).await;
+    let mut command = send(id, "628500");
+    command["connection"] = json!(connection);
+    app.publish(&command).await;
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.remote_id.as_deref(), Some(id.to_string().as_str()));
     let pushed = eventually(20, "five pushes answered", || async {
@@ -65,10 +73,13 @@ async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
     assert!(pushed.iter().all(|p| p.message_id == id.to_string()));
     assert_eq!(provider_status(&app, id).await, Some(3), "Read stays Read");
     let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(r#"herald_callbacks_total{connection="konnek-wa",result="unchanged"} 3"#),
-        "{metrics}"
-    );
+    let count = |result: &str| {
+        let series =
+            format!("herald_callbacks_total{{connection=\"{connection}\",result=\"{result}\"}}");
+        metric(&metrics, &series)
+    };
+    assert_eq!(count("unchanged"), Some(3.0), "{metrics}");
+    assert_eq!(count("updated"), Some(2.0), "{metrics}");
 }
 
 #[tokio::test]
@@ -192,4 +203,47 @@ async fn chatwoot_message_statuses_move_forward_only() {
         400
     );
     assert_eq!(post(&url, Some("wrong"), &update("read")).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_chatwoot_status_that_arrives_before_the_sends_outcome_is_applied() {
+    let app = spawn_app().await;
+    // Chatwoot answers the send slowly; its message (id 1, the twin's first)
+    // is read before herald has stored that id.
+    app.sim.script("901", vec![Step::Delay { millis: 1500 }]);
+    let id = Uuid::new_v4();
+    app.publish(
+        &json!({"type": "send", "id": id, "connection": CHATWOOT, "message": {
+        "to": "contact-1", "conversation_id": "901", "text": "Your order has shipped"}}),
+    )
+    .await;
+    eventually(10, "Chatwoot to receive the send", || async {
+        let sent = app.sim.requests().iter().any(|r| r.provider == "chatwoot");
+        sent.then_some(())
+    })
+    .await;
+    let url = app.callback_url(CHATWOOT);
+    let read = json!({"event": "message_updated", "id": 1, "status": "read",
+        "message_type": "outgoing", "conversation": {"id": 901}});
+    let (status, _) = post(&url, Some(CALLBACK_TOKEN), &read).await;
+    assert_eq!(status, 202, "no delivery has that message id yet");
+    assert!(
+        app.delivery(id)
+            .await
+            .is_some_and(|d| d.status == "sending")
+    );
+
+    let d = app.wait_for_status(id, "success").await;
+    assert_eq!(d.remote_id.as_deref(), Some("1"));
+    eventually(10, "the early status to be applied", || async {
+        (provider_status(&app, id).await == Some(3)).then_some(())
+    })
+    .await;
+    // Applied once: a later, lower status from the send does not undo it,
+    // and the kept callback is gone.
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM early_callbacks")
+        .fetch_one(&app.store.pool)
+        .await
+        .expect("count early_callbacks");
+    assert_eq!(kept, 0);
 }

@@ -230,3 +230,48 @@ async fn the_demo_mixes_five_providers_with_retries_token_refreshes_and_a_quota_
         "the pause was shared in PostgreSQL"
     );
 }
+
+/// A configuration file that is wrong: `herald setup` exits 2 before it
+/// reaches PostgreSQL or RabbitMQ, and its message names the place.
+#[test]
+fn a_bad_configuration_exits_2_naming_the_place_and_never_a_secret() {
+    let dir = std::env::temp_dir().join(format!("herald-config-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let connection = "[[connection]]\nname = \"k\"\nadapter = \"konnek\"\n\
+        base_url = \"http://127.0.0.1:9\"\nchannel = \"whatsapp\"\nclient_id = \"c\"\n\
+        username = \"u\"\n";
+    let cases = [
+        (
+            format!("[amqp]\nexchange = \"\"\n\n{connection}password = \"p\"\n"),
+            "amqp.exchange: must not be empty".to_owned(),
+        ),
+        (
+            format!("[worker]\nhttp_timeout = \"0s\"\n\n{connection}password = \"p\"\n"),
+            "worker.http_timeout: must be longer than 0".to_owned(),
+        ),
+        (
+            format!("[worker]\nhttp_timeout = 2s\n\n{connection}password = \"p\"\n"),
+            "herald.toml:2:16: not valid TOML".to_owned(),
+        ),
+        (
+            format!("{connection}password = 987654321\n"),
+            "connection[0].password: must be a string".to_owned(),
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = dir.join("herald.toml");
+        std::fs::write(&path, &text).expect("write config");
+        let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .current_dir(&dir)
+            .args(["--config", "herald.toml", "setup"])
+            .env_remove("HERALD_DATABASE_URL")
+            .env_remove("HERALD_AMQP_URL")
+            .output()
+            .expect("run herald");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}\n{stderr}");
+        assert!(stderr.contains(&expected), "{expected:?} not in {stderr}");
+        assert!(!stderr.contains("987654321"), "a secret shown: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,9 +7,17 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn happy_path_delivers_once_with_every_state_recorded() {
-    let app = spawn_app().await;
+    // A connection of this test's own, so that its metrics are this test's.
+    let connection = unique_connection("konnek-happy");
+    let app = spawn_app_with(Options {
+        extra_toml: konnek_connection(&connection),
+        ..Options::default()
+    })
+    .await;
     let id = Uuid::new_v4();
-    app.publish(&send(id, "628111000001")).await;
+    let mut command = send(id, "628111000001");
+    command["connection"] = json!(connection);
+    app.publish(&command).await;
 
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.attempts, 1);
@@ -38,9 +46,33 @@ async fn happy_path_delivers_once_with_every_state_recorded() {
     assert_eq!(request.body["body"]["text"], "Your order has shipped");
 
     let metrics = app.metrics().await;
-    assert!(metrics.contains("herald_deliveries_total"), "{metrics}");
-    assert!(
-        metrics.contains("herald_attempt_duration_seconds"),
+    let series = |name: &str, labels: &str| {
+        let labels = format!("connection=\"{connection}\"{labels}");
+        metric(&metrics, &format!("{name}{{{labels}}}"))
+    };
+    assert_eq!(
+        series("herald_deliveries_total", ",outcome=\"success\""),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        series("herald_deliveries_total", ",outcome=\"failed\""),
+        None,
+        "{metrics}"
+    );
+    assert_eq!(
+        series("herald_attempts_total", ",result=\"success\""),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        series("herald_attempt_duration_seconds_count", ""),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        series("herald_delivery_latency_seconds_count", ""),
+        Some(1.0),
         "{metrics}"
     );
 }

@@ -308,6 +308,39 @@ pub fn send(id: Uuid, to: &str) -> Value {
            "message": {"to": to, "text": "Your order has shipped"}})
 }
 
+/// A Konnek connection named `name` (with the `callback_token`), as a
+/// `[[connection]]` table for [`Options::extra_toml`]: metrics labelled with
+/// a name only one test uses count only what that test caused (the metrics
+/// recorder is the test binary's, shared by every test).
+pub fn konnek_connection(name: &str) -> String {
+    format!(
+        r#"
+[[connection]]
+name = "{name}"
+adapter = "konnek"
+base_url = "{{sim_url}}"
+callback_token = "{CALLBACK_TOKEN}"
+channel = "whatsapp"
+client_id = "client-1"
+username = "sim-user"
+password = "sim-pass"
+"#
+    )
+}
+
+/// A connection name no other test uses.
+pub fn unique_connection(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::new_v4().simple())
+}
+
+/// The value of the metrics line that starts with `series` (a name and its
+/// labels, e.g. `herald_attempts_total{connection="x",result="success"}`).
+pub fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+}
+
 /// Polls `probe` until it returns `Some`, or panics after `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
 where

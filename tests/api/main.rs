@@ -17,4 +17,5 @@ mod pauses;
 mod poison;
 mod proxy;
 mod publishing;
+mod robustness;
 mod storage;

@@ -28,14 +28,47 @@ use answer::Issued;
 use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, HeaderValue};
 use serde_json::Value;
+use std::sync::Arc;
 use token::{Lease, Tokens};
 
 pub struct HighqAdapter {
     conversations_url: String,
-    token_url: String,
     settings: HighqSettings,
     tokens: Tokens,
+    endpoint: Arc<TokenEndpoint>,
     http: reqwest::Client,
+}
+
+/// The token endpoint, shared with the refresh's own task.
+struct TokenEndpoint {
+    url: String,
+    client_id: String,
+    client_secret: crate::config::Secret,
+    http: reqwest::Client,
+}
+
+impl TokenEndpoint {
+    /// The refresh-token grant, form-encoded.
+    async fn refresh(&self, refresh_token: String) -> Result<Issued, ProviderError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose()),
+        ];
+        let result = exchange(
+            self.http
+                .post(&self.url)
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .form(&form),
+            interpret_token,
+        )
+        .await;
+        result.map_err(|mut e| {
+            redact(&mut e.message, [refresh_token.as_str()]);
+            e
+        })
+    }
 }
 
 impl HighqAdapter {
@@ -53,11 +86,17 @@ impl HighqAdapter {
             settings.refresh_token.clone(),
             store,
         );
+        let endpoint = Arc::new(TokenEndpoint {
+            url: format!("{base}/api/oauth2/token"),
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+            http: http.clone(),
+        });
         HighqAdapter {
             conversations_url: format!("{base}/api/4/conversations/"),
-            token_url: format!("{base}/api/oauth2/token"),
             settings,
             tokens,
+            endpoint,
             http,
         }
     }
@@ -67,32 +106,16 @@ impl HighqAdapter {
     }
 
     pub fn token_url(&self) -> &str {
-        &self.token_url
+        &self.endpoint.url
     }
 
-    /// The refresh-token grant, form-encoded.
-    async fn refresh(&self, refresh_token: String) -> Result<Issued, ProviderError> {
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.as_str()),
-            ("client_id", self.settings.client_id.as_str()),
-            ("client_secret", self.settings.client_secret.expose()),
-        ];
-        let result = async {
-            exchange(
-                self.http
-                    .post(&self.token_url)
-                    .header(ACCEPT, HeaderValue::from_static("application/json"))
-                    .form(&form),
-                interpret_token,
-            )
-            .await
-        }
-        .await;
-        result.map_err(|mut e| {
-            redact(&mut e.message, [refresh_token.as_str()]);
-            e
-        })
+    /// A refresh for the token cache: it may run on after its caller.
+    fn refresher(
+        &self,
+    ) -> impl FnOnce(String) -> BoxFuture<'static, Result<Issued, ProviderError>> + Send + 'static
+    {
+        let endpoint = self.endpoint.clone();
+        move |refresh_token| Box::pin(async move { endpoint.refresh(refresh_token).await })
     }
 
     async fn post(&self, lease: &Lease, body: &Value) -> Result<Sent, ProviderError> {
@@ -116,7 +139,7 @@ impl HighqAdapter {
         leases: &mut Vec<Lease>,
     ) -> Result<Sent, ProviderError> {
         let body = request_body(outbound.message);
-        let lease = self.tokens.get(|rt| self.refresh(rt)).await?;
+        let lease = self.tokens.get(self.refresher()).await?;
         leases.push(lease.clone());
         match self.post(&lease, &body).await {
             Err(error) if error.class == ErrorClass::AuthExpired => {
@@ -125,7 +148,7 @@ impl HighqAdapter {
                 );
                 let renewed = self
                     .tokens
-                    .renew(lease.generation, |rt| self.refresh(rt))
+                    .renew(lease.generation, self.refresher())
                     .await?;
                 leases.push(renewed.clone());
                 self.post(&renewed, &body).await.map_err(|mut again| {

@@ -8,6 +8,15 @@
 //! that waited for it finds a newer `generation` and uses that pair. Inside
 //! one worker, a mutex lets one task at a time go to the database, so a
 //! wave of 403s costs one refresh.
+//!
+//! A refresh, once sent, is never lost: it runs in a task of its own that
+//! the caller awaits, so a caller dropped meanwhile (a timeout) does not
+//! drop it. If saving the issued pair fails, the save is retried (bounded,
+//! with backoff) in the transaction that holds the row, then, if that is
+//! lost, without the row lock; if it still fails, the pair is kept in
+//! memory and used, saved in the background as soon as PostgreSQL takes it,
+//! and in any case before anything reads the stored refresh token again,
+//! which HighQ no longer accepts.
 
 use super::super::{ErrorClass, ProviderError};
 use super::answer::Issued;
@@ -19,6 +28,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
+
+/// How long a worker keeps trying, in the background, to store a pair
+/// whose save failed.
+const KEEP_SAVING_FOR: Duration = Duration::from_secs(600);
+
+/// The waits between tries to save an issued pair: first inside the
+/// refresh's transaction, the row still locked; then, if that transaction
+/// is lost, outside it.
+const SAVE_BACKOFF: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
 
 /// How long before its end an access token is refreshed, at most (a
 /// quarter of its lifetime for short-lived ones).
@@ -54,14 +77,30 @@ impl Current {
     }
 }
 
-pub struct Tokens {
+/// A pair HighQ issued that is not stored yet, and the refresh token it
+/// replaced (what the row holds until it is stored).
+#[derive(Clone)]
+struct Unsaved {
+    replaced: String,
+    access_token: String,
+    refresh_token: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+struct Inner {
     connection: String,
     configured_access: Option<Secret>,
     configured_refresh: Secret,
     store: Store,
     cache: RwLock<Option<Current>>,
     /// One task of this worker at a time loads or refreshes.
-    refreshing: Mutex<()>,
+    refreshing: Arc<Mutex<()>>,
+    /// An issued pair whose save failed, until it is saved.
+    unsaved: std::sync::Mutex<Option<Unsaved>>,
+}
+
+pub struct Tokens {
+    inner: Arc<Inner>,
 }
 
 fn storage_error(err: &crate::storage::StorageError) -> ProviderError {
@@ -79,6 +118,14 @@ fn renew_at(expires_in: Option<Duration>) -> Option<DateTime<Utc>> {
     Some(Utc::now() + chrono::Duration::from_std(early).ok()?)
 }
 
+fn empty_token() -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Transient,
+        None,
+        "the stored HighQ token is empty",
+    )
+}
+
 impl Tokens {
     pub fn new(
         connection: &str,
@@ -87,12 +134,15 @@ impl Tokens {
         store: Store,
     ) -> Tokens {
         Tokens {
-            connection: connection.to_owned(),
-            configured_access: configured_access.filter(|t| !t.is_empty()),
-            configured_refresh,
-            store,
-            cache: RwLock::new(None),
-            refreshing: Mutex::new(()),
+            inner: Arc::new(Inner {
+                connection: connection.to_owned(),
+                configured_access: configured_access.filter(|t| !t.is_empty()),
+                configured_refresh,
+                store,
+                cache: RwLock::new(None),
+                refreshing: Arc::new(Mutex::new(())),
+                unsaved: std::sync::Mutex::new(None),
+            }),
         }
     }
 
@@ -100,31 +150,33 @@ impl Tokens {
     /// new one from `refresh`.
     pub async fn get<F, Fut>(&self, refresh: F) -> Result<Lease, ProviderError>
     where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = Result<Issued, ProviderError>>,
+        F: FnOnce(String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Issued, ProviderError>> + Send + 'static,
     {
-        if let Some(current) = self.cache.read().await.as_ref().filter(|c| c.fresh()) {
+        let inner = &self.inner;
+        if let Some(current) = inner.cache.read().await.as_ref().filter(|c| c.fresh()) {
             return Ok(current.lease.clone());
         }
-        let _one = self.refreshing.lock().await;
-        if let Some(current) = self.cache.read().await.as_ref().filter(|c| c.fresh()) {
+        let one = inner.refreshing.clone().lock_owned().await;
+        if let Some(current) = inner.cache.read().await.as_ref().filter(|c| c.fresh()) {
             return Ok(current.lease.clone());
         }
-        let stored = self
+        inner.save_unsaved().await?;
+        let stored = inner
             .store
             .load_token(
-                &self.connection,
-                self.configured_access.as_deref(),
-                &self.configured_refresh,
+                &inner.connection,
+                inner.configured_access.as_deref(),
+                &inner.configured_refresh,
             )
             .await
             .map_err(|e| storage_error(&e))?;
         match Current::from_stored(&stored).filter(Current::fresh) {
             Some(current) => {
-                *self.cache.write().await = Some(current.clone());
+                *inner.cache.write().await = Some(current.clone());
                 Ok(current.lease)
             }
-            None => self.refresh_locked(stored.generation, refresh).await,
+            None => self.spawn_refresh(one, stored.generation, refresh).await,
         }
     }
 
@@ -132,23 +184,93 @@ impl Tokens {
     /// another task or worker refreshed since, its pair is used.
     pub async fn renew<F, Fut>(&self, generation: i64, refresh: F) -> Result<Lease, ProviderError>
     where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = Result<Issued, ProviderError>>,
+        F: FnOnce(String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Issued, ProviderError>> + Send + 'static,
     {
-        let _one = self.refreshing.lock().await;
-        if let Some(current) = self.cache.read().await.as_ref()
+        let one = self.inner.refreshing.clone().lock_owned().await;
+        if let Some(current) = self.inner.cache.read().await.as_ref()
             && current.lease.generation != generation
             && current.fresh()
         {
             return Ok(current.lease.clone());
         }
-        self.refresh_locked(generation, refresh).await
+        self.spawn_refresh(one, generation, refresh).await
+    }
+
+    /// Runs the refresh in a task of its own, which keeps `one` (this
+    /// worker's turn) until it ends: the caller may be dropped, the refresh
+    /// and the save of its pair go on.
+    async fn spawn_refresh<F, Fut>(
+        &self,
+        one: tokio::sync::OwnedMutexGuard<()>,
+        generation: i64,
+        refresh: F,
+    ) -> Result<Lease, ProviderError>
+    where
+        F: FnOnce(String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Issued, ProviderError>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let result = inner.refresh_locked(generation, refresh).await;
+            drop(one);
+            result
+        });
+        task.await.unwrap_or_else(|e| {
+            Err(ProviderError::new(
+                ErrorClass::Transient,
+                None,
+                format!("the HighQ token refresh did not finish: {e}"),
+            ))
+        })
+    }
+}
+
+impl Inner {
+    /// Stores the pair whose save failed earlier, if there is one. Until
+    /// this succeeds, nothing reads the stored refresh token.
+    async fn save_unsaved(&self) -> Result<(), ProviderError> {
+        let Some(unsaved) = self.unsaved_pair() else {
+            return Ok(());
+        };
+        let saved = self
+            .store
+            .save_token_replacing(
+                &self.connection,
+                &unsaved.replaced,
+                &unsaved.access_token,
+                &unsaved.refresh_token,
+                unsaved.expires_at,
+            )
+            .await
+            .map_err(|e| storage_error(&e))?;
+        *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match saved.as_ref().and_then(Current::from_stored) {
+            Some(current) => {
+                tracing::info!(
+                    generation = current.lease.generation,
+                    "stored the HighQ pair whose save had failed"
+                );
+                *self.cache.write().await = Some(current);
+            }
+            None => tracing::warn!(
+                "the stored HighQ pair changed before the pair whose save had failed could be stored; keeping the stored one"
+            ),
+        }
+        Ok(())
+    }
+
+    fn unsaved_pair(&self) -> Option<Unsaved> {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Refreshes unless the stored pair moved past `generation` already.
     /// Called with `refreshing` held.
     async fn refresh_locked<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         generation: i64,
         refresh: F,
     ) -> Result<Lease, ProviderError>
@@ -156,6 +278,7 @@ impl Tokens {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<Issued, ProviderError>>,
     {
+        self.save_unsaved().await?;
         let lock = self
             .store
             .lock_token(&self.connection)
@@ -169,30 +292,100 @@ impl Tokens {
             return Ok(current.lease);
         }
         let stored_refresh = lock.current.refresh_token.clone();
+        let next_generation = lock.current.generation + 1;
         // On an error the lock is dropped: the transaction rolls back and
         // the stored pair stays as it was.
         let issued = refresh(stored_refresh.clone()).await?;
-        let refresh_token = issued.refresh_token.as_deref().unwrap_or(&stored_refresh);
+        let unsaved = Unsaved {
+            access_token: issued.access_token,
+            refresh_token: issued
+                .refresh_token
+                .unwrap_or_else(|| stored_refresh.clone()),
+            expires_at: renew_at(issued.expires_in),
+            replaced: stored_refresh,
+        };
         let saved = lock
             .save(
-                &issued.access_token,
-                refresh_token,
-                renew_at(issued.expires_in),
+                &unsaved.access_token,
+                &unsaved.refresh_token,
+                unsaved.expires_at,
+                &SAVE_BACKOFF,
             )
-            .await
-            .map_err(|e| storage_error(&e))?;
-        tracing::info!(
-            generation = saved.generation,
-            "refreshed the HighQ access token"
-        );
-        let current = Current::from_stored(&saved).ok_or_else(|| {
-            ProviderError::new(
-                ErrorClass::Transient,
-                None,
-                "the stored HighQ token is empty",
-            )
-        })?;
-        *self.cache.write().await = Some(current.clone());
+            .await;
+        let current = match saved {
+            Ok(saved) => {
+                tracing::info!(
+                    generation = saved.generation,
+                    "refreshed the HighQ access token"
+                );
+                Current::from_stored(&saved).ok_or_else(empty_token)?
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %crate::error_chain(&err),
+                    "could not store the refreshed HighQ pair; trying again"
+                );
+                let current = Current {
+                    lease: Lease {
+                        token: unsaved.access_token.as_str().into(),
+                        generation: next_generation,
+                    },
+                    renew_at: unsaved.expires_at,
+                };
+                *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = Some(unsaved);
+                if !self.retry_save().await {
+                    tokio::spawn(self.clone().keep_saving());
+                }
+                current
+            }
+        };
+        let mut cache = self.cache.write().await;
+        // A retried save may have cached the stored pair already.
+        let current = match cache.as_ref() {
+            Some(cached) if cached.lease.token == current.lease.token => cached.clone(),
+            _ => current,
+        };
+        *cache = Some(current.clone());
         Ok(current.lease)
+    }
+
+    /// Tries again to store the unsaved pair, a few times with backoff;
+    /// whether it is stored.
+    async fn retry_save(&self) -> bool {
+        for wait in SAVE_BACKOFF {
+            tokio::time::sleep(wait).await;
+            match self.save_unsaved().await {
+                Ok(()) => return true,
+                Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
+            }
+        }
+        false
+    }
+
+    /// Goes on trying to store the unsaved pair in the background, less and
+    /// less often, for [`KEEP_SAVING_FOR`], so that the other workers read
+    /// it as soon as PostgreSQL takes it. The pair stays in use meanwhile,
+    /// and is stored before this worker's next load or refresh in any case.
+    async fn keep_saving(self: Arc<Self>) {
+        tracing::error!(
+            "the refreshed HighQ pair could not be stored; this worker keeps it and tries again"
+        );
+        let until = tokio::time::Instant::now() + KEEP_SAVING_FOR;
+        let mut wait = Duration::from_secs(1);
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+            let _one = self.refreshing.lock().await;
+            if self.unsaved_pair().is_none() {
+                return; // stored by a load or a refresh meanwhile
+            }
+            match self.save_unsaved().await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
+            }
+        }
+        tracing::error!(
+            "gave up storing the refreshed HighQ pair in the background; it is stored before this worker's next refresh"
+        );
     }
 }
