@@ -162,13 +162,55 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+tokio::task_local! {
+    /// The time the calls of the delivery being sent must end by.
+    static CALLS_END_BY: CallBudget;
+}
+
+/// How long the provider calls of one delivery may run (see
+/// [`crate::worker::budget`]): a call that could not end by `end_by`,
+/// taking up to `call_limit` (the HTTP client's timeout), is not started.
+#[derive(Debug, Clone, Copy)]
+pub struct CallBudget {
+    pub end_by: std::time::Instant,
+    pub call_limit: Duration,
+}
+
+/// Runs an adapter's `send` under `budget`: every request it makes through
+/// [`exchange`] is started only while the call can end in time.
+pub async fn within_budget<F: std::future::Future>(budget: CallBudget, send: F) -> F::Output {
+    CALLS_END_BY.scope(budget, send).await
+}
+
+/// The refusal of a call that could not end within its delivery's budget;
+/// `None` outside a budget or while there is time.
+fn over_budget() -> Option<ProviderError> {
+    let budget = CALLS_END_BY.try_with(|budget| *budget).ok()?;
+    let now = std::time::Instant::now();
+    (now + budget.call_limit > budget.end_by).then(|| {
+        let left = budget.end_by.saturating_duration_since(now);
+        ProviderError::new(
+            ErrorClass::Transient,
+            None,
+            format!(
+                "call not started: {left:?} was left of the delivery's budget, and a call may take {:?} (http_timeout); the outcome must be recorded before the sending lease ends",
+                budget.call_limit
+            ),
+        )
+    })
+}
+
 /// Sends `request` and hands its answer (status, `Retry-After`, body) to
 /// `interpret`. The whole body is read whatever the status: that returns the
-/// connection to the pool.
+/// connection to the pool. Within a delivery's budget, a request that could
+/// not end in time is not sent (a retryable error instead).
 pub async fn exchange<T>(
     request: reqwest::RequestBuilder,
     interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {
+    if let Some(refused) = over_budget() {
+        return Err(refused);
+    }
     let response = request
         .send()
         .await

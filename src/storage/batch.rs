@@ -75,16 +75,20 @@ impl Store {
     /// in one statement.
     ///
     /// A send due now is born claimed (`waitForSending → sending` in the same
-    /// statement), saving the hot path a round trip. An id given twice among
+    /// statement), saving the hot path a round trip, unless `claim` says the
+    /// worker has no room for it now (`claim[i]` for `sends[i]`; missing
+    /// means true): then it waits, due at once, for the sweeper of a worker
+    /// with room. An id given twice among
     /// the sends is a duplicate the second time. An outcome lands only if its
     /// claim is still this worker's; its attempt row is kept either way.
     pub async fn write_set(
         &self,
         sends: &[Arc<SendCommand>],
+        claim: &[bool],
         outcomes: &[(&Claimed, &Outcome)],
         now: DateTime<Utc>,
     ) -> Result<SetWritten, StorageError> {
-        let s = SendColumns::new(sends, now)?;
+        let s = SendColumns::new(sends, claim, now)?;
         let o = OutcomeColumns::new(outcomes);
         let rows = sqlx::query(WRITE_SET)
             .bind(&s.ids)
@@ -167,7 +171,7 @@ impl Store {
         commands: &[Arc<SendCommand>],
         now: DateTime<Utc>,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
-        Ok(self.write_set(commands, &[], now).await?.accepted)
+        Ok(self.write_set(commands, &[], &[], now).await?.accepted)
     }
 
     /// Records outcomes and their attempt rows, in order (a
@@ -178,7 +182,7 @@ impl Store {
         &self,
         items: &[(&Claimed, &Outcome)],
     ) -> Result<Vec<Option<DateTime<Utc>>>, StorageError> {
-        Ok(self.write_set(&[], items, Utc::now()).await?.recorded)
+        Ok(self.write_set(&[], &[], items, Utc::now()).await?.recorded)
     }
 }
 
@@ -212,7 +216,11 @@ struct SendColumns<'a> {
 }
 
 impl<'a> SendColumns<'a> {
-    fn new(commands: &'a [Arc<SendCommand>], now: DateTime<Utc>) -> Result<Self, StorageError> {
+    fn new(
+        commands: &'a [Arc<SendCommand>],
+        claim: &[bool],
+        now: DateTime<Utc>,
+    ) -> Result<Self, StorageError> {
         let n = commands.len();
         let mut c = SendColumns {
             ids: Vec::with_capacity(n),
@@ -228,7 +236,11 @@ impl<'a> SendColumns<'a> {
             group_ids: Vec::with_capacity(n),
             group_orders: Vec::with_capacity(n),
             first_of: HashMap::with_capacity(n),
-            states: commands.iter().map(|cmd| initial_state(cmd, now)).collect(),
+            states: commands
+                .iter()
+                .enumerate()
+                .map(|(i, cmd)| initial_state(cmd, now, claim.get(i).copied().unwrap_or(true)))
+                .collect(),
         };
         for (i, cmd) in commands.iter().enumerate() {
             c.first_of.entry(cmd.id).or_insert(i);
@@ -328,8 +340,9 @@ impl<'a> OutcomeColumns<'a> {
     }
 }
 
-/// Where a new send starts: failed (expired), waiting (scheduled) or claimed.
-pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>) -> State {
+/// Where a new send starts: failed (expired), waiting (scheduled), claimed,
+/// or, where the worker has no room for it (`claim` false), waiting and due.
+pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>, claim: bool) -> State {
     let expired = cmd.expires_at.is_some_and(|at| at <= now);
     let scheduled = !expired && cmd.not_before.is_some_and(|at| at > now);
     if expired {
@@ -342,7 +355,9 @@ pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>) -> State {
             Some("scheduled"),
             None,
         )
-    } else {
+    } else if claim {
         (DeliveryStatus::Sending, 1, None, None, None)
+    } else {
+        (DeliveryStatus::WaitForSending, 0, Some(now), None, None)
     }
 }

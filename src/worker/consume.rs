@@ -14,7 +14,8 @@ use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use tracing::Instrument;
 
 pub async fn handle(ctx: &Context, delivery: Delivery) {
@@ -27,17 +28,26 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            let Some(claim) = accept(ctx, Arc::from(send)).instrument(span).await else {
+            // A send its connection has no room for now is recorded due but
+            // not claimed, and a sweeper claims it once there is room: it
+            // holds no worker permit while it waits.
+            let share = ctx
+                .shares
+                .get(&send.connection)
+                .and_then(|share| share.clone().try_acquire_owned().ok());
+            let claim = share.is_some();
+            let Some(claim) = accept(ctx, Arc::from(send), claim).instrument(span).await else {
                 return; // shutting down: not committed, the command stays in the queue
             };
             // Committed: the ack goes out while the delivery starts, as
             // nothing in the delivery waits for the broker.
             match claim {
-                Some(claim) => {
-                    tokio::join!(ack(&delivery), deliver(ctx, *claim));
+                Some((claim, claimed)) => {
+                    tokio::join!(ack(&delivery), deliver(ctx, *claim, claimed));
                 }
                 None => ack(&delivery).await,
             }
+            drop(share);
         }
         Ok(Command::Resend(resend)) => {
             let Some(change) = ctx
@@ -66,10 +76,20 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
 }
 
 /// Records a `send`: `None` if the worker stopped before it was committed,
-/// else the claim when it is due now.
-async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Option<Option<Box<Claimed>>> {
+/// else the claim when it is due now and `claim` (with when the statement
+/// that made it was sent).
+async fn accept(
+    ctx: &Context,
+    send: Arc<SendCommand>,
+    claim: bool,
+) -> Option<Option<(Box<Claimed>, Instant)>> {
+    // When the statement that succeeded was sent: the claim's clock.
+    let sent = Mutex::new(Instant::now());
     let accepted = ctx
-        .with_db_retry("accepting a send", || ctx.accepts.call(send.clone()))
+        .with_db_retry("accepting a send", || {
+            *sent.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            ctx.accepts.call(send.clone(), claim)
+        })
         .await?;
     Some(match accepted {
         AcceptOutcome::Duplicate => {
@@ -89,7 +109,8 @@ async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Option<Option<Box<Clai
         }
         AcceptOutcome::Claimed(claim) => {
             metrics::record_command("send", "accepted");
-            Some(claim)
+            let sent = *sent.lock().unwrap_or_else(PoisonError::into_inner);
+            Some((claim, sent))
         }
     })
 }

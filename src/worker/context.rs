@@ -18,7 +18,9 @@ use tokio_util::task::TaskTracker;
 
 /// One write of the hot path, to be run in a set with others.
 pub enum Write {
-    Accept(Arc<SendCommand>),
+    /// A send, and whether it is claimed as it is recorded (the worker has
+    /// room for it now) or left due for a sweeper.
+    Accept(Arc<SendCommand>, bool),
     Record(Arc<(Claimed, Outcome)>),
 }
 
@@ -52,12 +54,13 @@ pub const SETS_IN_FLIGHT: usize = 1;
 pub struct Accepts(Arc<Writes>);
 
 impl Accepts {
-    /// Records a `send` (see [`Store::write_set`]).
+    /// Records a `send`, claimed if `claim` (see [`Store::write_set`]).
     pub async fn call(
         &self,
         send: Arc<SendCommand>,
+        claim: bool,
     ) -> Result<AcceptOutcome, BatchError<StorageError>> {
-        match self.0.call(Write::Accept(send)).await? {
+        match self.0.call(Write::Accept(send, claim)).await? {
             Written::Accepted(accepted) => Ok(accepted),
             Written::Recorded(_) => Err(BatchError::Stopped),
         }
@@ -92,8 +95,15 @@ pub struct Context {
     pub publisher: Publisher,
     /// Bounds the deliveries in flight in this process (`worker.concurrency`).
     pub permits: Arc<Semaphore>,
+    /// Per connection, its share of this process's deliveries in flight
+    /// (see [`share`]): a delivery holds its connection's permit and a
+    /// worker permit while it runs.
+    pub shares: HashMap<String, Arc<Semaphore>>,
     /// Every spawned delivery task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The deliveries recording an outcome: shutdown waits for them even
+    /// after its grace, as each gives up at its claim's deadline.
+    pub recording: TaskTracker,
     /// Wakes the due-sweeper early (a resend just made something due).
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
@@ -103,10 +113,9 @@ pub struct Context {
 
 /// How long a set may go unanswered: half the sending lease, at most 10 s,
 /// so that its outcomes can still land before the lease lets another worker
-/// take the claims over. A set of 500 rows takes milliseconds.
-fn set_timeout(sending_lease: Duration) -> Duration {
-    (sending_lease / 2).min(Duration::from_secs(10))
-}
+/// take the claims over (the delivery's budget keeps that much and a retry
+/// for the outcome write). A set of 500 rows takes milliseconds.
+use super::budget::set_timeout;
 
 /// `write` unless it takes longer than `limit`.
 async fn within<T>(
@@ -141,23 +150,60 @@ pub fn batchers(store: &Store, sending_lease: Duration) -> (Accepts, Outcomes) {
 /// Runs one set: accepts and outcomes together, one statement, one commit.
 async fn write_set(store: &Store, writes: Vec<Write>) -> Result<Vec<Written>, StorageError> {
     let mut sends = Vec::new();
+    let mut claims = Vec::new();
     let mut records = Vec::new();
     for write in &writes {
         match write {
-            Write::Accept(send) => sends.push(send.clone()),
+            Write::Accept(send, claim) => {
+                sends.push(send.clone());
+                claims.push(*claim);
+            }
             Write::Record(item) => records.push((&item.0, &item.1)),
         }
     }
-    let written = store.write_set(&sends, &records, Utc::now()).await?;
+    let written = store
+        .write_set(&sends, &claims, &records, Utc::now())
+        .await?;
     let mut accepted = written.accepted.into_iter();
     let mut recorded = written.recorded.into_iter();
     Ok(writes
         .iter()
         .filter_map(|write| match write {
-            Write::Accept(_) => accepted.next().map(Written::Accepted),
+            Write::Accept(..) => accepted.next().map(Written::Accepted),
             Write::Record(_) => recorded.next().map(Written::Recorded),
         })
         .collect())
+}
+
+/// How many deliveries of `connection` one worker runs at once: its
+/// `[connection.limits] max_in_flight`, else the whole `concurrency` where it
+/// is the only connection configured, else half of `concurrency` (rounded
+/// up), so that one connection whose provider hangs leaves the others
+/// room.
+pub fn share(config: &Config, connection: &str) -> usize {
+    let concurrency = config.worker.concurrency.max(1);
+    let limit = config
+        .connection(connection)
+        .and_then(|c| c.limits.max_in_flight);
+    match limit {
+        Some(n) => n as usize,
+        None if config.connections.len() <= 1 => concurrency,
+        None => concurrency.div_ceil(2),
+    }
+}
+
+/// A semaphore of its [`share`] per configured connection.
+pub fn shares(config: &Config) -> HashMap<String, Arc<Semaphore>> {
+    config
+        .connections
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                Arc::new(Semaphore::new(share(config, &c.name))),
+            )
+        })
+        .collect()
 }
 
 impl Context {

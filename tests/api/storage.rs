@@ -95,6 +95,7 @@ async fn one_set_accepts_sends_and_records_outcomes_together() {
         .store
         .write_set(
             &[send_command(third), send_command(first)],
+            &[],
             &[(&*claims[0], &outcome), (&stale, &outcome)],
             chrono::Utc::now(),
         )
