@@ -127,12 +127,12 @@ async fn call(ctx: &Context, claim: &Claimed, budget: &Budget) -> Outcome {
         {
             metrics::record_deferral(&claim.connection, "quota");
             let reason = attempt.error.as_deref().unwrap_or("quota refusal");
-            // What is left of the calls' time, and never less than half
-            // a second of the write's reserve.
+            // Not long: where PostgreSQL is slow or away, the pause holds
+            // in this worker and the next refresh records it.
             let limit = budget
                 .calls_end_by
                 .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(500));
+                .clamp(Duration::from_millis(500), Duration::from_secs(2));
             let until = pauses::pause(ctx, &claim.connection, until, reason, limit).await;
             outcome.next_attempt_at = Some(until);
         }
