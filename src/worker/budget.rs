@@ -11,7 +11,8 @@
 //! the reserve is not started at all, and
 //! the attempt ends as a retryable one that made no call. A call is never
 //! cut once the provider may have acted on it; only the waits around the
-//! calls (a token another task is renewing) are cut, at the reserve.
+//! calls (a token another task is renewing) are cut, half a second into
+//! the reserve (see `deliver.rs`).
 //!
 //! The lease must leave room for [`FULL_CALLS`] calls (a token request, then
 //! the send) plus the reserve: [`min_sending_lease`], checked at start.

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// How long past its calls' end a delivery's adapter may still run.
+const AFTER_CALLS: Duration = Duration::from_millis(500);
+
 /// How long a delivery whose connection this worker does not know waits for
 /// a worker that does (a rolling deploy adding a connection).
 const UNKNOWN_CONNECTION_PAUSE: Duration = Duration::from_secs(60);
@@ -32,6 +35,25 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant) {
     }
     .instrument(span)
     .await
+}
+
+/// Hands back a claim this worker has no room to start after all: due
+/// again at once, its attempt refunded, no call made.
+pub async fn give_back(ctx: &Context, claim: Claimed, claimed: Instant) {
+    let span = tracing::info_span!("give_back", id = %claim.id, connection = %claim.connection);
+    let worker = &ctx.config.worker;
+    let budget = Budget::new(claimed, worker.sending_lease, worker.http_timeout);
+    let outcome = Outcome {
+        status: DeliveryStatus::WaitForSending,
+        next_attempt_at: Some(Utc::now()),
+        wait_reason: None,
+        fail_reason: None,
+        provider_status: None,
+        remote_id: None,
+        refund_attempt: true,
+        attempt: None,
+    };
+    record(ctx, claim, outcome, &budget).instrument(span).await
 }
 
 /// An outcome that made no provider call.
@@ -84,7 +106,10 @@ async fn call(ctx: &Context, claim: &Claimed, budget: &Budget) -> Outcome {
     let clock = Instant::now();
     // reqwest ends each request within `http_timeout`, and none starts that
     // could not end by `calls_end_by`; this bound cuts the waits between
-    // them (a token another task is renewing).
+    // them (a token another task is renewing). It falls half a second into
+    // the write's reserve (whose last second is slack): what an adapter
+    // does right after a call, such as storing a token the provider just
+    // replaced, is not cut.
     let calls = crate::adapters::within_budget(
         crate::adapters::CallBudget {
             end_by: budget.calls_end_by,
@@ -92,7 +117,7 @@ async fn call(ctx: &Context, claim: &Claimed, budget: &Budget) -> Outcome {
         },
         adapter.send(outbound),
     );
-    let end_by = tokio::time::Instant::from_std(budget.calls_end_by);
+    let end_by = tokio::time::Instant::from_std(budget.calls_end_by + AFTER_CALLS);
     let result = match tokio::time::timeout_at(end_by, calls).await {
         Ok(result) => result,
         Err(_) => Err(crate::adapters::ProviderError::new(

@@ -13,7 +13,7 @@
 
 use super::budget::set_timeout;
 use super::context::Context;
-use super::deliver::deliver;
+use super::deliver::{deliver, give_back};
 use super::pauses;
 use crate::metrics;
 use crate::storage::StorageError;
@@ -167,9 +167,12 @@ fn take_free(semaphore: &Arc<Semaphore>, most: usize) -> Option<OwnedSemaphorePe
 }
 
 /// Claims due deliveries as far as this worker can start them now: it takes
-/// the free worker permits and each connection's free share first, claims
-/// at most that many, and gives back what it did not use. Returns how many
-/// it claimed, or `Err` if PostgreSQL did not answer.
+/// the free worker permits first, claims at most that many and at most each
+/// connection's free share, and gives back the permits it did not use.
+/// Each claim then takes its connection's permit; one whose connection
+/// filled up meanwhile (the consumer took the room) is given back at once,
+/// due, with its attempt refunded, never left waiting in `sending`. Returns
+/// how many it claimed, or `Err` if PostgreSQL did not answer.
 async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
     if ctx.shutdown.is_cancelled() {
         return Ok(0);
@@ -178,21 +181,20 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
         return Ok(0);
     };
     let free = permits.num_permits();
-    let mut rooms: Vec<(&str, OwnedSemaphorePermit)> = ctx
+    let (connections, rooms): (Vec<&str>, Vec<i32>) = ctx
         .shares
         .iter()
-        .filter_map(|(connection, share)| Some((connection.as_str(), take_free(share, free)?)))
-        .collect();
-    if rooms.is_empty() {
+        .filter_map(|(connection, share)| {
+            let room = share.available_permits().min(free);
+            let room = i32::try_from(room).ok().filter(|room| *room > 0)?;
+            Some((connection.as_str(), room))
+        })
+        .unzip();
+    if connections.is_empty() {
         return Ok(0);
     }
-    let connections: Vec<&str> = rooms.iter().map(|(connection, _)| *connection).collect();
-    let counts: Vec<i32> = rooms
-        .iter()
-        .map(|(_, room)| i32::try_from(room.num_permits()).unwrap_or(i32::MAX))
-        .collect();
     let sent = Instant::now();
-    let claims = match bounded(ctx, ctx.store.claim_due(&connections, &counts, free as i64)).await {
+    let claims = match bounded(ctx, ctx.store.claim_due(&connections, &rooms, free as i64)).await {
         Ok(claims) => claims,
         Err(err) => {
             tracing::warn!(error = %crate::error_chain(&err), "claiming due deliveries failed");
@@ -203,14 +205,20 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
     for claim in claims {
         // The statement claimed at most what these permits cover.
         let worker = permits.split(1);
-        let share = rooms
-            .iter_mut()
-            .find(|(connection, _)| *connection == claim.connection)
-            .and_then(|(_, room)| room.split(1));
+        let share = ctx
+            .shares
+            .get(&claim.connection)
+            .and_then(|share| share.clone().try_acquire_owned().ok());
         let ctx = ctx.clone();
         ctx.tasks.clone().spawn(async move {
-            deliver(&ctx, claim, sent).await;
-            drop((worker, share));
+            match share {
+                Some(share) => {
+                    deliver(&ctx, claim, sent).await;
+                    drop(share);
+                }
+                None => give_back(&ctx, claim, sent).await,
+            }
+            drop(worker);
         });
     }
     Ok(count) // the permits not used go back here

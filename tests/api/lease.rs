@@ -77,11 +77,14 @@ async fn a_lease_shorter_than_a_whole_delivery_is_refused_and_a_slow_onebox_send
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("worker.sending_lease"), "{stderr}");
 
-    // The shortest lease that fits is accepted, and with it the slow
-    // provider gets one authentication and one post.
-    let fitting = short.replace("sending_lease = \"2500ms\"", "sending_lease = \"10s\"");
+    // The shortest lease that fits (10 s) is accepted; with a lease near
+    // it, a provider slow enough that its token call and its send do not
+    // fit in 2.5 s gets one authentication and one post.
+    let shortest = short.replace("sending_lease = \"2500ms\"", "sending_lease = \"10s\"");
+    Config::parse(&shortest, &|_| None).expect("the shortest lease that fits");
+    let fitting = short.replace("sending_lease = \"2500ms\"", "sending_lease = \"11s\"");
     app.config = Config::parse(&fitting, &|_| None).expect("a lease that fits");
-    app.sim.set_latency(Duration::from_millis(1800));
+    app.sim.set_latency(Duration::from_millis(1500));
     app.start_worker().await;
     let (id, to) = (Uuid::new_v4(), "3100000001");
     app.publish(&onebox(ONEBOX, id, to)).await;
