@@ -101,38 +101,63 @@ async fn a_lease_shorter_than_a_whole_delivery_is_refused_and_a_slow_onebox_send
 async fn the_sweeper_claims_only_what_can_start_now() {
     let mut app = spawn_app_with(Options {
         start_worker: false,
-        schedule: r#"["50ms"]"#,
         ..Options::default()
     })
     .await;
     let concurrency = 4;
     app.config.worker.concurrency = concurrency;
+    // In this test's own database, a claim by the sweeper takes half a
+    // second a row (accepts and outcomes are not slowed), so that fresh
+    // sends arrive while a sweep claims.
+    for statement in [
+        "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$",
+        "CREATE TRIGGER slow_claim BEFORE UPDATE ON deliveries FOR EACH ROW \
+         WHEN (OLD.status = 'waitForSending' AND NEW.status = 'sending') \
+         EXECUTE FUNCTION slow_claim()",
+    ] {
+        sqlx::query(statement)
+            .execute(&app.store.pool)
+            .await
+            .expect("slow claims");
+    }
     app.start_worker().await;
 
-    // Retries fall due all the time while fresh sends keep taking the
-    // permits as they free up: a sweep that claimed before it had permits
-    // would leave claims in `sending`, waiting for one.
+    // Three retries fall due while the worker has room for them.
     let mut ids = Vec::new();
-    for i in 0..150 {
-        let id = Uuid::new_v4();
-        let to = format!("3200{i:06}");
+    for i in 0..3 {
+        let (id, to) = (Uuid::new_v4(), format!("32000000{i:02}"));
         let busy = Step::Http {
             status: 503,
             retry_after: None,
         };
-        let steps = if i % 2 == 0 {
-            vec![busy, Step::Delay { millis: 40 }]
-        } else {
-            vec![Step::Delay { millis: 40 }]
-        };
-        app.sim.script(&to, steps);
+        app.sim
+            .script(&to, vec![busy, Step::Delay { millis: 1500 }]);
         app.publish(&send(id, &to)).await;
         ids.push(id);
     }
+    eventually(10, "a sweep to be claiming", || async {
+        let claiming: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query LIKE 'UPDATE deliveries d SET status = ''sending''%'",
+        )
+        .fetch_one(&app.store.pool)
+        .await
+        .expect("pg_stat_activity");
+        (claiming > 0).then_some(())
+    })
+    .await;
+    // Fresh slow sends arrive while it claims.
+    for i in 0..4 {
+        let (id, to) = (Uuid::new_v4(), format!("32000001{i:02}"));
+        app.sim.script(&to, vec![Step::Delay { millis: 1500 }]);
+        app.publish(&send(id, &to)).await;
+        ids.push(id);
+    }
+    let mut most = 0;
 
     // No row sits in `sending` without a permit behind it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut most = 0;
     loop {
         most = most.max(count_sending(&app).await);
         let done: i64 = sqlx::query_scalar(
