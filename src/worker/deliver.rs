@@ -217,8 +217,8 @@ async fn write_outcome(
         };
         let now = Instant::now();
         let outage = match &err {
-            BatchError::Stopped => return None,
-            BatchError::Failed(err) => unreachable(err),
+            BatchError::Failed(err) if !closed(err) => unreachable(err),
+            _ => return None, // the worker's writer or pool is gone
         };
         let keep_on = now + delay < budget.deadline || (outage && !ctx.shutdown.is_cancelled());
         if !keep_on {
@@ -242,9 +242,33 @@ fn unreachable(err: &StorageError) -> bool {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::Protocol(_)
                 | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
         ),
         _ => false,
+    }
+}
+
+/// Whether the worker closed its pool: nothing written through it lands.
+fn closed(err: &StorageError) -> bool {
+    matches!(err, StorageError::Database(sqlx::Error::PoolClosed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_keeps_an_outcome_write_going_past_its_deadline() {
+        assert!(unreachable(&StorageError::Timeout(Duration::from_secs(1))));
+        assert!(unreachable(&StorageError::Database(
+            sqlx::Error::PoolTimedOut
+        )));
+        let refused = sqlx::Error::Protocol("unexpected message".into());
+        assert!(unreachable(&StorageError::Database(refused)));
+        assert!(!unreachable(&StorageError::Database(
+            sqlx::Error::RowNotFound
+        )));
+        let closed_pool = StorageError::Database(sqlx::Error::PoolClosed);
+        assert!(closed(&closed_pool) && !unreachable(&closed_pool));
     }
 }
