@@ -14,6 +14,7 @@ use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tracing::Instrument;
@@ -31,12 +32,13 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             // A send its connection has no room for now is recorded due but
             // not claimed, and a sweeper claims it once there is room: it
             // holds no worker permit while it waits.
-            let share = ctx
-                .shares
-                .get(&send.connection)
-                .and_then(|share| share.clone().try_acquire_owned().ok());
-            let claim = share.is_some();
-            let Some(claim) = accept(ctx, Arc::from(send), claim).instrument(span).await else {
+            let connection = ctx.shares.get(&send.connection);
+            let share = connection.and_then(|c| c.try_take());
+            let has_room = share.is_some();
+            let Some(claim) = accept(ctx, Arc::from(send), has_room)
+                .instrument(span)
+                .await
+            else {
                 return; // shutting down: not committed, the command stays in the queue
             };
             // Committed: the ack goes out while the delivery starts, as
@@ -45,9 +47,16 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                 Some((claim, claimed)) => {
                     tokio::join!(ack(&delivery), deliver(ctx, *claim, claimed));
                 }
-                None => ack(&delivery).await,
+                None => {
+                    if !has_room && let Some(connection) = connection {
+                        connection.waiting.store(true, Ordering::Relaxed);
+                    }
+                    ack(&delivery).await
+                }
             }
-            drop(share);
+            if let (Some(connection), Some(share)) = (connection, share) {
+                connection.give_back(share, &ctx.sweep_now);
+            }
         }
         Ok(Command::Resend(resend)) => {
             let Some(change) = ctx

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -98,7 +98,7 @@ pub struct Context {
     /// Per connection, its share of this process's deliveries in flight
     /// (see [`share`]): a delivery holds its connection's permit and a
     /// worker permit while it runs.
-    pub shares: HashMap<String, Arc<Semaphore>>,
+    pub shares: HashMap<String, Share>,
     /// Every spawned delivery task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     /// The deliveries recording an outcome: shutdown waits for them even
@@ -192,16 +192,42 @@ pub fn share(config: &Config, connection: &str) -> usize {
     }
 }
 
-/// A semaphore of its [`share`] per configured connection.
-pub fn shares(config: &Config) -> HashMap<String, Arc<Semaphore>> {
+/// One connection's share of a worker.
+pub struct Share {
+    /// Its [`share`] of permits.
+    pub permits: Arc<Semaphore>,
+    /// Whether sends of it were left due for want of room: a delivery of it
+    /// that ends then wakes the sweeper, which claims them at once.
+    pub waiting: AtomicBool,
+}
+
+impl Share {
+    /// A permit of this connection, if it has room now.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Gives back `permit`, waking the sweeper when sends of this
+    /// connection wait for room.
+    pub fn give_back(&self, permit: OwnedSemaphorePermit, sweep_now: &Notify) {
+        drop(permit);
+        if self.waiting.load(Ordering::Relaxed) {
+            sweep_now.notify_one();
+        }
+    }
+}
+
+/// A [`Share`] per configured connection.
+pub fn shares(config: &Config) -> HashMap<String, Share> {
     config
         .connections
         .iter()
         .map(|c| {
-            (
-                c.name.clone(),
-                Arc::new(Semaphore::new(share(config, &c.name))),
-            )
+            let share = Share {
+                permits: Arc::new(Semaphore::new(share(config, &c.name))),
+                waiting: AtomicBool::new(false),
+            };
+            (c.name.clone(), share)
         })
         .collect()
 }

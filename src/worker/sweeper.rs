@@ -20,6 +20,7 @@ use crate::storage::StorageError;
 use chrono::Utc;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -185,7 +186,7 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
         .shares
         .iter()
         .filter_map(|(connection, share)| {
-            let room = share.available_permits().min(free);
+            let room = share.permits.available_permits().min(free);
             let room = i32::try_from(room).ok().filter(|room| *room > 0)?;
             Some((connection.as_str(), room))
         })
@@ -202,19 +203,33 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
         }
     };
     let count = claims.len();
+    // A connection that had room for more than were due has none waiting
+    // for room any more (unless the statement's overall limit cut it short).
+    for (connection, room) in connections.iter().zip(&rooms) {
+        let claimed = claims
+            .iter()
+            .filter(|c| c.connection == *connection)
+            .count();
+        if count < free
+            && claimed < *room as usize
+            && let Some(share) = ctx.shares.get(*connection)
+        {
+            share.waiting.store(false, Ordering::Relaxed);
+        }
+    }
     for claim in claims {
         // The statement claimed at most what these permits cover.
         let worker = permits.split(1);
-        let share = ctx
-            .shares
-            .get(&claim.connection)
-            .and_then(|share| share.clone().try_acquire_owned().ok());
+        let share = ctx.shares.get(&claim.connection).and_then(|c| c.try_take());
         let ctx = ctx.clone();
         ctx.tasks.clone().spawn(async move {
             match share {
                 Some(share) => {
+                    let connection = claim.connection.clone();
                     deliver(&ctx, claim, sent).await;
-                    drop(share);
+                    if let Some(connection) = ctx.shares.get(&connection) {
+                        connection.give_back(share, &ctx.sweep_now);
+                    }
                 }
                 None => give_back(&ctx, claim, sent).await,
             }
