@@ -56,6 +56,10 @@ pub enum ErrorClass {
     AuthExpired,
     /// The provider's quota or sending hours are closed: defer, using no attempt.
     QuotaClosed,
+    /// The message was not sent: the delivery's time ran short before the
+    /// send could start (see `worker::budget`). No provider holds it, so
+    /// it waits again at once for a fresh claim, using no attempt.
+    NotSent,
 }
 
 impl ErrorClass {
@@ -66,7 +70,7 @@ impl ErrorClass {
                 "retryable"
             }
             ErrorClass::Permanent => "permanent",
-            ErrorClass::QuotaClosed => "deferred",
+            ErrorClass::QuotaClosed | ErrorClass::NotSent => "deferred",
         }
     }
 }
@@ -166,6 +170,44 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// answer anywhere near it, and a worker holds hundreds of calls at once.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
+tokio::task_local! {
+    /// The time the calls of the delivery being sent must end by.
+    static CALLS_END_BY: CallBudget;
+}
+
+/// How long the provider calls of one delivery may run (see
+/// [`crate::worker::budget`]): a call that could not end by `end_by`,
+/// taking up to `call_limit` (the HTTP client's timeout), is not started.
+#[derive(Debug, Clone, Copy)]
+pub struct CallBudget {
+    pub end_by: std::time::Instant,
+    pub call_limit: Duration,
+}
+
+/// Runs an adapter's `send` under `budget`: every request it makes through
+/// [`exchange`] is started only while the call can end in time.
+pub async fn within_budget<F: std::future::Future>(budget: CallBudget, send: F) -> F::Output {
+    CALLS_END_BY.scope(budget, send).await
+}
+
+/// The refusal of a call that could not end within its delivery's budget;
+/// `None` outside a budget or while there is time.
+fn over_budget() -> Option<ProviderError> {
+    let budget = CALLS_END_BY.try_with(|budget| *budget).ok()?;
+    let now = std::time::Instant::now();
+    (now + budget.call_limit > budget.end_by).then(|| {
+        let left = budget.end_by.saturating_duration_since(now);
+        ProviderError::new(
+            ErrorClass::NotSent,
+            None,
+            format!(
+                "call not started: {left:?} was left of the delivery's budget, and a call may take {:?} (http_timeout); the outcome must be recorded before the sending lease ends",
+                budget.call_limit
+            ),
+        )
+    })
+}
+
 /// Sends `request` and hands its answer (status, `Retry-After`, body) to
 /// `interpret`. The body is read whatever the status (that returns the
 /// connection to the pool), up to [`MAX_ANSWER_BYTES`]: a longer one is cut
@@ -173,10 +215,15 @@ pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// it counts (a 2xx whose message id it finds is a success: the provider
 /// took the message, and a retry would send it twice); if the adapter
 /// cannot read it, its error says the answer was cut.
+/// Within a delivery's budget, a request that could not end in time is
+/// not sent (a retryable error instead).
 pub async fn exchange<T>(
     request: reqwest::RequestBuilder,
     interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {
+    if let Some(refused) = over_budget() {
+        return Err(refused);
+    }
     let mut response = request
         .send()
         .await

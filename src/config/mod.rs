@@ -386,10 +386,18 @@ impl Config {
                 ));
             }
         }
-        if w.sending_lease <= w.http_timeout {
+        let min_lease = crate::worker::budget::min_sending_lease(w.http_timeout);
+        if w.sending_lease < min_lease {
             return Err(ConfigError::at(
                 "worker.sending_lease",
-                "must be longer than worker.http_timeout, or a slow call would be sent twice",
+                format!(
+                    "must be at least {min_lease:?} with worker.http_timeout = {:?}: a delivery \
+                     may make two calls of up to http_timeout each (a token request, then the \
+                     send) and then needs half the lease, at most 10s, plus 1s \
+                     to record the outcome; a shorter lease lets another worker take back a \
+                     delivery that is still being sent, and send it twice",
+                    w.http_timeout
+                ),
             ));
         }
         self.amqp.validate()?;

@@ -23,6 +23,9 @@ use uuid::Uuid;
 pub struct Accept {
     pub command: Arc<SendCommand>,
     pub token: Uuid,
+    /// Whether the send is claimed as it is recorded (the worker has room
+    /// for it now), or left due for a sweeper.
+    pub claim: bool,
 }
 
 impl Accept {
@@ -31,6 +34,7 @@ impl Accept {
         Accept {
             command,
             token: Uuid::new_v4(),
+            claim: true,
         }
     }
 }
@@ -148,7 +152,9 @@ impl Store {
     /// statement), saving the hot path a round trip. An id given twice among
     /// the sends is a duplicate the second time. A send written again with
     /// its token (the first statement's answer lost) gets its row as it is
-    /// now: its claim when still in `sending`. An outcome lands only if its
+    /// now: its claim when still in `sending`. A send whose `claim` is false
+    /// (the worker has no room for its connection now) is not claimed but
+    /// left due at once, for the sweeper of a worker with room. An outcome lands only if its
     /// claim is still this worker's; its attempt row is kept either way, once.
     pub async fn write_set(
         &self,
@@ -307,7 +313,7 @@ impl<'a> SendColumns<'a> {
         order.sort_by_key(|&i| sends[i].command.id);
         for i in order {
             let cmd = &sends[i].command;
-            let (status, attempt, next, wait, fail) = initial_state(cmd, now);
+            let (status, attempt, next, wait, fail) = initial_state(cmd, now, sends[i].claim);
             // As text, cast in the statement: no JSON tree is built here.
             let body = serde_json::to_string(&**cmd)
                 .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
@@ -420,8 +426,9 @@ impl<'a> OutcomeColumns<'a> {
     }
 }
 
-/// Where a new send starts: failed (expired), waiting (scheduled) or claimed.
-pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>) -> State {
+/// Where a new send starts: failed (expired), waiting (scheduled), claimed,
+/// or, where the worker has no room for it (`claim` false), waiting and due.
+pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>, claim: bool) -> State {
     let expired = cmd.expires_at.is_some_and(|at| at <= now);
     let scheduled = !expired && cmd.not_before.is_some_and(|at| at > now);
     if expired {
@@ -434,7 +441,9 @@ pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>) -> State {
             Some("scheduled"),
             None,
         )
-    } else {
+    } else if claim {
         (DeliveryStatus::Sending, 1, None, None, None)
+    } else {
+        (DeliveryStatus::WaitForSending, 0, Some(now), None, None)
     }
 }

@@ -92,21 +92,31 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Claims up to `limit` due deliveries for this worker. A row whose
-    /// stored command cannot be read is failed with that reason (it would
-    /// fail the same way on every claim); the others are claimed.
-    pub async fn claim_due(&self, limit: i64) -> Result<Vec<Claimed>, StorageError> {
+    /// Claims up to `limit` due deliveries for this worker, of the given
+    /// connections only and at most `rooms[i]` of `connections[i]` (what
+    /// this worker can start now), the longest due first.
+    pub async fn claim_due(
+        &self,
+        connections: &[&str],
+        rooms: &[i32],
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StorageError> {
         let rows = sqlx::query(
             "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, claimed_at = now(), \
                  next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
-             FROM (SELECT id FROM deliveries \
-                   WHERE status = 'waitForSending' AND next_attempt_at <= now() \
-                     AND (expires_at IS NULL OR expires_at > now()) AND command IS NOT NULL \
-                   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due \
+             FROM (SELECT due.id FROM UNNEST($1::text[], $2::int[]) AS r(connection, room) \
+                   CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM deliveries \
+                       WHERE connection = r.connection AND status = 'waitForSending' \
+                         AND next_attempt_at <= now() \
+                         AND (expires_at IS NULL OR expires_at > now()) AND command IS NOT NULL \
+                       ORDER BY next_attempt_at LIMIT r.room FOR UPDATE SKIP LOCKED) due \
+                   ORDER BY due.next_attempt_at LIMIT $3) due \
              WHERE d.id = due.id \
              RETURNING d.id, d.connection, d.command, d.attempts, d.resends, d.remote_id, \
                  d.claimed_at, d.accepted_at",
         )
+        .bind(connections)
+        .bind(rooms)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -7,6 +7,7 @@
 //! is the source of truth: a worker lost mid-call is covered by the lease.
 
 use super::backoff;
+use super::batcher::BatchError;
 use super::context::{Context, Retried};
 use super::deliver::deliver;
 use crate::domain::command::{RejectReason, Rejection};
@@ -14,11 +15,12 @@ use crate::domain::{Command, SendCommand};
 use crate::metrics;
 use crate::queue::{BrokerLink, QueueError};
 use crate::storage::operator::Change;
-use crate::storage::{AcceptOutcome, Claimed};
+use crate::storage::{AcceptOutcome, Claimed, StorageError};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -29,19 +31,33 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         Err(rejection) => reject(ctx, delivery, rejection).await,
         Ok(Command::Send(send)) => {
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
-            let accepted = accept(ctx, Arc::from(send)).instrument(span).await;
+            // A send its connection has no room for now is recorded due but
+            // not claimed, and a sweeper claims it once there is room: it
+            // holds no worker permit while it waits.
+            let connection = ctx.shares.get(&send.connection);
+            let share = connection.and_then(|c| c.try_take());
+            let has_room = share.is_some();
+            let accepted = accept(ctx, Arc::from(send), has_room)
+                .instrument(span)
+                .await;
             // Committed: the ack goes out while the delivery starts, as
             // nothing in the delivery waits for the broker.
             match accepted {
-                Accepted::Claimed(claim) => {
-                    tokio::join!(ack(&delivery), deliver(ctx, *claim));
+                Accepted::Claimed(claim, claimed) => {
+                    tokio::join!(ack(&delivery), deliver(ctx, *claim, claimed));
                 }
-                Accepted::Done => ack(&delivery).await,
-                Accepted::Refused(rejection) => {
-                    reject(ctx, delivery, rejection).await;
+                Accepted::Done => {
+                    if !has_room && let Some(connection) = connection {
+                        connection.waiting.store(true, Ordering::Relaxed);
+                    }
+                    ack(&delivery).await
                 }
+                Accepted::Refused(rejection) => reject(ctx, delivery, rejection).await,
                 // Shutting down: not committed, the command stays in the queue.
                 Accepted::Stopped => {}
+            }
+            if let (Some(connection), Some(share)) = (connection, share) {
+                connection.give_back(share, &ctx.sweep_now);
             }
         }
         Ok(Command::Resend(resend)) => {
@@ -120,8 +136,9 @@ fn unstorable(
 
 /// What became of a `send`.
 enum Accepted {
-    /// Recorded, due now, and claimed by this worker.
-    Claimed(Box<Claimed>),
+    /// Recorded, due now, and claimed by this worker; with when the claim's
+    /// clock started (see [`accept`]).
+    Claimed(Box<Claimed>, Instant),
     /// Recorded (or a duplicate): nothing to deliver now.
     Done,
     /// PostgreSQL refused to store it: it is refused like bad input.
@@ -130,12 +147,33 @@ enum Accepted {
     Stopped,
 }
 
-/// Records a `send`. Its token is chosen once here, so that a retry of the
-/// write finds the row the first try may have committed after all.
-async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Accepted {
+/// Records a `send`, claimed if `claim`. Its token is chosen once here, so
+/// that a retry of the write finds the row the first try may have committed
+/// after all.
+///
+/// The claim's clock (its delivery budget) starts when the statement that
+/// made it was sent: the last try's, unless an earlier try timed out, whose
+/// statement may have committed and made the claim then.
+async fn accept(ctx: &Context, send: Arc<SendCommand>, claim: bool) -> Accepted {
     let token = Uuid::new_v4();
+    // (the earliest try whose result is unknown, the last try)
+    let tries: Mutex<(Option<Instant>, Instant)> = Mutex::new((None, Instant::now()));
     let accepted = match ctx
-        .with_db_retry("accepting a send", || ctx.accepts.call(send.clone(), token))
+        .with_db_retry("accepting a send", || async {
+            let started = Instant::now();
+            tries.lock().unwrap_or_else(PoisonError::into_inner).1 = started;
+            let written = ctx.accepts.call(send.clone(), token, claim).await;
+            if let Err(BatchError::Failed(err)) = &written
+                && matches!(**err, StorageError::Timeout(_))
+            {
+                tries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+                    .get_or_insert(started);
+            }
+            written
+        })
         .await
     {
         Retried::Done(accepted) => accepted,
@@ -167,7 +205,8 @@ async fn accept(ctx: &Context, send: Arc<SendCommand>) -> Accepted {
         }
         AcceptOutcome::Claimed(claim) => {
             metrics::record_command("send", "accepted");
-            Accepted::Claimed(claim)
+            let (unknown, last) = *tries.lock().unwrap_or_else(PoisonError::into_inner);
+            Accepted::Claimed(claim, unknown.unwrap_or(last))
         }
     }
 }

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -61,14 +61,17 @@ pub struct Accepts(Arc<Writes>);
 impl Accepts {
     /// Records a `send` (see [`Store::write_set`]). `token` names this
     /// consumption of the command: the same for each retry of its write.
+    /// Claimed as it is recorded if `claim`.
     pub async fn call(
         &self,
         send: Arc<SendCommand>,
         token: uuid::Uuid,
+        claim: bool,
     ) -> Result<AcceptOutcome, BatchError<StorageError>> {
         let accept = Accept {
             command: send,
             token,
+            claim,
         };
         match self.0.call(Write::Accept(accept)).await? {
             Ok(Written::Accepted(accepted)) => Ok(accepted),
@@ -109,8 +112,15 @@ pub struct Context {
     pub broker: Arc<BrokerLink>,
     /// Bounds the deliveries in flight in this process (`worker.concurrency`).
     pub permits: Arc<Semaphore>,
+    /// Per connection, its share of this process's deliveries in flight
+    /// (see [`share`]): a delivery holds its connection's permit and a
+    /// worker permit while it runs.
+    pub shares: HashMap<String, Share>,
     /// Every spawned delivery task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The deliveries recording an outcome: shutdown waits for them even
+    /// after its grace, as each gives up at its claim's deadline.
+    pub recording: TaskTracker,
     /// Wakes the due-sweeper early (a resend just made something due).
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
@@ -120,10 +130,9 @@ pub struct Context {
 
 /// How long a set may go unanswered: half the sending lease, at most 10 s,
 /// so that its outcomes can still land before the lease lets another worker
-/// take the claims over. A set of 500 rows takes milliseconds.
-fn set_timeout(sending_lease: Duration) -> Duration {
-    (sending_lease / 2).min(Duration::from_secs(10))
-}
+/// take the claims over (the delivery's budget keeps that much and a retry
+/// for the outcome write). A set of 500 rows takes milliseconds.
+use super::budget::set_timeout;
 
 /// `write` unless it takes longer than `limit`.
 async fn within<T>(
@@ -256,7 +265,7 @@ async fn write_part(store: &Store, writes: &[Write]) -> Result<Vec<Written>, Sto
     Ok(writes
         .iter()
         .filter_map(|write| match write {
-            Write::Accept(_) => accepted.next().map(Written::Accepted),
+            Write::Accept(..) => accepted.next().map(Written::Accepted),
             Write::Record(_) => recorded.next().map(Written::Recorded),
         })
         .collect())
@@ -290,6 +299,63 @@ impl Transience for BatchError<StorageError> {
             BatchError::Stopped => true,
         }
     }
+}
+
+/// How many deliveries of `connection` one worker runs at once: its
+/// `[connection.limits] max_in_flight`, else the whole `concurrency` where it
+/// is the only connection configured, else half of `concurrency` (rounded
+/// up), so that one connection whose provider hangs leaves the others
+/// room.
+pub fn share(config: &Config, connection: &str) -> usize {
+    let concurrency = config.worker.concurrency.max(1);
+    let limit = config
+        .connection(connection)
+        .and_then(|c| c.limits.max_in_flight);
+    match limit {
+        Some(n) => n as usize,
+        None if config.connections.len() <= 1 => concurrency,
+        None => concurrency.div_ceil(2),
+    }
+}
+
+/// One connection's share of a worker.
+pub struct Share {
+    /// Its [`share`] of permits.
+    pub permits: Arc<Semaphore>,
+    /// Whether sends of it were left due for want of room: a delivery of it
+    /// that ends then wakes the sweeper, which claims them at once.
+    pub waiting: AtomicBool,
+}
+
+impl Share {
+    /// A permit of this connection, if it has room now.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Gives back `permit`, waking the sweeper when sends of this
+    /// connection wait for room.
+    pub fn give_back(&self, permit: OwnedSemaphorePermit, sweep_now: &Notify) {
+        drop(permit);
+        if self.waiting.load(Ordering::Relaxed) {
+            sweep_now.notify_one();
+        }
+    }
+}
+
+/// A [`Share`] per configured connection.
+pub fn shares(config: &Config) -> HashMap<String, Share> {
+    config
+        .connections
+        .iter()
+        .map(|c| {
+            let share = Share {
+                permits: Arc::new(Semaphore::new(share(config, &c.name))),
+                waiting: AtomicBool::new(false),
+            };
+            (c.name.clone(), share)
+        })
+        .collect()
 }
 
 impl Context {

@@ -66,6 +66,18 @@ pub fn decide(
         }
         Err(error) => error,
     };
+    if error.class == ErrorClass::NotSent {
+        // No provider holds the message: no attempt row, none used, and a
+        // fresh claim (with the whole lease ahead of it) at once.
+        tracing::info!("not sent: {}", error.message);
+        return Outcome {
+            status: DeliveryStatus::WaitForSending,
+            next_attempt_at: Some(now),
+            wait_reason: Some("retry"),
+            refund_attempt: true,
+            ..base
+        };
+    }
     // A message the provider created and holds despite the error: a resend
     // acts on it (Comm100's `:resend`).
     let base = Outcome {
@@ -97,7 +109,7 @@ pub fn decide(
             };
         }
         ErrorClass::RateLimited { retry_after } => retry_after,
-        ErrorClass::Transient | ErrorClass::AuthExpired => None,
+        ErrorClass::Transient | ErrorClass::AuthExpired | ErrorClass::NotSent => None,
     };
     match policy.next_attempt(call.attempt, retry_after, now, unit_random) {
         RetryDecision::RetryAt(at) => Outcome {
@@ -222,6 +234,17 @@ mod tests {
         let o = decide(call(1, Err(failed)), &RetryPolicy::default(), 0.5);
         assert_eq!(o.status, DeliveryStatus::Failed);
         assert_eq!(o.remote_id.as_deref(), Some("m-1"));
+    }
+
+    #[test]
+    fn a_send_cut_short_by_its_budget_waits_again_using_no_attempt() {
+        let c = call(3, err(ErrorClass::NotSent));
+        let now = c.finished_at;
+        let o = decide(c, &RetryPolicy::default(), 0.5);
+        assert_eq!(o.status, DeliveryStatus::WaitForSending);
+        assert_eq!(o.next_attempt_at, Some(now));
+        assert!(o.refund_attempt);
+        assert!(o.attempt.is_none(), "no call, no attempt row");
     }
 
     #[test]

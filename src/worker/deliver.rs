@@ -1,30 +1,59 @@
-//! Sending one claimed delivery: check → call → decide → record.
+//! Sending one claimed delivery: check → call → decide → record, all
+//! within the delivery's [`Budget`]: nothing of it outlives the claim's
+//! sending lease while the worker runs and PostgreSQL answers.
 
-use super::context::{Context, Retried};
+use super::budget::{Budget, WRITE_RETRY};
+use super::context::{Context, Retried, Transience};
 use super::decide::{Call, decide};
 use super::pauses;
 use crate::adapters::Outbound;
 use crate::config::LimitsConfig;
 use crate::domain::DeliveryStatus;
 use crate::metrics;
-use crate::storage::{Claimed, Outcome};
+use crate::storage::{Claimed, Outcome, StorageError};
+use crate::worker::batcher::BatchError;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// How long past its calls' end a delivery's adapter may still run.
+const AFTER_CALLS: Duration = Duration::from_millis(500);
+
 /// How long a delivery whose connection this worker does not know waits for
 /// a worker that does (a rolling deploy adding a connection).
 const UNKNOWN_CONNECTION_PAUSE: Duration = Duration::from_secs(60);
 
-pub async fn deliver(ctx: &Context, claim: Claimed) {
+/// Sends a delivery this worker claimed with a statement sent at `claimed`.
+pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant) {
     let span = tracing::info_span!("deliver", id = %claim.id, connection = %claim.connection, attempt = claim.attempt);
+    let worker = &ctx.config.worker;
+    let budget = Budget::new(claimed, worker.sending_lease, worker.http_timeout);
     async {
-        let outcome = call(ctx, &claim).await;
-        record(ctx, claim, outcome).await;
+        let outcome = call(ctx, &claim, &budget).await;
+        record(ctx, claim, outcome, &budget).await;
     }
     .instrument(span)
     .await
+}
+
+/// Hands back a claim this worker has no room to start after all: due
+/// again at once, its attempt refunded, no call made.
+pub async fn give_back(ctx: &Context, claim: Claimed, claimed: Instant) {
+    let span = tracing::info_span!("give_back", id = %claim.id, connection = %claim.connection);
+    let worker = &ctx.config.worker;
+    let budget = Budget::new(claimed, worker.sending_lease, worker.http_timeout);
+    let outcome = Outcome {
+        status: DeliveryStatus::WaitForSending,
+        next_attempt_at: Some(Utc::now()),
+        wait_reason: None,
+        fail_reason: None,
+        provider_status: None,
+        remote_id: None,
+        refund_attempt: true,
+        attempt: None,
+    };
+    record(ctx, claim, outcome, &budget).instrument(span).await
 }
 
 /// An outcome that made no provider call.
@@ -44,7 +73,7 @@ fn without_call(status: DeliveryStatus, reason: String) -> Outcome {
     }
 }
 
-async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
+async fn call(ctx: &Context, claim: &Claimed, budget: &Budget) -> Outcome {
     let Some(adapter) = ctx.adapters.get(&claim.connection) else {
         tracing::warn!(
             "connection is not configured on this worker; leaving it for one that knows it"
@@ -75,15 +104,31 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
     let _in_flight = metrics::InFlight::start(&claim.connection);
     let started_at = Utc::now();
     let clock = Instant::now();
-    // reqwest enforces `http_timeout`; this outer bound only guards against
-    // an adapter that makes several requests.
-    let limit = ctx.config.worker.http_timeout * 3;
-    let result = match tokio::time::timeout(limit, adapter.send(outbound)).await {
+    // reqwest ends each request within `http_timeout`, and none starts that
+    // could not end by `calls_end_by`; this bound cuts the waits between
+    // them (a token another task is renewing). It falls half a second into
+    // the write's reserve (whose last second is slack): what an adapter
+    // does right after a call, such as storing a token the provider just
+    // replaced, is not cut.
+    let calls = crate::adapters::within_budget(
+        crate::adapters::CallBudget {
+            end_by: budget.calls_end_by,
+            call_limit: budget.call_limit,
+        },
+        adapter.send(outbound),
+    );
+    let end_by = tokio::time::Instant::from_std(budget.calls_end_by + AFTER_CALLS);
+    let result = match tokio::time::timeout_at(end_by, calls).await {
         Ok(result) => result,
         Err(_) => Err(crate::adapters::ProviderError::new(
-            crate::adapters::ErrorClass::Transient,
+            crate::adapters::ErrorClass::NotSent,
             None,
-            format!("provider call exceeded {limit:?}"),
+            format!(
+                "the call did not finish within the delivery's budget ({:?} after its claim): its outcome must be recorded before the sending lease of {:?} ends",
+                ctx.config.worker.sending_lease
+                    - super::budget::write_reserve(ctx.config.worker.sending_lease),
+                ctx.config.worker.sending_lease
+            ),
         )),
     };
     let elapsed = clock.elapsed();
@@ -107,22 +152,26 @@ async fn call(ctx: &Context, claim: &Claimed) -> Outcome {
         {
             metrics::record_deferral(&claim.connection, "quota");
             let reason = attempt.error.as_deref().unwrap_or("quota refusal");
-            let until = pauses::pause(ctx, &claim.connection, until, reason).await;
+            // Not long: where PostgreSQL is slow or away, the pause holds
+            // in this worker and the next refresh records it.
+            let limit = budget
+                .calls_end_by
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_millis(500), Duration::from_secs(2));
+            let until = pauses::pause(ctx, &claim.connection, until, reason, limit).await;
             outcome.next_attempt_at = Some(until);
         }
     }
     outcome
 }
 
-async fn record(ctx: &Context, claim: Claimed, outcome: Outcome) {
+async fn record(ctx: &Context, claim: Claimed, outcome: Outcome, budget: &Budget) {
     let item = Arc::new((claim, outcome));
-    let stored = ctx
-        .with_db_retry("recording an outcome", || ctx.outcomes.call(item.clone()))
-        .await;
+    let stored = write_outcome(ctx, &item, budget).await;
     let (claim, outcome) = &*item;
     match stored {
         Retried::Stopped => tracing::warn!(
-            "shutdown before the outcome was recorded; the sending lease will recover it"
+            "the outcome could not be recorded before the claim's sending lease ran out; the lease recovers it"
         ),
         Retried::Permanent(err) => tracing::error!(
             error = %crate::error_chain(&err),
@@ -147,5 +196,87 @@ async fn record(ctx: &Context, claim: Claimed, outcome: Outcome) {
                 }
             }
         }
+    }
+}
+
+/// Records an outcome, retrying soon (at most [`WRITE_RETRY`] apart) so
+/// that it lands as soon as PostgreSQL answers again. It keeps trying until
+/// the claim's deadline, and while the worker runs also after it as long as
+/// PostgreSQL is unreachable: no worker takes a claim back before it has
+/// itself reached PostgreSQL for a whole lease (see the sweeper), so an
+/// outcome written soon after an outage still lands on its claim. A
+/// shutdown does not stop it before the deadline: the drain waits for it
+/// (see [`Context::recording`]). An error that fails the same way every
+/// time is not retried.
+async fn write_outcome(
+    ctx: &Context,
+    item: &Arc<(Claimed, Outcome)>,
+    budget: &Budget,
+) -> Retried<Option<chrono::DateTime<Utc>>, BatchError<StorageError>> {
+    let _recording = ctx.recording.token();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let err = match ctx.outcomes.call(item.clone()).await {
+            Ok(recorded) => return Retried::Done(recorded),
+            Err(err) => err,
+        };
+        if !err.is_transient() {
+            return Retried::Permanent(err); // fails the same way every time
+        }
+        let now = Instant::now();
+        let outage = match &err {
+            BatchError::Failed(err) if !closed(err) => unreachable(err),
+            _ => return Retried::Stopped, // the worker's writer or pool is gone
+        };
+        let keep_on = now + delay < budget.deadline || (outage && !ctx.shutdown.is_cancelled());
+        if !keep_on {
+            tracing::error!(error = %crate::error_chain(&err), "recording an outcome failed; giving up at the claim's deadline");
+            return Retried::Stopped;
+        }
+        tracing::warn!(error = %crate::error_chain(&err), "recording an outcome failed; retrying in {delay:?}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(WRITE_RETRY);
+    }
+}
+
+/// Whether an error says PostgreSQL could not be reached (as opposed to a
+/// statement it refused, which trying again will not change).
+fn unreachable(err: &StorageError) -> bool {
+    match err {
+        StorageError::Timeout(_) => true,
+        StorageError::Database(err) => matches!(
+            err,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// Whether the worker closed its pool: nothing written through it lands.
+fn closed(err: &StorageError) -> bool {
+    matches!(err, StorageError::Database(sqlx::Error::PoolClosed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_keeps_an_outcome_write_going_past_its_deadline() {
+        assert!(unreachable(&StorageError::Timeout(Duration::from_secs(1))));
+        assert!(unreachable(&StorageError::Database(
+            sqlx::Error::PoolTimedOut
+        )));
+        let refused = sqlx::Error::Protocol("unexpected message".into());
+        assert!(unreachable(&StorageError::Database(refused)));
+        assert!(!unreachable(&StorageError::Database(
+            sqlx::Error::RowNotFound
+        )));
+        let closed_pool = StorageError::Database(sqlx::Error::PoolClosed);
+        assert!(closed(&closed_pool) && !unreachable(&closed_pool));
     }
 }

@@ -15,11 +15,13 @@
 //! Losing the broker does not end the worker: it reports not ready, lets
 //! what it holds finish, reconnects with backoff, and consumes again.
 //! Shutdown (SIGTERM, SIGINT, or the token): stop consuming, let in-flight
-//! deliveries finish within `shutdown_grace`, close, return. Whatever is
-//! still in flight after that is in `sending` and the lease recovers it.
+//! deliveries finish within `shutdown_grace`, wait for the outcomes being
+//! recorded (each until its claim's deadline), close, return. A call still
+//! in flight after that is in `sending` and the lease recovers it.
 
 pub mod backoff;
 pub mod batcher;
+pub mod budget;
 pub mod consume;
 pub mod context;
 pub mod decide;
@@ -99,11 +101,13 @@ pub async fn start(
         accepts,
         outcomes,
         permits: Arc::new(Semaphore::new(config.worker.concurrency)),
+        shares: context::shares(&config),
         config: config.clone(),
         store,
         adapters,
         broker: Arc::new(BrokerLink::default()),
         tasks: TaskTracker::new(),
+        recording: TaskTracker::new(),
         sweep_now: Notify::new(),
         shutdown: shutdown.clone(),
         consuming: AtomicBool::new(false),
@@ -182,15 +186,21 @@ async fn consume_loop(ctx: &Arc<Context>, mut consumer: lapin::Consumer) -> Ende
     }
 }
 
-/// Waits for in-flight work, at most `shutdown_grace`.
+/// Waits for in-flight work, at most `shutdown_grace`; then still for the
+/// deliveries whose call ended and whose outcome is being recorded, each
+/// until it lands or its claim's deadline passes. Calls still in flight
+/// are left to the sending lease.
 async fn drain(ctx: &Context) {
     ctx.tasks.close();
+    ctx.recording.close();
     let grace = ctx.config.worker.shutdown_grace;
     if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
         tracing::warn!(
             in_flight = ctx.tasks.len(),
-            "shutdown grace of {grace:?} ran out; the sending lease will recover what was in flight"
+            recording = ctx.recording.len(),
+            "shutdown grace of {grace:?} ran out; waiting for the outcomes being recorded, and the sending lease will recover the calls still in flight"
         );
+        ctx.recording.wait().await;
     }
 }
 

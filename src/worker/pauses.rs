@@ -42,29 +42,47 @@ pub fn deferral(ctx: &Context, connection: &str) -> Option<Outcome> {
 /// Pauses `connection` until `until` after a provider's quota refusal (at
 /// once in this worker, then for all). Returns the pause's end, which a
 /// longer pause already recorded by another worker may have moved later.
+/// Recording it waits at most `limit`; where it fails, this worker keeps
+/// the pause until its end and the next refresh records it.
 pub async fn pause(
     ctx: &Context,
     connection: &str,
     until: DateTime<Utc>,
     reason: &str,
+    limit: Duration,
 ) -> DateTime<Utc> {
-    match ctx.store.pause_connection(connection, until, reason).await {
-        Ok(until) => {
+    let recorded =
+        tokio::time::timeout(limit, ctx.store.pause_connection(connection, until, reason)).await;
+    match recorded {
+        Ok(Ok(until)) => {
             tracing::warn!(%until, "the provider refused for its quota: connection paused");
             until
         }
-        Err(err) => {
-            // This worker holds the pause anyway; the others learn of it
-            // from their own refusal.
-            tracing::warn!(error = %crate::error_chain(&err), %until, "connection paused in this worker only: recording the pause failed");
+        Ok(Err(err)) => {
+            tracing::warn!(error = %crate::error_chain(&err), %until, "connection paused in this worker; recording the pause failed and is tried again at the next refresh");
+            until
+        }
+        Err(_) => {
+            tracing::warn!(%until, "connection paused in this worker; recording the pause took over {limit:?} and is tried again at the next refresh");
             until
         }
     }
 }
 
-/// Reloads the pauses every worker recorded.
-pub async fn refresh(ctx: &Context) {
-    if let Err(err) = ctx.store.refresh_pauses().await {
-        tracing::warn!(error = %crate::error_chain(&err), "reading the connection pauses failed");
+/// Records the pauses this worker could not record yet, and reloads the
+/// pauses every worker recorded; returns whether PostgreSQL answered.
+pub async fn refresh(ctx: &Context) -> bool {
+    let limit = super::budget::set_timeout(ctx.config.worker.sending_lease);
+    let refreshed = tokio::time::timeout(limit, ctx.store.refresh_pauses()).await;
+    match refreshed {
+        Ok(Ok(_)) => true,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %crate::error_chain(&err), "refreshing the connection pauses failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("refreshing the connection pauses got no answer within {limit:?}");
+            false
+        }
     }
 }

@@ -1,16 +1,28 @@
 //! The due-sweeper: every worker process runs one. It fails expired waiting
 //! deliveries, takes back claims whose worker was lost, and claims due
-//! deliveries (retries, `not_before`, resends) as far as this worker has room.
-//! No retry lives in memory: a restart loses none. It also reloads the
-//! connection pauses other workers recorded, before it claims.
+//! deliveries (retries, `not_before`, resends, sends that found their
+//! connection full) as far as this worker can start them now: it takes the
+//! permits first, then claims at most that many. No retry lives in memory:
+//! a restart loses none. It also reloads the connection pauses other
+//! workers recorded, before it claims.
+//!
+//! A claim is taken back only after this worker has itself reached
+//! PostgreSQL for a whole lease (every statement of the sweeps since then
+//! answered): after an outage, or at start, every live worker first gets a
+//! lease's time to record what it holds.
 
+use super::budget::set_timeout;
 use super::context::Context;
-use super::deliver::deliver;
+use super::deliver::{deliver, give_back};
 use super::pauses;
 use crate::metrics;
+use crate::storage::StorageError;
 use chrono::Utc;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How often the sweeper looks for due work when nothing wakes it.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -23,18 +35,25 @@ pub async fn run(ctx: Arc<Context>) {
     let recovery_every = (lease / 4).clamp(Duration::from_millis(250), Duration::from_secs(15));
     let mut last_recovery = Instant::now() - recovery_every;
     let mut last_pauses = Instant::now();
+    let mut reach = Reach::new(Instant::now());
     loop {
-        if last_recovery.elapsed() >= recovery_every {
+        if last_recovery.elapsed() >= recovery_every && reach.for_at_least(lease) {
             last_recovery = Instant::now();
-            recover(&ctx).await;
+            reach.note(recover(&ctx).await);
         }
         if last_pauses.elapsed() >= pauses::REFRESH_EVERY {
             last_pauses = Instant::now();
-            pauses::refresh(&ctx).await;
+            reach.note(pauses::refresh(&ctx).await);
             ctx.store.sweep_early_callbacks().await;
         }
-        expire(&ctx).await;
-        let claimed = claim(&ctx).await;
+        reach.note(expire(&ctx).await);
+        let claimed = match claim(&ctx).await {
+            Ok(claimed) => claimed,
+            Err(()) => {
+                reach.note(false);
+                0
+            }
+        };
         if claimed == BATCH {
             continue; // more may be due right now
         }
@@ -46,18 +65,62 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn recover(ctx: &Context) {
+/// Since when this worker's statements have all been answered.
+#[derive(Debug)]
+struct Reach {
+    since: Option<Instant>,
+}
+
+impl Reach {
+    fn new(now: Instant) -> Reach {
+        Reach { since: Some(now) }
+    }
+
+    /// Notes a statement's fate: one that failed (or got no answer in
+    /// time) starts the count again from the next one that succeeds.
+    fn note(&mut self, answered: bool) {
+        self.note_at(answered, Instant::now());
+    }
+
+    fn note_at(&mut self, answered: bool, now: Instant) {
+        if !answered {
+            self.since = None;
+        } else if self.since.is_none() {
+            self.since = Some(now);
+        }
+    }
+
+    fn for_at_least(&self, span: Duration) -> bool {
+        self.since.is_some_and(|since| since.elapsed() >= span)
+    }
+}
+
+/// `statement`, failing if PostgreSQL does not answer within the time a
+/// write set gets: a sweep never hangs on a connection that went silent.
+async fn bounded<T>(
+    ctx: &Context,
+    statement: impl Future<Output = Result<T, StorageError>>,
+) -> Result<T, StorageError> {
+    let limit = set_timeout(ctx.config.worker.sending_lease);
+    tokio::time::timeout(limit, statement)
+        .await
+        .unwrap_or(Err(StorageError::Timeout(limit)))
+}
+
+/// Takes back lost claims; returns whether PostgreSQL answered.
+async fn recover(ctx: &Context) -> bool {
     let config = ctx.config.clone();
     let policy_of = move |connection: &str| config.retry_for(connection).clone();
-    match ctx
-        .store
-        .recover_stale(
+    let recovered = bounded(
+        ctx,
+        ctx.store.recover_stale(
             ctx.config.worker.sending_lease,
             &policy_of,
             rand::random::<f64>(),
-        )
-        .await
-    {
+        ),
+    )
+    .await;
+    match recovered {
         Ok(recovered) => {
             for r in recovered {
                 tracing::warn!(id = %r.id, connection = %r.connection, failed = r.failed, "took back a claim whose worker was lost");
@@ -67,48 +130,142 @@ async fn recover(ctx: &Context) {
                     metrics::record_delivery(&r.connection, "failed", latency);
                 }
             }
+            true
         }
-        Err(err) => tracing::warn!(error = %crate::error_chain(&err), "lease recovery failed"),
+        Err(err) => {
+            tracing::warn!(error = %crate::error_chain(&err), "lease recovery failed");
+            false
+        }
     }
 }
 
-async fn expire(ctx: &Context) {
-    match ctx.store.expire_due().await {
+/// Fails expired waiting deliveries; returns whether PostgreSQL answered.
+async fn expire(ctx: &Context) -> bool {
+    match bounded(ctx, ctx.store.expire_due()).await {
         Ok(expired) => {
             for (connection, accepted_at) in expired {
                 let latency = (Utc::now() - accepted_at).to_std().ok();
                 metrics::record_delivery(&connection, "failed", latency);
             }
+            true
         }
-        Err(err) => tracing::warn!(error = %crate::error_chain(&err), "expiring deliveries failed"),
+        Err(err) => {
+            tracing::warn!(error = %crate::error_chain(&err), "expiring deliveries failed");
+            false
+        }
     }
 }
 
-/// Claims as many due deliveries as there are free permits; returns how many.
-async fn claim(ctx: &Arc<Context>) -> usize {
-    let room = ctx.permits.available_permits().min(BATCH);
-    if room == 0 || ctx.shutdown.is_cancelled() {
-        return 0;
+/// Up to `most` of the permits `semaphore` has free now, as one permit.
+fn take_free(semaphore: &Arc<Semaphore>, most: usize) -> Option<OwnedSemaphorePermit> {
+    loop {
+        let free = semaphore.available_permits().min(most);
+        let n = u32::try_from(free).ok().filter(|n| *n > 0)?;
+        if let Ok(permits) = semaphore.clone().try_acquire_many_owned(n) {
+            return Some(permits);
+        }
+        // Another task took some meanwhile: look again.
     }
-    let claims = match ctx.store.claim_due(room as i64).await {
+}
+
+/// Claims due deliveries as far as this worker can start them now: it takes
+/// the free worker permits first, claims at most that many and at most each
+/// connection's free share, and gives back the permits it did not use.
+/// Each claim then takes its connection's permit; one whose connection
+/// filled up meanwhile (the consumer took the room) is given back at once,
+/// due, with its attempt refunded, never left waiting in `sending`. Returns
+/// how many it claimed, or `Err` if PostgreSQL did not answer.
+async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
+    if ctx.shutdown.is_cancelled() {
+        return Ok(0);
+    }
+    let Some(mut permits) = take_free(&ctx.permits, BATCH) else {
+        return Ok(0);
+    };
+    let free = permits.num_permits();
+    let (connections, rooms): (Vec<&str>, Vec<i32>) = ctx
+        .shares
+        .iter()
+        .filter_map(|(connection, share)| {
+            let room = share.permits.available_permits().min(free);
+            let room = i32::try_from(room).ok().filter(|room| *room > 0)?;
+            Some((connection.as_str(), room))
+        })
+        .unzip();
+    if connections.is_empty() {
+        return Ok(0);
+    }
+    let sent = Instant::now();
+    let claims = match bounded(ctx, ctx.store.claim_due(&connections, &rooms, free as i64)).await {
         Ok(claims) => claims,
         Err(err) => {
             tracing::warn!(error = %crate::error_chain(&err), "claiming due deliveries failed");
-            return 0;
+            return Err(());
         }
     };
     let count = claims.len();
+    // A connection that had room for more than were due has none waiting
+    // for room any more (unless the statement's overall limit cut it short).
+    for (connection, room) in connections.iter().zip(&rooms) {
+        let claimed = claims
+            .iter()
+            .filter(|c| c.connection == *connection)
+            .count();
+        if count < free
+            && claimed < *room as usize
+            && let Some(share) = ctx.shares.get(*connection)
+        {
+            share.waiting.store(false, Ordering::Relaxed);
+        }
+    }
     for claim in claims {
-        // Only this task takes permits out of turn; the consumer may have
-        // taken some meanwhile, so wait for one rather than assume.
-        let Ok(permit) = ctx.permits.clone().acquire_owned().await else {
-            break;
-        };
+        // The statement claimed at most what these permits cover.
+        let worker = permits.split(1);
+        let share = ctx.shares.get(&claim.connection).and_then(|c| c.try_take());
         let ctx = ctx.clone();
         ctx.tasks.clone().spawn(async move {
-            deliver(&ctx, claim).await;
-            drop(permit);
+            match share {
+                Some(share) => {
+                    let connection = claim.connection.clone();
+                    deliver(&ctx, claim, sent).await;
+                    if let Some(connection) = ctx.shares.get(&connection) {
+                        connection.give_back(share, &ctx.sweep_now);
+                    }
+                }
+                None => give_back(&ctx, claim, sent).await,
+            }
+            drop(worker);
         });
     }
-    count
+    Ok(count) // the permits not used go back here
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_waits_for_a_whole_lease_of_answered_statements() {
+        let start = Instant::now();
+        let mut reach = Reach::new(start);
+        assert!(!reach.for_at_least(Duration::from_secs(3600)));
+        assert!(reach.for_at_least(Duration::ZERO));
+        reach.note_at(false, start);
+        assert!(!reach.for_at_least(Duration::ZERO), "an outage resets it");
+        reach.note_at(true, start + Duration::from_secs(1));
+        assert_eq!(reach.since, Some(start + Duration::from_secs(1)));
+        reach.note_at(true, start + Duration::from_secs(2));
+        assert_eq!(reach.since, Some(start + Duration::from_secs(1)), "kept");
+    }
+
+    #[test]
+    fn take_free_takes_what_is_free_up_to_most() {
+        let semaphore = Arc::new(Semaphore::new(5));
+        let held = semaphore.clone().try_acquire_many_owned(2).expect("free");
+        let taken = take_free(&semaphore, 10).expect("three free");
+        assert_eq!(taken.num_permits(), 3);
+        assert!(take_free(&semaphore, 10).is_none());
+        drop((held, taken));
+        assert_eq!(take_free(&semaphore, 4).map(|p| p.num_permits()), Some(4));
+    }
 }

@@ -71,9 +71,10 @@ async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 
-    // A worker with a short lease takes the claim back and sends again.
+    // A worker with a short lease (the shortest 500 ms calls allow) takes
+    // the claim back and sends again.
     app.config.worker.http_timeout = Duration::from_millis(500);
-    app.config.worker.sending_lease = Duration::from_secs(1);
+    app.config.worker.sending_lease = Duration::from_secs(4);
     app.start_worker().await;
     let d = app.wait_for_status(id, "success").await;
     assert_eq!(d.attempts, 2, "the lost call counts as an attempt");

@@ -10,6 +10,7 @@ mod comm100;
 mod delivery;
 mod helpers;
 mod highq;
+mod lease;
 mod lifecycle;
 mod onebox;
 mod operator;

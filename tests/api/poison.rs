@@ -111,7 +111,7 @@ async fn sends_with_nul_are_dead_lettered_and_the_worker_keeps_going() {
 #[tokio::test]
 async fn a_providers_answer_that_cannot_be_stored_still_lands() {
     let app = spawn_app_with(Options {
-        sending_lease: "4s",
+        sending_lease: "6s",
         http_timeout: "1s",
         ..Options::default()
     })
@@ -190,8 +190,8 @@ async fn one_bad_row_does_not_fail_the_rest_of_its_set() {
     unstorable.message.text = Some("a\u{0}b".into());
     let answers = tokio::time::timeout(Duration::from_secs(20), async {
         tokio::join!(
-            accepts.call(send_command(good, "628111000741"), Uuid::new_v4()),
-            accepts.call(Arc::new(unstorable), Uuid::new_v4()),
+            accepts.call(send_command(good, "628111000741"), Uuid::new_v4(), true),
+            accepts.call(Arc::new(unstorable), Uuid::new_v4(), true),
         )
     })
     .await
@@ -464,7 +464,7 @@ async fn a_stored_command_that_cannot_be_read_fails_alone() {
     }
     let claimed = app
         .store
-        .claim_due(10)
+        .claim_due(&[CONNECTION], &[10], 10)
         .await
         .expect("the good row is claimed");
     let ids: Vec<Uuid> = claimed.iter().map(|c| c.id).collect();
