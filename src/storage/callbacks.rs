@@ -52,6 +52,11 @@ impl Store {
         remote_id: &str,
         status: ProviderStatus,
     ) -> Result<Advanced, StorageError> {
+        if super::text::storable_remote_id(remote_id).is_none() {
+            // herald never stores such an id (U+0000, or longer than any
+            // provider's): no delivery has it, and none will.
+            return Ok(Advanced::Unknown);
+        }
         let own_id = Uuid::parse_str(remote_id.trim()).ok();
         let row = sqlx::query(
             "WITH target AS ( \
@@ -128,10 +133,15 @@ impl Store {
         })
     }
 
-    /// [`Store::apply_early_callbacks`] for the sweeper: logs what it did,
-    /// or why it could not.
-    pub async fn sweep_early_callbacks(&self) {
-        match self.apply_early_callbacks().await {
+    /// [`Store::apply_early_callbacks`] for the sweeper, given up after
+    /// `within` (a sweep never hangs on a connection gone silent): logs
+    /// what it did, or why it could not; returns whether PostgreSQL answered.
+    pub async fn sweep_early_callbacks(&self, within: std::time::Duration) -> bool {
+        let applied = tokio::time::timeout(within, self.apply_early_callbacks())
+            .await
+            .unwrap_or(Err(StorageError::Timeout(within)));
+        let answered = applied.is_ok();
+        match applied {
             Ok(EarlyApplied {
                 matched: 0,
                 forgotten: 0,
@@ -148,5 +158,6 @@ impl Store {
                 "applying early status callbacks failed"
             ),
         }
+        answered
     }
 }

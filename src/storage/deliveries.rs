@@ -12,6 +12,7 @@ use crate::domain::{DeliveryStatus, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A delivery this worker holds in `sending` and must now send.
@@ -101,6 +102,28 @@ impl Store {
         rooms: &[i32],
         limit: i64,
     ) -> Result<Vec<Claimed>, StorageError> {
+        self.claim_due_within(connections, rooms, limit, Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Store::claim_due`], cut by PostgreSQL itself after `within`
+    /// (`statement_timeout`, in the claim's own transaction). A caller that
+    /// stops waiting for a claim must be able to count on it not landing
+    /// later: rows claimed by a statement whose answer nobody read would sit
+    /// in `sending` with nobody sending them until the lease ran out. Cut in
+    /// PostgreSQL, the claim rolls back instead.
+    pub async fn claim_due_within(
+        &self,
+        connections: &[&str],
+        rooms: &[i32],
+        limit: i64,
+        within: Duration,
+    ) -> Result<Vec<Claimed>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(within.as_millis().max(1).to_string())
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(
             "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, claimed_at = now(), \
                  next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
@@ -118,8 +141,9 @@ impl Store {
         .bind(connections)
         .bind(rooms)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut claims = Vec::with_capacity(rows.len());
         let (mut unreadable, mut reasons) = (Vec::new(), Vec::new());
         for row in &rows {

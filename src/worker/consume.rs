@@ -134,6 +134,15 @@ fn unstorable(
     }
 }
 
+/// Whether a write that failed with `err` may have committed all the same:
+/// anything but a failure to get a connection, which sent nothing.
+fn may_have_committed(err: &StorageError) -> bool {
+    !matches!(
+        err,
+        StorageError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+    )
+}
+
 /// What became of a `send`.
 enum Accepted {
     /// Recorded, due now, and claimed by this worker; with when the claim's
@@ -152,8 +161,9 @@ enum Accepted {
 /// after all.
 ///
 /// The claim's clock (its delivery budget) starts when the statement that
-/// made it was sent: the last try's, unless an earlier try timed out, whose
-/// statement may have committed and made the claim then.
+/// made it was sent: the last try's, unless an earlier try failed in a way
+/// that may have committed it (a timeout, a connection cut mid-statement),
+/// which may have made the claim then.
 async fn accept(ctx: &Context, send: Arc<SendCommand>, claim: bool) -> Accepted {
     let token = Uuid::new_v4();
     // (the earliest try whose result is unknown, the last try)
@@ -164,7 +174,7 @@ async fn accept(ctx: &Context, send: Arc<SendCommand>, claim: bool) -> Accepted 
             tries.lock().unwrap_or_else(PoisonError::into_inner).1 = started;
             let written = ctx.accepts.call(send.clone(), token, claim).await;
             if let Err(BatchError::Failed(err)) = &written
-                && matches!(**err, StorageError::Timeout(_))
+                && may_have_committed(err)
             {
                 tries
                     .lock()

@@ -44,7 +44,8 @@ pub async fn run(ctx: Arc<Context>) {
         if last_pauses.elapsed() >= pauses::REFRESH_EVERY {
             last_pauses = Instant::now();
             reach.note(pauses::refresh(&ctx).await);
-            ctx.store.sweep_early_callbacks().await;
+            let within = set_timeout(ctx.config.worker.sending_lease);
+            reach.note(ctx.store.sweep_early_callbacks(within).await);
         }
         reach.note(expire(&ctx).await);
         let claimed = match claim(&ctx).await {
@@ -196,7 +197,13 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
         return Ok(0);
     }
     let sent = Instant::now();
-    let claims = match bounded(ctx, ctx.store.claim_due(&connections, &rooms, free as i64)).await {
+    // PostgreSQL cuts the claim before the sweeper stops waiting for it, so
+    // that a claim whose answer the sweeper gave up on rolled back.
+    let within = set_timeout(ctx.config.worker.sending_lease) / 2;
+    let claiming = ctx
+        .store
+        .claim_due_within(&connections, &rooms, free as i64, within);
+    let claims = match bounded(ctx, claiming).await {
         Ok(claims) => claims,
         Err(err) => {
             tracing::warn!(error = %crate::error_chain(&err), "claiming due deliveries failed");

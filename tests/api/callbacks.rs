@@ -247,3 +247,21 @@ async fn a_chatwoot_status_that_arrives_before_the_sends_outcome_is_applied() {
         .expect("count early_callbacks");
     assert_eq!(kept, 0);
 }
+
+/// A pushed message id PostgreSQL cannot store or index (U+0000, or longer
+/// than any provider's id) names no delivery: it is accepted and ignored
+/// (202), not answered 503 for the provider to push again for ever.
+#[tokio::test]
+async fn a_pushed_message_id_that_cannot_be_stored_is_ignored() {
+    let app = spawn_app().await;
+    let url = app.callback_url(CONNECTION);
+    for message_id in ["m\u{0}1".to_owned(), "x".repeat(3000)] {
+        let (status, body) = post(&url, Some(CALLBACK_TOKEN), &konnek_push(&message_id, 2)).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM early_callbacks")
+        .fetch_one(&app.store.pool)
+        .await
+        .expect("count early_callbacks");
+    assert_eq!(kept, 0);
+}

@@ -365,3 +365,63 @@ password = "sim-pass"
         assert_ne!(d.status, "success");
     }
 }
+
+/// A sweep whose claim outlasts the time the sweeper waits for it must not
+/// leave the rows it claimed in `sending` with nobody sending them: the
+/// statement is cut in PostgreSQL too, so its claims roll back and the next
+/// sweep takes them. Otherwise they would wait a lease, and recovery would
+/// write down a "lost" call that was never made, using an attempt.
+#[tokio::test]
+async fn a_sweep_claim_that_outlasts_its_bound_leaves_no_orphaned_claims() {
+    let app = spawn_app_with(Options {
+        sending_lease: "10s", // the sweeper waits 5 s for a statement
+        schedule: r#"["200ms"]"#,
+        ..Options::default()
+    })
+    .await;
+    // The first claim of the sweeper (a retry falling due) takes 6 s.
+    for statement in [
+        // A sequence, not a table: its count survives the claim's rollback.
+        "CREATE SEQUENCE slow_once",
+        "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN \
+              IF nextval('slow_once') = 1 THEN PERFORM pg_sleep(6); END IF; \
+              RETURN NEW; \
+            END $$",
+        "CREATE TRIGGER slow_claim BEFORE UPDATE ON deliveries FOR EACH ROW \
+         WHEN (OLD.status = 'waitForSending' AND NEW.status = 'sending') \
+         EXECUTE FUNCTION slow_claim()",
+    ] {
+        sqlx::query(statement)
+            .execute(&app.store.pool)
+            .await
+            .expect("a slow first claim");
+    }
+    let (id, to) = (Uuid::new_v4(), "3200000300");
+    app.sim.script(
+        to,
+        vec![Step::Http {
+            status: 503,
+            retry_after: None,
+        }],
+    );
+    app.publish(&send(id, to)).await;
+    let d = eventually(40, "the retry to be delivered", || async {
+        app.delivery(id).await.filter(|d| d.status == "success")
+    })
+    .await;
+    let slowed: bool = sqlx::query_scalar("SELECT is_called FROM slow_once")
+        .fetch_one(&app.store.pool)
+        .await
+        .expect("slow_once");
+    assert!(slowed, "the sweep's claim was slowed");
+    assert_eq!(
+        outcomes(&app.attempts(id).await),
+        vec![
+            ("retryable".into(), Some(503)),
+            ("success".into(), Some(200))
+        ],
+        "no lost call was written down for a call never made"
+    );
+    assert_eq!(d.attempts, 2);
+}
