@@ -393,8 +393,8 @@ impl Config {
                 format!(
                     "must be at least {min_lease:?} with worker.http_timeout = {:?}: a delivery \
                      may make two calls of up to http_timeout each (a token request, then the \
-                     send) and then needs half the lease, at most 10s, plus 1s \
-                     to record the outcome; a shorter lease lets another worker take back a \
+                     send) and then needs half the lease, at most 20s, plus 1s \
+                     to record the outcome (a write set may wait for the one before it); a shorter lease lets another worker take back a \
                      delivery that is still being sent, and send it twice",
                     w.http_timeout
                 ),

@@ -29,16 +29,18 @@ pub const FULL_CALLS: u32 = 2;
 /// retry that follows (the outcome write backs off at most this long).
 pub const WRITE_RETRY: Duration = Duration::from_secs(1);
 
-/// How long one write set may go unanswered: half the sending lease, at
-/// most 10 s (see [`super::context::Writes`]).
+/// How long one write set may go unanswered: a quarter of the sending
+/// lease, at most 10 s (see [`super::context::Writes`]).
 pub fn set_timeout(sending_lease: Duration) -> Duration {
-    (sending_lease / 2).min(Duration::from_secs(10))
+    (sending_lease / 4).min(Duration::from_secs(10))
 }
 
-/// The end of a delivery's time kept for its outcome write: one set that
-/// gets no answer, then its retry.
+/// The end of a delivery's time kept for its outcome write. One set runs
+/// at a time, so an outcome may first wait for the set in flight and then
+/// run in the next one, each bounded by [`set_timeout`]; then a retry may
+/// follow: `2 × set_timeout + 1s`, that is `min(lease / 2, 20s) + 1s`.
 pub fn write_reserve(sending_lease: Duration) -> Duration {
-    set_timeout(sending_lease) + WRITE_RETRY
+    set_timeout(sending_lease) * 2 + WRITE_RETRY
 }
 
 /// The time the calls a delivery must always be able to make take at most.
@@ -48,16 +50,16 @@ pub fn calls_time(http_timeout: Duration) -> Duration {
 
 /// The shortest `sending_lease` that holds [`FULL_CALLS`] calls of
 /// `http_timeout` and the outcome write:
-/// `lease >= 2 × http_timeout + min(lease / 2, 10s) + 1s`, that is
-/// `2 × (2 × http_timeout + 1s)` while that is at most 20 s, else
-/// `2 × http_timeout + 11s`. The defaults (15 s, 60 s) need 41 s.
+/// `lease >= 2 × http_timeout + min(lease / 2, 20s) + 1s`, that is
+/// `2 × (2 × http_timeout + 1s)` while that is at most 40 s, else
+/// `2 × http_timeout + 21s`. The defaults (15 s, 60 s) need 51 s.
 pub fn min_sending_lease(http_timeout: Duration) -> Duration {
     let calls = calls_time(http_timeout);
     let short = (calls + WRITE_RETRY) * 2;
-    if short <= Duration::from_secs(20) {
+    if short <= Duration::from_secs(40) {
         short
     } else {
-        calls + Duration::from_secs(10) + WRITE_RETRY
+        calls + Duration::from_secs(20) + WRITE_RETRY
     }
 }
 
@@ -102,18 +104,18 @@ mod tests {
 
     #[test]
     fn the_default_lease_holds_a_token_call_a_send_and_the_write() {
-        assert_eq!(min_sending_lease(ms(15_000)), ms(41_000));
+        assert_eq!(min_sending_lease(ms(15_000)), ms(51_000));
         assert!(min_sending_lease(ms(15_000)) <= ms(60_000), "defaults pass");
         assert_eq!(min_sending_lease(ms(2_000)), ms(10_000));
         assert_eq!(min_sending_lease(ms(500)), ms(4_000));
         // Where the two forms meet, they agree.
-        assert_eq!(min_sending_lease(ms(4_500)), ms(20_000));
-        assert_eq!(min_sending_lease(ms(4_600)), ms(20_200));
+        assert_eq!(min_sending_lease(ms(9_500)), ms(40_000));
+        assert_eq!(min_sending_lease(ms(9_600)), ms(40_200));
     }
 
     #[test]
     fn the_shortest_lease_fits_exactly_two_calls_and_the_reserve() {
-        for h in [500, 2_000, 4_500, 4_600, 15_000, 60_000] {
+        for h in [500, 2_000, 9_500, 9_600, 15_000, 60_000] {
             let http = ms(h);
             let lease = min_sending_lease(http);
             let claimed = Instant::now();

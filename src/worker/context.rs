@@ -128,10 +128,11 @@ pub struct Context {
     pub consuming: AtomicBool,
 }
 
-/// How long a set may go unanswered: half the sending lease, at most 10 s,
-/// so that its outcomes can still land before the lease lets another worker
-/// take the claims over (the delivery's budget keeps that much and a retry
-/// for the outcome write). A set of 500 rows takes milliseconds.
+/// How long a set may go unanswered: a quarter of the sending lease, at
+/// most 10 s, so that an outcome that waited for the set before its own
+/// can still land before the lease lets another worker take the claim over
+/// (the delivery's budget keeps two of them and a retry for the outcome
+/// write: `budget::write_reserve`). A set of 500 rows takes milliseconds.
 use super::budget::set_timeout;
 
 /// `write` unless it takes longer than `limit`.
@@ -399,14 +400,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_set_may_wait_half_the_lease_and_never_more_than_ten_seconds() {
+    fn a_set_may_wait_a_quarter_of_the_lease_and_never_more_than_ten_seconds() {
         assert_eq!(
             set_timeout(Duration::from_secs(60)),
             Duration::from_secs(10)
         );
         assert_eq!(
             set_timeout(Duration::from_secs(1)),
-            Duration::from_millis(500)
+            Duration::from_millis(250)
         );
     }
 
