@@ -120,8 +120,12 @@ async fn call(ctx: &Context, claim: &Claimed, budget: &Budget) -> Outcome {
     let end_by = tokio::time::Instant::from_std(budget.calls_end_by + AFTER_CALLS);
     let result = match tokio::time::timeout_at(end_by, calls).await {
         Ok(result) => result,
+        // Cut while it waited between calls, or (under a scheduler far
+        // behind) in a call that overran its own timeout: a provider may
+        // hold the message, so this is an attempt like a timeout, not a
+        // send that was never made.
         Err(_) => Err(crate::adapters::ProviderError::new(
-            crate::adapters::ErrorClass::NotSent,
+            crate::adapters::ErrorClass::Transient,
             None,
             format!(
                 "the call did not finish within the delivery's budget ({:?} after its claim): its outcome must be recorded before the sending lease of {:?} ends",
