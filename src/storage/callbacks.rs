@@ -95,12 +95,31 @@ impl Store {
     /// and removes them; forgets those older than [`EARLY_CALLBACK_KEPT`].
     /// An empty table costs one `EXISTS` on it.
     pub async fn apply_early_callbacks(&self) -> Result<EarlyApplied, StorageError> {
+        self.apply_early_callbacks_within(std::time::Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Store::apply_early_callbacks`], cut by PostgreSQL itself after
+    /// `within` (`statement_timeout`, in its own transaction), so that a
+    /// slow run never outlives the sweep that waits for it and holds a
+    /// connection meanwhile. Applying them again later does no harm: they
+    /// only move a status forward.
+    pub async fn apply_early_callbacks_within(
+        &self,
+        within: std::time::Duration,
+    ) -> Result<EarlyApplied, StorageError> {
+        // The common case, an empty table, costs this one statement.
         let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM early_callbacks)")
             .fetch_one(&self.pool)
             .await?;
         if !any {
             return Ok(EarlyApplied::default());
         }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(within.as_millis().max(1).to_string())
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(
             "WITH matched AS ( \
                  DELETE FROM early_callbacks e USING deliveries d \
@@ -124,8 +143,9 @@ impl Store {
                     (SELECT count(*) FROM forgotten) AS forgotten",
         )
         .bind(EARLY_CALLBACK_KEPT.as_secs_f64())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(EarlyApplied {
             matched: row.try_get("matched")?,
             moved: row.try_get("moved")?,
@@ -137,7 +157,7 @@ impl Store {
     /// `within` (a sweep never hangs on a connection gone silent): logs
     /// what it did, or why it could not; returns whether PostgreSQL answered.
     pub async fn sweep_early_callbacks(&self, within: std::time::Duration) -> bool {
-        let applied = tokio::time::timeout(within, self.apply_early_callbacks())
+        let applied = tokio::time::timeout(within, self.apply_early_callbacks_within(within / 2))
             .await
             .unwrap_or(Err(StorageError::Timeout(within)));
         let answered = applied.is_ok();

@@ -228,15 +228,15 @@ async fn write_outcome(
             return Retried::Permanent(err); // fails the same way every time
         }
         let now = Instant::now();
-        match &err {
-            BatchError::Failed(err) if !closed(err) => {}
+        let away = match &err {
+            BatchError::Failed(err) if !closed(err) => away(err),
             _ => return Retried::Stopped, // the worker's writer or pool is gone
-        }
-        // Every error left here may pass (PostgreSQL away, slow, restarting,
-        // a deadlock between sets): while the worker runs, the write goes on
-        // past the deadline too, as its claim is still the best record of
-        // a call the provider may hold.
-        let keep_on = now + delay < budget.deadline || !ctx.shutdown.is_cancelled();
+        };
+        // While PostgreSQL is away, slow or restarting, the write goes on
+        // past the deadline too, as long as the worker runs: no worker
+        // takes a claim back before it has reached PostgreSQL for a whole
+        // lease, so the first write after an outage still lands on it.
+        let keep_on = now + delay < budget.deadline || (away && !ctx.shutdown.is_cancelled());
         if !keep_on {
             tracing::error!(error = %crate::error_chain(&err), "recording an outcome failed; giving up at the claim's deadline");
             return Retried::Stopped;
@@ -248,6 +248,30 @@ async fn write_outcome(
 }
 
 /// Whether the worker closed its pool: nothing written through it lands.
+/// Whether an error says PostgreSQL could not be reached or could not take
+/// the write now (connection lost, no answer in time, shutting down, out of
+/// resources, a deadlock or serialization failure between sets), as
+/// opposed to one that a statement meets every time it runs.
+fn away(err: &StorageError) -> bool {
+    match err {
+        StorageError::Timeout(_) => true,
+        StorageError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+            ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|c| code.starts_with(c))
+        }),
+        StorageError::Database(err) => matches!(
+            err,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
 fn closed(err: &StorageError) -> bool {
     matches!(err, StorageError::Database(sqlx::Error::PoolClosed))
 }
@@ -257,14 +281,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_closed_pool_ends_an_outcome_write_that_may_pass() {
+    fn only_postgresql_away_keeps_an_outcome_write_going_past_its_deadline() {
         let closed_pool = StorageError::Database(sqlx::Error::PoolClosed);
-        assert!(closed(&closed_pool));
-        for may_pass in [
+        assert!(closed(&closed_pool) && !away(&closed_pool));
+        for gone in [
             StorageError::Timeout(Duration::from_secs(1)),
             StorageError::Database(sqlx::Error::PoolTimedOut),
+            StorageError::Database(sqlx::Error::Protocol("unexpected message".into())),
         ] {
-            assert!(!closed(&may_pass) && may_pass.is_transient(), "{may_pass}");
+            assert!(!closed(&gone) && away(&gone), "{gone}");
         }
+        assert!(!away(&StorageError::Database(sqlx::Error::RowNotFound)));
     }
 }

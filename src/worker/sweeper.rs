@@ -16,6 +16,7 @@ use super::context::Context;
 use super::deliver::{deliver, give_back};
 use super::pauses;
 use crate::metrics;
+use crate::storage::Claimed;
 use crate::storage::StorageError;
 use chrono::Utc;
 use std::future::Future;
@@ -44,8 +45,10 @@ pub async fn run(ctx: Arc<Context>) {
         if last_pauses.elapsed() >= pauses::REFRESH_EVERY {
             last_pauses = Instant::now();
             reach.note(pauses::refresh(&ctx).await);
+            // Not counted in `reach`: its table, not PostgreSQL's reach,
+            // decides how long it takes.
             let within = set_timeout(ctx.config.worker.sending_lease);
-            reach.note(ctx.store.sweep_early_callbacks(within).await);
+            ctx.store.sweep_early_callbacks(within).await;
         }
         reach.note(expire(&ctx).await);
         let claimed = match claim(&ctx).await {
@@ -180,40 +183,68 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
     if ctx.shutdown.is_cancelled() {
         return Ok(0);
     }
-    let Some(mut permits) = take_free(&ctx.permits, BATCH) else {
+    let Some(permits) = take_free(&ctx.permits, BATCH) else {
         return Ok(0);
     };
     let free = permits.num_permits();
-    let (connections, rooms): (Vec<&str>, Vec<i32>) = ctx
+    let (connections, rooms): (Vec<String>, Vec<i32>) = ctx
         .shares
         .iter()
         .filter_map(|(connection, share)| {
             let room = share.permits.available_permits().min(free);
             let room = i32::try_from(room).ok().filter(|room| *room > 0)?;
-            Some((connection.as_str(), room))
+            Some((connection.clone(), room))
         })
         .unzip();
     if connections.is_empty() {
         return Ok(0);
     }
     let sent = Instant::now();
+    let limit = set_timeout(ctx.config.worker.sending_lease);
     // PostgreSQL cuts the claim before the sweeper stops waiting for it, so
-    // that a claim whose answer the sweeper gave up on rolled back.
-    let within = set_timeout(ctx.config.worker.sending_lease) / 2;
-    let claiming = ctx
-        .store
-        .claim_due_within(&connections, &rooms, free as i64, within);
-    let claims = match bounded(ctx, claiming).await {
-        Ok(claims) => claims,
-        Err(err) => {
-            tracing::warn!(error = %crate::error_chain(&err), "claiming due deliveries failed");
-            return Err(());
-        }
+    // that a slow claim rolls back. Its COMMIT cannot be cut, though: the
+    // claim runs in a task of its own, and whatever it claimed is delivered
+    // with the permits it holds even when its answer comes after the
+    // sweeper stopped waiting. Nothing claimed is left in `sending` with
+    // nobody sending it.
+    let within = limit / 2;
+    let task_ctx = ctx.clone();
+    let claiming = tokio::spawn(async move {
+        let names: Vec<&str> = connections.iter().map(String::as_str).collect();
+        let claims = task_ctx
+            .store
+            .claim_due_within(&names, &rooms, free as i64, within)
+            .await?;
+        Ok::<_, StorageError>(start(&task_ctx, claims, permits, &names, &rooms, sent))
+    });
+    let failed = match tokio::time::timeout(limit, claiming).await {
+        Ok(Ok(Ok(count))) => return Ok(count),
+        Ok(Ok(Err(err))) => crate::error_chain(&err),
+        Ok(Err(err)) => format!("the claiming task ended: {err}"),
+        Err(_) => format!(
+            "no answer within {limit:?} (what it claims if it lands is delivered all the same)"
+        ),
     };
+    tracing::warn!(error = %failed, "claiming due deliveries failed");
+    Err(())
+}
+
+/// Starts the deliveries of `claims`, made by a statement sent at `sent`,
+/// each with one of `permits` (which cover them all) and its connection's
+/// permit. The permits not used go back when `permits` drops.
+fn start(
+    ctx: &Arc<Context>,
+    claims: Vec<Claimed>,
+    mut permits: OwnedSemaphorePermit,
+    connections: &[&str],
+    rooms: &[i32],
+    sent: Instant,
+) -> usize {
+    let free = permits.num_permits();
     let count = claims.len();
     // A connection that had room for more than were due has none waiting
     // for room any more (unless the statement's overall limit cut it short).
-    for (connection, room) in connections.iter().zip(&rooms) {
+    for (connection, room) in connections.iter().zip(rooms) {
         let claimed = claims
             .iter()
             .filter(|c| c.connection == *connection)
@@ -244,7 +275,7 @@ async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
             drop(worker);
         });
     }
-    Ok(count) // the permits not used go back here
+    count
 }
 
 #[cfg(test)]

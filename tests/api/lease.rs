@@ -374,7 +374,7 @@ password = "sim-pass"
 #[tokio::test]
 async fn a_sweep_claim_that_outlasts_its_bound_leaves_no_orphaned_claims() {
     let app = spawn_app_with(Options {
-        sending_lease: "10s", // the sweeper waits 5 s for a statement
+        sending_lease: "10s", // the sweeper waits 2.5 s for a claim, cut at 1.25 s
         schedule: r#"["200ms"]"#,
         ..Options::default()
     })
