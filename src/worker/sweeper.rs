@@ -37,6 +37,7 @@ pub async fn run(ctx: Arc<Context>) {
     let mut last_recovery = Instant::now() - recovery_every;
     let mut last_pauses = Instant::now();
     let mut reach = Reach::new(Instant::now());
+    let mut batch = BATCH;
     loop {
         if last_recovery.elapsed() >= recovery_every && reach.for_at_least(lease) {
             last_recovery = Instant::now();
@@ -51,14 +52,21 @@ pub async fn run(ctx: Arc<Context>) {
             ctx.store.sweep_early_callbacks(within).await;
         }
         reach.note(expire(&ctx).await);
-        let claimed = match claim(&ctx).await {
-            Ok(claimed) => claimed,
+        // A claim PostgreSQL cut for taking too long is tried smaller next
+        // time, and grows back once claims pass again.
+        let tried = batch;
+        let claimed = match claim(&ctx, tried).await {
+            Ok(claimed) => {
+                batch = (batch * 2).min(BATCH);
+                claimed
+            }
             Err(()) => {
                 reach.note(false);
+                batch = (batch / 2).max(1);
                 0
             }
         };
-        if claimed == BATCH {
+        if claimed == tried {
             continue; // more may be due right now
         }
         tokio::select! {
@@ -178,12 +186,13 @@ fn take_free(semaphore: &Arc<Semaphore>, most: usize) -> Option<OwnedSemaphorePe
 /// Each claim then takes its connection's permit; one whose connection
 /// filled up meanwhile (the consumer took the room) is given back at once,
 /// due, with its attempt refunded, never left waiting in `sending`. Returns
-/// how many it claimed, or `Err` if PostgreSQL did not answer.
-async fn claim(ctx: &Arc<Context>) -> Result<usize, ()> {
+/// how many it claimed (at most `most`), or `Err` if PostgreSQL did not
+/// answer in time.
+async fn claim(ctx: &Arc<Context>, most: usize) -> Result<usize, ()> {
     if ctx.shutdown.is_cancelled() {
         return Ok(0);
     }
-    let Some(permits) = take_free(&ctx.permits, BATCH) else {
+    let Some(permits) = take_free(&ctx.permits, most) else {
         return Ok(0);
     };
     let free = permits.num_permits();
