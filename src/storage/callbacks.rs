@@ -115,11 +115,7 @@ impl Store {
         if !any {
             return Ok(EarlyApplied::default());
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(within.as_millis().max(1).to_string())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_within(within).await?;
         let row = sqlx::query(
             "WITH matched AS ( \
                  DELETE FROM early_callbacks e USING deliveries d \

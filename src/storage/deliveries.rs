@@ -119,11 +119,7 @@ impl Store {
         limit: i64,
         within: Duration,
     ) -> Result<Vec<Claimed>, StorageError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(within.as_millis().max(1).to_string())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_within(within).await?;
         let rows = sqlx::query(
             "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, claimed_at = now(), \
                  next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \

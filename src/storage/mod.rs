@@ -78,7 +78,50 @@ impl StorageError {
             | StorageError::Unstorable(_) => false,
         }
     }
+
+    /// Whether PostgreSQL could not be reached or could not take the
+    /// statement now (connection lost, no answer in time, shutting down,
+    /// out of resources, a deadlock or serialization failure between
+    /// writers), as opposed to an error the statement meets every time.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            StorageError::Timeout(_) => true,
+            StorageError::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| OUTAGE_CLASSES.iter().any(|c| code.starts_with(c))),
+            StorageError::Database(err) => matches!(
+                err,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the statement may have run, and committed, despite the
+    /// error: anything but a failure to get a connection, which sent
+    /// nothing.
+    pub fn may_have_run(&self) -> bool {
+        !matches!(
+            self,
+            StorageError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        )
+    }
+
+    /// Whether the pool was closed: the process is stopping, and nothing
+    /// written through it can land any more.
+    pub fn is_pool_closed(&self) -> bool {
+        matches!(self, StorageError::Database(sqlx::Error::PoolClosed))
+    }
 }
+
+/// SQLSTATE classes of PostgreSQL being away or busy: connection exception,
+/// transaction rollback, insufficient resources, operator intervention,
+/// system error.
+const OUTAGE_CLASSES: [&str; 5] = ["08", "40", "53", "57", "58"];
 
 fn sql_is_transient(err: &sqlx::Error) -> bool {
     match err {
@@ -147,6 +190,22 @@ impl Store {
         Ok(())
     }
 
+    /// A transaction whose statements PostgreSQL itself cuts after
+    /// `within` (`statement_timeout`, for this transaction only): a caller
+    /// that stops waiting for it can count on it rolling back rather than
+    /// landing later (all but a COMMIT already sent).
+    pub(crate) async fn begin_within(
+        &self,
+        within: Duration,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(within.as_millis().max(1).to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
@@ -164,5 +223,22 @@ mod tests {
         assert!(StorageError::Database(sqlx::Error::Io(io)).is_transient());
         assert!(!StorageError::Unstorable("x".into()).is_transient());
         assert!(!StorageError::Database(sqlx::Error::RowNotFound).is_transient());
+    }
+
+    #[test]
+    fn only_postgresql_away_is_an_outage_and_a_closed_pool_sent_nothing() {
+        let closed_pool = StorageError::Database(sqlx::Error::PoolClosed);
+        assert!(closed_pool.is_pool_closed() && !closed_pool.is_outage());
+        assert!(!closed_pool.may_have_run());
+        for gone in [
+            StorageError::Timeout(Duration::from_secs(1)),
+            StorageError::Database(sqlx::Error::PoolTimedOut),
+            StorageError::Database(sqlx::Error::Protocol("unexpected message".into())),
+        ] {
+            assert!(!gone.is_pool_closed() && gone.is_outage(), "{gone}");
+        }
+        assert!(!StorageError::Database(sqlx::Error::RowNotFound).is_outage());
+        assert!(StorageError::Timeout(Duration::from_secs(1)).may_have_run());
+        assert!(!StorageError::Database(sqlx::Error::PoolTimedOut).may_have_run());
     }
 }

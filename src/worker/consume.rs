@@ -15,7 +15,7 @@ use crate::domain::{Command, SendCommand};
 use crate::metrics;
 use crate::queue::{BrokerLink, QueueError};
 use crate::storage::operator::Change;
-use crate::storage::{AcceptOutcome, Claimed, StorageError};
+use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use std::sync::atomic::Ordering;
@@ -73,30 +73,18 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                     ctx.store.resend(resend.id, key, repeat_is_duplicate)
                 })
                 .await;
-            let change = match change {
-                Retried::Done(change) => change,
-                Retried::Permanent(err) => {
-                    let rejection = unstorable("resend", None, None, &err);
-                    reject(ctx, delivery, rejection).await;
-                    return;
-                }
-                Retried::Stopped => return,
+            let Some((delivery, change)) = committed(ctx, delivery, "resend", change).await else {
+                return;
             };
             ack(&delivery).await;
             operator_change(ctx, "resend", resend.id, change, resend.reason.as_deref());
         }
         Ok(Command::Cancel(cancel)) => {
-            let change = match ctx
+            let change = ctx
                 .with_db_retry("cancelling", || ctx.store.cancel(cancel.id))
-                .await
-            {
-                Retried::Done(change) => change,
-                Retried::Permanent(err) => {
-                    let rejection = unstorable("cancel", None, None, &err);
-                    reject(ctx, delivery, rejection).await;
-                    return;
-                }
-                Retried::Stopped => return,
+                .await;
+            let Some((delivery, change)) = committed(ctx, delivery, "cancel", change).await else {
+                return;
             };
             ack(&delivery).await;
             if let Change::Done { connection } = &change {
@@ -119,6 +107,27 @@ fn resend_key(delivery: &Delivery) -> Uuid {
     }
 }
 
+/// An operator command's change once committed, with its delivery to ack;
+/// `None` when PostgreSQL refused to store it (it is refused like bad
+/// input) or the worker stopped first (unacked, the broker hands it out
+/// again).
+async fn committed<T, E: std::error::Error>(
+    ctx: &Context,
+    delivery: Delivery,
+    command_type: &'static str,
+    retried: Retried<T, E>,
+) -> Option<(Delivery, T)> {
+    match retried {
+        Retried::Done(change) => Some((delivery, change)),
+        Retried::Permanent(err) => {
+            let rejection = unstorable(command_type, None, None, &err);
+            reject(ctx, delivery, rejection).await;
+            None
+        }
+        Retried::Stopped => None,
+    }
+}
+
 /// A command PostgreSQL refused to store, as a refusal with the reason.
 fn unstorable(
     command_type: &'static str,
@@ -132,15 +141,6 @@ fn unstorable(
         id,
         connection,
     }
-}
-
-/// Whether a write that failed with `err` may have committed all the same:
-/// anything but a failure to get a connection, which sent nothing.
-fn may_have_committed(err: &StorageError) -> bool {
-    !matches!(
-        err,
-        StorageError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
-    )
 }
 
 /// What became of a `send`.
@@ -174,7 +174,7 @@ async fn accept(ctx: &Context, send: Arc<SendCommand>, claim: bool) -> Accepted 
             tries.lock().unwrap_or_else(PoisonError::into_inner).1 = started;
             let written = ctx.accepts.call(send.clone(), token, claim).await;
             if let Err(BatchError::Failed(err)) = &written
-                && may_have_committed(err)
+                && err.may_have_run()
             {
                 tries
                     .lock()

@@ -229,7 +229,7 @@ async fn write_outcome(
         }
         let now = Instant::now();
         let away = match &err {
-            BatchError::Failed(err) if !closed(err) => away(err),
+            BatchError::Failed(err) if !err.is_pool_closed() => err.is_outage(),
             _ => return Retried::Stopped, // the worker's writer or pool is gone
         };
         // While PostgreSQL is away, slow or restarting, the write goes on
@@ -244,53 +244,5 @@ async fn write_outcome(
         tracing::warn!(error = %crate::error_chain(&err), "recording an outcome failed; retrying in {delay:?}");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(WRITE_RETRY);
-    }
-}
-
-/// Whether the worker closed its pool: nothing written through it lands.
-/// Whether an error says PostgreSQL could not be reached or could not take
-/// the write now (connection lost, no answer in time, shutting down, out of
-/// resources, a deadlock or serialization failure between sets), as
-/// opposed to one that a statement meets every time it runs.
-fn away(err: &StorageError) -> bool {
-    match err {
-        StorageError::Timeout(_) => true,
-        StorageError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-            ["08", "40", "53", "57", "58"]
-                .iter()
-                .any(|c| code.starts_with(c))
-        }),
-        StorageError::Database(err) => matches!(
-            err,
-            sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::WorkerCrashed
-        ),
-        _ => false,
-    }
-}
-
-fn closed(err: &StorageError) -> bool {
-    matches!(err, StorageError::Database(sqlx::Error::PoolClosed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_postgresql_away_keeps_an_outcome_write_going_past_its_deadline() {
-        let closed_pool = StorageError::Database(sqlx::Error::PoolClosed);
-        assert!(closed(&closed_pool) && !away(&closed_pool));
-        for gone in [
-            StorageError::Timeout(Duration::from_secs(1)),
-            StorageError::Database(sqlx::Error::PoolTimedOut),
-            StorageError::Database(sqlx::Error::Protocol("unexpected message".into())),
-        ] {
-            assert!(!closed(&gone) && away(&gone), "{gone}");
-        }
-        assert!(!away(&StorageError::Database(sqlx::Error::RowNotFound)));
     }
 }
