@@ -3,6 +3,7 @@
 //! letter that cannot be published is neither lost nor a stall.
 
 use crate::helpers::*;
+use crate::proxy::Proxy;
 use herald::queue::topology;
 use herald::simulator::Step;
 use herald::worker;
@@ -70,7 +71,7 @@ async fn a_lost_broker_is_reconnected_and_nothing_published_meanwhile_is_lost() 
     app.publish(&send(before, "628111000900")).await;
     app.wait_for_status(before, "success").await;
 
-    app.amqp_proxy.as_ref().expect("proxy").sever();
+    app.broker().sever();
     let cut = Instant::now();
     wait_for_readyz(addr, 5, 503).await;
     let during: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
@@ -88,7 +89,7 @@ async fn a_lost_broker_is_reconnected_and_nothing_published_meanwhile_is_lost() 
     );
     assert_eq!(readyz(addr).await, Some(503), "not ready without a broker");
 
-    app.amqp_proxy.as_ref().expect("proxy").restore();
+    app.broker().restore();
     wait_for_readyz(addr, 20, 200).await;
     let after = Uuid::new_v4();
     app.publish(&send(after, "628111000920")).await;
@@ -111,12 +112,12 @@ async fn a_call_in_flight_when_the_broker_goes_is_finished_recorded_and_sent_onc
         (app.sim.sends_of(&id.to_string()) == 1).then_some(())
     })
     .await;
-    app.amqp_proxy.as_ref().expect("proxy").sever();
+    app.broker().sever();
     // Recorded while the broker is away: its ack cannot go out.
     app.wait_for_status(id, "success").await;
     assert_eq!(readyz(addr).await, Some(503));
 
-    app.amqp_proxy.as_ref().expect("proxy").restore();
+    app.broker().restore();
     wait_for_readyz(addr, 20, 200).await;
     // The broker hands the command out again; it is a duplicate now.
     settle(&mut app).await;
@@ -129,14 +130,14 @@ async fn a_call_in_flight_when_the_broker_goes_is_finished_recorded_and_sent_onc
 async fn a_broker_that_goes_silent_is_found_out_and_reconnected() {
     let mut app = spawn_app_with(proxied()).await;
     let addr = http_addr(&app);
-    app.amqp_proxy.as_ref().expect("proxy").blackhole();
+    app.broker().blackhole();
     // Heartbeats find a silent broker out: 5 s apart, two missed.
     wait_for_readyz(addr, 20, 503).await;
     let id = Uuid::new_v4();
     app.publish(&send(id, "628111000935")).await;
     assert!(!worker_finished(&app));
 
-    app.amqp_proxy.as_ref().expect("proxy").restore();
+    app.broker().restore();
     wait_for_readyz(addr, 30, 200).await;
     app.wait_for_status(id, "success").await;
     settle(&mut app).await;
@@ -144,41 +145,32 @@ async fn a_broker_that_goes_silent_is_found_out_and_reconnected() {
 
 #[tokio::test]
 async fn a_worker_started_without_its_broker_waits_for_it() {
-    let mut app = spawn_app_with(Options {
-        start_worker: false,
-        ..proxied()
-    })
-    .await;
-    app.amqp_proxy.as_ref().expect("proxy").sever();
-    start_unready(&mut app).await;
-    let addr = http_addr(&app);
-    assert_eq!(readyz(addr).await, Some(503));
-    let id = Uuid::new_v4();
-    app.publish(&send(id, "628111000930")).await;
-    assert!(!worker_finished(&app));
-
-    app.amqp_proxy.as_ref().expect("proxy").restore();
-    wait_for_readyz(addr, 20, 200).await;
-    app.wait_for_status(id, "success").await;
-    settle(&mut app).await;
+    started_while_cut(TestApp::broker, "628111000930").await;
 }
 
 #[tokio::test]
 async fn a_worker_started_without_its_database_waits_for_it() {
+    started_while_cut(TestApp::db, "628111000940").await;
+}
+
+/// A worker started while `service` is cut: it stays up and not ready, and
+/// once the service is back it becomes ready and delivers what was
+/// published meanwhile.
+async fn started_while_cut(service: fn(&TestApp) -> &Proxy, to: &str) {
     let mut app = spawn_app_with(Options {
         start_worker: false,
         ..proxied()
     })
     .await;
-    app.db_proxy.as_ref().expect("proxy").sever();
+    service(&app).sever();
     start_unready(&mut app).await;
     let addr = http_addr(&app);
     assert_eq!(readyz(addr).await, Some(503));
     let id = Uuid::new_v4();
-    app.publish(&send(id, "628111000940")).await;
+    app.publish(&send(id, to)).await;
     assert!(!worker_finished(&app));
 
-    app.db_proxy.as_ref().expect("proxy").restore();
+    service(&app).restore();
     wait_for_readyz(addr, 20, 200).await;
     app.wait_for_status(id, "success").await;
     settle(&mut app).await;
@@ -190,7 +182,7 @@ async fn readiness_answers_within_its_bound_while_the_database_hangs() {
     let addr = http_addr(&app);
     assert_eq!(readyz(addr).await, Some(200));
 
-    app.db_proxy.as_ref().expect("proxy").blackhole();
+    app.db().blackhole();
     for _ in 0..3 {
         let asked = Instant::now();
         let status = readyz(addr).await;
@@ -200,7 +192,7 @@ async fn readiness_answers_within_its_bound_while_the_database_hangs() {
         assert!(took < Duration::from_millis(1500), "/readyz took {took:?}");
     }
 
-    app.db_proxy.as_ref().expect("proxy").restore();
+    app.db().restore();
     wait_for_readyz(addr, 20, 200).await;
 }
 

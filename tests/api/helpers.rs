@@ -341,6 +341,16 @@ pub fn metric(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
 }
 
+/// [`send`] as the worker has it once parsed, for tests that drive the
+/// store or the writer themselves.
+pub fn send_command(id: Uuid, to: &str) -> std::sync::Arc<herald::domain::SendCommand> {
+    let body = send(id, to).to_string();
+    match herald::domain::Command::parse(body.as_bytes(), |_| true) {
+        Ok(herald::domain::Command::Send(send)) => std::sync::Arc::from(send),
+        other => panic!("not a send: {other:?}"),
+    }
+}
+
 /// Polls `probe` until it returns `Some`, or panics after `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
 where
@@ -382,6 +392,27 @@ impl TestApp {
                 .await
                 .expect("worker task")
                 .expect("worker stops cleanly");
+        }
+    }
+
+    /// The proxy between the worker and PostgreSQL (`Options::proxied`).
+    pub fn db(&self) -> &Proxy {
+        self.db_proxy.as_ref().expect("the app is proxied")
+    }
+
+    /// The proxy between the worker and RabbitMQ (`Options::proxied`).
+    pub fn broker(&self) -> &Proxy {
+        self.amqp_proxy.as_ref().expect("the app is proxied")
+    }
+
+    /// Runs statements on the test's own database, in order (test set-up:
+    /// triggers that slow or fail a write, rows put in place by hand).
+    pub async fn run_sql(&self, statements: &[impl AsRef<str>]) {
+        for statement in statements.iter().map(AsRef::as_ref) {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&self.store.pool)
+                .await
+                .unwrap_or_else(|err| panic!("{statement}: {err}"));
         }
     }
 

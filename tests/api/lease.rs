@@ -109,18 +109,14 @@ async fn the_sweeper_claims_only_what_can_start_now() {
     // In this test's own database, a claim by the sweeper takes half a
     // second a row (accepts and outcomes are not slowed), so that fresh
     // sends arrive while a sweep claims.
-    for statement in [
+    app.run_sql(&[
         "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS \
          $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$",
         "CREATE TRIGGER slow_claim BEFORE UPDATE ON deliveries FOR EACH ROW \
          WHEN (OLD.status = 'waitForSending' AND NEW.status = 'sending') \
          EXECUTE FUNCTION slow_claim()",
-    ] {
-        sqlx::query(statement)
-            .execute(&app.store.pool)
-            .await
-            .expect("slow claims");
-    }
+    ])
+    .await;
     app.start_worker().await;
 
     // Three retries fall due while the worker has room for them.
@@ -208,7 +204,7 @@ async fn an_outage_of_postgresql_longer_than_the_lease_does_not_resend() {
         .database
         .url;
     let (other_db, other) = second_worker(&app, &direct_db).await;
-    let db = app.db_proxy.as_ref().expect("proxied");
+    let db = app.db();
 
     let (id, to) = (Uuid::new_v4(), "3300000001");
     app.sim.script(to, vec![Step::Delay { millis: 300 }]);
@@ -258,7 +254,7 @@ async fn a_shutdown_records_the_outcome_of_a_finished_call() {
         (app.sim.sends_of(&id.to_string()) == 1).then_some(())
     })
     .await;
-    let db = app.db_proxy.as_ref().expect("proxied");
+    let db = app.db_proxy.as_ref().expect("the app is proxied");
     db.blackhole();
     eventually(10, "the call to be answered", || async {
         (app.sim.accepted_of(&id.to_string()) == 1).then_some(())
@@ -297,7 +293,7 @@ async fn a_pause_whose_recording_failed_is_kept_and_recorded_later() {
     .await;
     // The refusal arrives while PostgreSQL refuses connections, for longer
     // than the pool waits for one: recording the pause fails.
-    let db = app.db_proxy.as_ref().expect("proxied");
+    let db = app.db();
     db.sever();
     tokio::time::sleep(Duration::from_secs(11)).await; // the outage
     db.restore();
@@ -380,7 +376,7 @@ async fn a_sweep_claim_that_outlasts_its_bound_leaves_no_orphaned_claims() {
     })
     .await;
     // The first claim of the sweeper (a retry falling due) takes 6 s.
-    for statement in [
+    app.run_sql(&[
         // A sequence, not a table: its count survives the claim's rollback.
         "CREATE SEQUENCE slow_once",
         "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS \
@@ -391,12 +387,8 @@ async fn a_sweep_claim_that_outlasts_its_bound_leaves_no_orphaned_claims() {
         "CREATE TRIGGER slow_claim BEFORE UPDATE ON deliveries FOR EACH ROW \
          WHEN (OLD.status = 'waitForSending' AND NEW.status = 'sending') \
          EXECUTE FUNCTION slow_claim()",
-    ] {
-        sqlx::query(statement)
-            .execute(&app.store.pool)
-            .await
-            .expect("a slow first claim");
-    }
+    ])
+    .await;
     let (id, to) = (Uuid::new_v4(), "3200000300");
     app.sim.script(
         to,

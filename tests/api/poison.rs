@@ -3,7 +3,7 @@
 //! delivered twice, a stored command that cannot be read.
 
 use crate::helpers::*;
-use herald::domain::{Command, DeliveryStatus, RetryPolicy, SendCommand};
+use herald::domain::{DeliveryStatus, RetryPolicy};
 use herald::simulator::Step;
 use herald::storage::deliveries::AttemptRecord;
 use herald::storage::{AcceptOutcome, Outcome};
@@ -13,14 +13,6 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-fn send_command(id: Uuid, to: &str) -> Arc<SendCommand> {
-    let body = send(id, to).to_string();
-    match Command::parse(body.as_bytes(), |_| true) {
-        Ok(Command::Send(send)) => Arc::from(send),
-        other => panic!("not a send: {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn sends_with_nul_are_dead_lettered_and_the_worker_keeps_going() {
@@ -264,7 +256,7 @@ async fn one_bad_row_does_not_fail_the_rest_of_its_set() {
 const SLOW_COMMIT: f64 = 3.6;
 
 async fn delay_first_insert(app: &TestApp, table: &str, secs: f64) {
-    for statement in [
+    app.run_sql(&[
         "CREATE TABLE slept (n int)".to_owned(),
         format!(
             "CREATE FUNCTION sleep_once() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -280,12 +272,8 @@ async fn delay_first_insert(app: &TestApp, table: &str, secs: f64) {
             "CREATE TRIGGER sleep_once AFTER INSERT ON {table} \
              FOR EACH ROW EXECUTE FUNCTION sleep_once()"
         ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&app.store.pool)
-            .await
-            .expect("test trigger");
-    }
+    ])
+    .await;
 }
 
 async fn slept(app: &TestApp) -> bool {
@@ -478,7 +466,7 @@ async fn a_stored_command_that_cannot_be_read_fails_alone() {
 #[tokio::test]
 async fn expiring_waiting_deliveries_is_served_by_an_index() {
     let app = spawn_app_without_worker().await;
-    for statement in [
+    app.run_sql(&[
         "INSERT INTO deliveries (id, connection, status, fail_reason) \
          SELECT gen_random_uuid(), 'c', 'failed', 'x' FROM generate_series(1, 3000)",
         "INSERT INTO deliveries (id, connection, status, next_attempt_at) \
@@ -488,12 +476,8 @@ async fn expiring_waiting_deliveries_is_served_by_an_index() {
          SELECT gen_random_uuid(), 'c', 'waitForSending', now() + interval '1 hour', \
              now() + interval '2 hours' FROM generate_series(1, 5)",
         "ANALYZE deliveries",
-    ] {
-        sqlx::query(statement)
-            .execute(&app.store.pool)
-            .await
-            .expect("setup");
-    }
+    ])
+    .await;
     let explain = format!("EXPLAIN {}", herald::storage::deliveries::EXPIRE_DUE);
     let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .fetch_all(&app.store.pool)

@@ -30,7 +30,7 @@ async fn stored_refresh(app: &TestApp, connection: &str) -> Option<String> {
 /// row, and the first one fail in any case (a sequence, which a rollback
 /// does not undo, counts them).
 async fn break_token_saves(app: &TestApp) {
-    for statement in [
+    app.run_sql(&[
         "CREATE SEQUENCE token_updates",
         "CREATE TABLE failing (since timestamptz)",
         "CREATE FUNCTION refuse_token_update() RETURNS trigger AS $$ BEGIN \
@@ -39,12 +39,8 @@ async fn break_token_saves(app: &TestApp) {
              END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
         "CREATE TRIGGER refuse_token_update BEFORE UPDATE ON connection_tokens \
              FOR EACH ROW EXECUTE FUNCTION refuse_token_update()",
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&app.store.pool)
-            .await
-            .expect("install the failing trigger");
-    }
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -83,10 +79,7 @@ async fn a_highq_pair_kept_in_memory_is_stored_before_the_next_refresh() {
     })
     .await;
     break_token_saves(&app).await;
-    sqlx::query("INSERT INTO failing VALUES (now())")
-        .execute(&app.store.pool)
-        .await
-        .expect("saves fail from now on");
+    app.run_sql(&["INSERT INTO failing VALUES (now())"]).await;
     // Every save fails: the worker keeps the pair and uses it.
     let first = Uuid::new_v4();
     app.publish(&highq_message(first, "2201")).await;
@@ -124,10 +117,7 @@ async fn a_highq_pair_kept_in_memory_is_stored_before_the_next_refresh() {
     );
 
     // PostgreSQL takes the pair again: it is stored, then refreshed.
-    sqlx::query("DELETE FROM failing")
-        .execute(&app.store.pool)
-        .await
-        .expect("saves work again");
+    app.run_sql(&["DELETE FROM failing"]).await;
     app.wait_for_status(second, "success").await;
     assert_eq!(app.sim.highq_refreshes(), (2, 0), "no refresh was refused");
     assert_eq!(
@@ -140,19 +130,13 @@ async fn a_highq_pair_kept_in_memory_is_stored_before_the_next_refresh() {
 async fn a_highq_pair_kept_in_memory_is_stored_once_postgresql_takes_it() {
     let app = spawn_app().await;
     break_token_saves(&app).await;
-    sqlx::query("INSERT INTO failing VALUES (now())")
-        .execute(&app.store.pool)
-        .await
-        .expect("saves fail from now on");
+    app.run_sql(&["INSERT INTO failing VALUES (now())"]).await;
     let first = Uuid::new_v4();
     app.publish(&highq_message(first, "2251")).await;
     app.wait_for_status(first, "success").await;
     // PostgreSQL recovers: the worker stores the kept pair by itself, with
     // no delivery asking, so that other workers read it too.
-    sqlx::query("DELETE FROM failing")
-        .execute(&app.store.pool)
-        .await
-        .expect("saves work again");
+    app.run_sql(&["DELETE FROM failing"]).await;
     eventually(15, "the kept pair to be stored", || async {
         (stored_refresh(&app, HIGHQ).await.as_deref() == Some("hq-rt-1")).then_some(())
     })

@@ -1,26 +1,21 @@
 //! The hot path's set statements, driven directly.
 
 use crate::helpers::*;
-use herald::domain::{Command, DeliveryStatus};
+use herald::domain::DeliveryStatus;
 use herald::storage::batch::Accept;
 use herald::storage::deliveries::AttemptRecord;
 use herald::storage::{AcceptOutcome, Outcome};
-use std::sync::Arc;
 use uuid::Uuid;
-
-fn send_command(id: Uuid) -> Arc<herald::domain::SendCommand> {
-    let body = send(id, "628111000500").to_string();
-    match Command::parse(body.as_bytes(), |_| true) {
-        Ok(Command::Send(send)) => Arc::from(send),
-        other => panic!("not a send: {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn an_id_twice_in_one_set_is_claimed_once() {
     let app = spawn_app_without_worker().await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    let set = [send_command(a), send_command(a), send_command(b)];
+    let set = [
+        send_command(a, "628111000500"),
+        send_command(a, "628111000500"),
+        send_command(b, "628111000500"),
+    ];
     let outcomes = app
         .store
         .accept_sends(&set, chrono::Utc::now())
@@ -44,7 +39,7 @@ async fn an_id_twice_in_one_set_is_claimed_once() {
     );
     let again = app
         .store
-        .accept_sends(&[send_command(b)], chrono::Utc::now())
+        .accept_sends(&[send_command(b, "628111000500")], chrono::Utc::now())
         .await
         .expect("accept");
     assert!(matches!(again[..], [AcceptOutcome::Duplicate]));
@@ -77,7 +72,10 @@ async fn one_set_accepts_sends_and_records_outcomes_together() {
     let accepted = app
         .store
         .accept_sends(
-            &[send_command(first), send_command(second)],
+            &[
+                send_command(first, "628111000500"),
+                send_command(second, "628111000500"),
+            ],
             chrono::Utc::now(),
         )
         .await
@@ -96,8 +94,8 @@ async fn one_set_accepts_sends_and_records_outcomes_together() {
         .store
         .write_set(
             &[
-                Accept::new(send_command(third)),
-                Accept::new(send_command(first)),
+                Accept::new(send_command(third, "628111000500")),
+                Accept::new(send_command(first, "628111000500")),
             ],
             &[(&*claims[0], &outcome), (&stale, &outcome)],
             chrono::Utc::now(),
@@ -125,7 +123,7 @@ async fn an_outcome_for_a_lost_claim_keeps_only_its_attempt_row() {
     let id = Uuid::new_v4();
     let outcomes = app
         .store
-        .accept_sends(&[send_command(id)], chrono::Utc::now())
+        .accept_sends(&[send_command(id, "628111000500")], chrono::Utc::now())
         .await
         .expect("accept");
     let Some(AcceptOutcome::Claimed(claim)) = outcomes.into_iter().next() else {
