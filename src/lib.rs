@@ -16,8 +16,8 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod queue;
-pub mod simulator;
 pub mod storage;
+pub mod tools;
 pub mod worker;
 
 /// An error and its causes on one line, for logs: `a: b: c`.

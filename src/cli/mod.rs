@@ -1,10 +1,9 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
-mod bench;
-mod demo;
 mod operator;
 mod publish;
-mod simulate;
+
+use crate::tools::{bench, demo, simulate};
 
 use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};

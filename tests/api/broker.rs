@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use crate::proxy::Proxy;
 use herald::queue::topology;
-use herald::simulator::Step;
+use herald::tools::simulator::Step;
 use herald::worker;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use serde_json::json;

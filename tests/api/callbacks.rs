@@ -3,7 +3,7 @@
 //! every refusal, with `provider_status` never moving backwards.
 
 use crate::helpers::*;
-use herald::simulator::{KonnekCallbacks, Step};
+use herald::tools::simulator::{KonnekCallbacks, Step};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;

@@ -2,7 +2,7 @@
 //! every answer class a static-token provider has.
 
 use crate::helpers::*;
-use herald::simulator::{Received, Step};
+use herald::tools::simulator::{Received, Step};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

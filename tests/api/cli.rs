@@ -2,7 +2,7 @@
 //! the HTTP endpoints of a running worker.
 
 use crate::helpers::*;
-use herald::simulator::Step;
+use herald::tools::simulator::Step;
 use serde_json::Value;
 use std::process::{Command, Output};
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 //! has.
 
 use crate::helpers::*;
-use herald::simulator::{Received, Step};
+use herald::tools::simulator::{Received, Step};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

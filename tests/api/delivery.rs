@@ -1,7 +1,7 @@
 //! A command in, a provider call out, every state in PostgreSQL.
 
 use crate::helpers::*;
-use herald::simulator::Step;
+use herald::tools::simulator::Step;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -4,9 +4,9 @@
 use crate::proxy::Proxy;
 use herald::config::Config;
 use herald::queue::{self, Publisher};
-use herald::simulator::{self, SimConfig, SimHandle};
 use herald::storage::Store;
 use herald::storage::operator::{AttemptView, DeliveryView};
+use herald::tools::simulator::{self, SimConfig, SimHandle};
 use herald::worker::{self, RunningWorker};
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! it, and refreshed once per wave by all workers together.
 
 use crate::helpers::*;
-use herald::simulator::{Received, Step};
+use herald::tools::simulator::{Received, Step};
 use serde_json::{Value, json};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;

@@ -8,7 +8,7 @@
 use crate::helpers::*;
 use crate::proxy::Proxy;
 use herald::config::Config;
-use herald::simulator::{Received, Step, TIME_LIMIT};
+use herald::tools::simulator::{Received, Step, TIME_LIMIT};
 use herald::worker;
 use serde_json::{Value, json};
 use std::process::Command;

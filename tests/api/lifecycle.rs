@@ -1,7 +1,7 @@
 //! Restarts, lost workers and signals: nothing is lost, nothing sent twice.
 
 use crate::helpers::*;
-use herald::simulator::Step;
+use herald::tools::simulator::Step;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use uuid::Uuid;

@@ -2,7 +2,7 @@
 //! the shared token renewed once for many deliveries, the quota deferral.
 
 use crate::helpers::*;
-use herald::simulator::{Received, Step, TIME_LIMIT};
+use herald::tools::simulator::{Received, Step, TIME_LIMIT};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

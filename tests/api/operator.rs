@@ -1,7 +1,7 @@
 //! Resend and cancel, as commands through the queue.
 
 use crate::helpers::*;
-use herald::simulator::Step;
+use herald::tools::simulator::Step;
 use serde_json::json;
 use uuid::Uuid;
 

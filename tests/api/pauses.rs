@@ -5,8 +5,8 @@
 
 use crate::helpers::*;
 use chrono::{DateTime, Duration, Timelike, Utc};
-use herald::simulator::{Received, TIME_LIMIT};
 use herald::storage::operator::DeliveryView;
+use herald::tools::simulator::{Received, TIME_LIMIT};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -4,9 +4,9 @@
 
 use crate::helpers::*;
 use herald::domain::{DeliveryStatus, RetryPolicy};
-use herald::simulator::Step;
 use herald::storage::deliveries::AttemptRecord;
 use herald::storage::{AcceptOutcome, Outcome};
+use herald::tools::simulator::Step;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use serde_json::json;

@@ -17,11 +17,11 @@
 mod samples;
 mod summary;
 
-use super::Failure;
+use crate::cli::Failure;
 use crate::config::Config;
 use crate::domain::RetryPolicy;
-use crate::simulator::{self, SimConfig, SimHandle};
 use crate::storage::Store;
+use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         args.count,
         sim.base_url()
     );
-    super::setup(&config).await?;
+    crate::cli::setup(&config).await?;
 
     let samples: Vec<_> = (0..args.count).map(samples::sample).collect();
     for (i, sample) in samples.iter().enumerate() {

@@ -12,7 +12,7 @@ use crate::config::{
     KonnekSettings, LimitsConfig, OneboxSettings,
 };
 use crate::domain::RetryPolicy;
-use crate::simulator::Step;
+use crate::tools::simulator::Step;
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;

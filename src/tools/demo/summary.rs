@@ -2,8 +2,8 @@
 //! retried, deferred, and how often its token was renewed.
 
 use super::samples::{CONNECTIONS, HIGHQ, ONEBOX};
-use crate::simulator::SimHandle;
 use crate::storage::figures::ConnectionFigures;
+use crate::tools::simulator::SimHandle;
 use comfy_table::Table;
 
 /// Token renewals each provider served beyond the first token: OneBox's

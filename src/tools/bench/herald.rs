@@ -7,7 +7,7 @@ use super::publish::SteadyLatency;
 use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
-use crate::simulator::SimHandle;
+use crate::tools::simulator::SimHandle;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -24,9 +24,9 @@ mod measure;
 mod publish;
 mod report;
 
-use super::Failure;
+use crate::cli::Failure;
 use crate::config::Config;
-use crate::simulator::{self, SimConfig, SimHandle};
+use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Connection as _;
@@ -158,7 +158,7 @@ async fn measure_all(
     args: &BenchArgs,
 ) -> Result<Report, Failure> {
     let config = bench_config(base, &database.url, sim, args)?;
-    super::setup(&config).await?;
+    crate::cli::setup(&config).await?;
     let config_file = ConfigFile::write(&config_text(base, &database.url, sim, args))?;
     let admin = one_connection(&database.admin_url)
         .await

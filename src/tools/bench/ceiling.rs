@@ -9,7 +9,7 @@ use super::publish::{self, SteadyLatency};
 use super::{BenchArgs, Cpu, SteadyCpu, sends};
 use crate::config::{AmqpConfig, Config};
 use crate::queue::{self, Publisher};
-use crate::simulator::SimHandle;
+use crate::tools::simulator::SimHandle;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};

@@ -1,0 +1,14 @@
+//! The tools that ship beside the service as `herald` subcommands, kept
+//! apart from its modules: nothing in the service imports them.
+//!
+//! - [`simulator`]: the providers' fake APIs with fault injection
+//!   (`herald simulate`, and every integration test's providers).
+//! - [`demo`]: the simulator, a worker and a batch of sample commands
+//!   (`herald demo`).
+//! - [`bench`]: deliveries per second against the machine's ceiling
+//!   (`herald bench`).
+
+pub mod bench;
+pub mod demo;
+pub mod simulate;
+pub mod simulator;
