@@ -145,7 +145,7 @@ pub fn record_attempt(connection: &str, result: &'static str, duration: Duration
 
 /// A call whose worker was lost: counted, but it has no duration.
 pub fn record_lost_attempt(connection: &str) {
-    counter!("herald_attempts_total", "connection" => connection.to_owned(), "result" => "retryable")
+    counter!("herald_attempts_total", "connection" => connection.to_owned(), "result" => crate::domain::AttemptOutcome::Retryable.as_str())
         .increment(1);
 }
 

@@ -13,7 +13,8 @@ pub mod onebox;
 mod text;
 
 use crate::config::{AdapterSettings, ConnectionConfig};
-use crate::domain::{GroupRef, Message, ProviderStatus};
+pub use crate::domain::call::{ErrorClass, ProviderError, Sent};
+use crate::domain::{GroupRef, Message};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,75 +36,7 @@ pub struct Outbound<'a> {
     pub group: Option<&'a GroupRef>,
 }
 
-/// A provider accepted the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    pub http_status: u16,
-    pub remote_id: Option<String>,
-    pub provider_status: Option<ProviderStatus>,
-}
-
-/// What the worker should do about a failed call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Try again later, by the retry schedule (timeouts, 5xx, network errors).
-    Transient,
-    /// Trying again cannot help: fail the delivery.
-    Permanent,
-    /// The provider asked us to slow down; retry after its delay, if it gave one.
-    RateLimited { retry_after: Option<Duration> },
-    /// The credentials expired; renew them and repeat the call.
-    AuthExpired,
-    /// The provider's quota or sending hours are closed: defer, using no attempt.
-    QuotaClosed,
-    /// The message was not sent: the delivery's time ran short before the
-    /// send could start (see `worker::budget`). No provider holds it, so
-    /// it waits again at once for a fresh claim, using no attempt.
-    NotSent,
-}
-
-impl ErrorClass {
-    /// The `delivery_attempts.outcome` / metrics label of this class.
-    pub fn outcome(self) -> &'static str {
-        match self {
-            ErrorClass::Transient | ErrorClass::RateLimited { .. } | ErrorClass::AuthExpired => {
-                "retryable"
-            }
-            ErrorClass::Permanent => "permanent",
-            ErrorClass::QuotaClosed | ErrorClass::NotSent => "deferred",
-        }
-    }
-}
-
-/// A failed provider call. `message` never carries a secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ProviderError {
-    pub class: ErrorClass,
-    pub http_status: Option<u16>,
-    pub message: String,
-    /// The provider's id of a message it created even though the call
-    /// failed (it holds the message, marked failed): kept, so that a resend
-    /// can act on that message instead of creating another.
-    pub remote_id: Option<String>,
-}
-
 impl ProviderError {
-    pub fn new(class: ErrorClass, http_status: Option<u16>, message: impl Into<String>) -> Self {
-        ProviderError {
-            class,
-            http_status,
-            message: message.into(),
-            remote_id: None,
-        }
-    }
-
-    /// The same error, naming the message the provider created.
-    pub fn with_remote_id(mut self, remote_id: Option<String>) -> Self {
-        self.remote_id = remote_id;
-        self
-    }
-
     /// A failure of the transport: connect errors, timeouts, broken bodies.
     pub fn from_transport(err: &reqwest::Error) -> Self {
         let what = if err.is_timeout() {

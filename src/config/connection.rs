@@ -1,17 +1,14 @@
 //! One `[[connection]]`: its common keys, its limits and its adapter's own keys.
 
 use super::secret::Secret;
-use super::window::Window;
 use super::{ConfigError, RawRetry, duration};
 use crate::domain::RetryPolicy;
-use chrono::{DateTime, Utc};
+use crate::domain::limits::{DEFAULT_QUOTA_PAUSE, Limits};
+use crate::domain::window::Window;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
-/// How long a connection is paused after a provider's quota refusal when
-/// it has no sending window and no `limits.quota_pause`.
-pub const DEFAULT_QUOTA_PAUSE: Duration = Duration::from_secs(3600);
 /// A longer `quota_pause` is a mistake in the file.
 const MAX_QUOTA_PAUSE: Duration = Duration::from_secs(366 * 86_400);
 
@@ -21,51 +18,8 @@ pub struct ConnectionConfig {
     pub base_url: String,
     pub callback_token: Option<Secret>,
     pub retry: RetryPolicy,
-    pub limits: LimitsConfig,
+    pub limits: Limits,
     pub settings: AdapterSettings,
-}
-
-/// `[connection.limits]`: parsed and checked here, enforced by the limits
-/// module (`window` and `quota_pause` also decide how long a provider's
-/// quota refusal pauses the connection).
-#[derive(Debug, Clone)]
-pub struct LimitsConfig {
-    pub rate_per_second: Option<f64>,
-    pub burst: u32,
-    pub daily_quota: Option<u64>,
-    pub window: Option<Window>,
-    pub timezone: chrono_tz::Tz,
-    pub max_in_flight: Option<u32>,
-    /// The pause after a quota refusal, for a connection without a window.
-    pub quota_pause: Duration,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            rate_per_second: None,
-            burst: 1,
-            daily_quota: None,
-            window: None,
-            timezone: chrono_tz::UTC,
-            max_in_flight: None,
-            quota_pause: DEFAULT_QUOTA_PAUSE,
-        }
-    }
-}
-
-impl LimitsConfig {
-    /// Until when a provider's quota refusal at `now` pauses the connection:
-    /// the next opening of its sending window, else `now + quota_pause`.
-    pub fn quota_paused_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        match &self.window {
-            Some(window) => window.next_opening(&self.timezone, now),
-            None => chrono::Duration::from_std(self.quota_pause)
-                .ok()
-                .and_then(|pause| now.checked_add_signed(pause))
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +170,7 @@ impl ConnectionConfig {
         };
         let limits = match table.remove("limits") {
             Some(value) => parse_limits(value, &format!("{path}.limits"))?,
-            None => LimitsConfig::default(),
+            None => Limits::default(),
         };
         for key in COMMON_KEYS {
             table.remove(key);
@@ -248,7 +202,7 @@ impl ConnectionConfig {
     }
 }
 
-fn parse_limits(value: toml::Value, path: &str) -> Result<LimitsConfig, ConfigError> {
+fn parse_limits(value: toml::Value, path: &str) -> Result<Limits, ConfigError> {
     let raw: RawLimits = take(value, path)?;
     let key = |k: &str| format!("{path}.{k}");
     if let Some(rate) = raw.rate_per_second
@@ -290,7 +244,7 @@ fn parse_limits(value: toml::Value, path: &str) -> Result<LimitsConfig, ConfigEr
             Err(message) => return Err(ConfigError::at(key("quota_pause"), message)),
         },
     };
-    Ok(LimitsConfig {
+    Ok(Limits {
         rate_per_second: raw.rate_per_second,
         burst: raw.burst.unwrap_or(1),
         daily_quota: raw.daily_quota,

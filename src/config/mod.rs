@@ -6,11 +6,10 @@ mod connection;
 pub mod duration;
 mod env;
 pub mod secret;
-pub mod window;
 
 pub use connection::{
-    AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, DEFAULT_QUOTA_PAUSE,
-    HighqSettings, KonnekSettings, LimitsConfig, OneboxSettings,
+    AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
+    KonnekSettings, OneboxSettings,
 };
 pub use secret::Secret;
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::limits::{DEFAULT_QUOTA_PAUSE, Limits};
 
 const GOOD: &str = r#"
 [database]
@@ -153,7 +154,7 @@ fn a_quota_refusal_pauses_until_the_window_opens_else_for_quota_pause() {
 
     // Neither: the default hour.
     assert_eq!(
-        LimitsConfig::default().quota_paused_until(now),
+        Limits::default().quota_paused_until(now),
         at("2026-11-21T11:00:00Z")
     );
 }

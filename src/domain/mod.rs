@@ -1,19 +1,53 @@
-//! The pure core of herald: no IO, no clock of its own, no network.
+//! The pure core of herald: no IO, no clock of its own, no network. Every
+//! decision about a delivery is made here, as a function of what happened
+//! and the time; the worker and storage carry them out.
 //!
-//! - [`status`]: the delivery state machine and its legal transitions.
-//! - [`provider_status`]: the providers' -3..3 status scale, which only moves forward.
-//! - [`message`]: the validated message a `send` command carries.
-//! - [`command`]: the three commands (`send`, `resend`, `cancel`) as domain values.
+//! The state machine:
+//! - [`status`]: the delivery states and the one statement of their legal
+//!   transitions; every outcome below is a [`status::transition`].
+//! - [`reasons`]: the fixed words beside the state: why a delivery waits,
+//!   what an attempt came to, the fixed reasons a delivery fails for.
+//! - [`outcome`]: where a claimed delivery goes next, and the call it keeps.
+//!
+//! The decisions, in the order a delivery meets them:
+//! - [`accept`]: the state an accepted `send` starts in.
+//! - [`admit`]: whether a claimed delivery is called now, or waits or
+//!   fails without a call (the place every limit asks).
+//! - [`decide`]: what a provider's answer means: success, retry, deferral,
+//!   failure ([`call`] has the answer's classes).
+//! - [`lost`]: what a claim whose worker was lost becomes.
 //! - [`retry`]: when to try again, and when to give up.
+//! - [`limits`] and [`window`]: a connection's limits, its sending window,
+//!   and how long a provider's quota refusal pauses it.
+//!
+//! What the commands carry:
+//! - [`command`]: the three commands (`send`, `resend`, `cancel`) as domain values.
+//! - [`message`]: the validated message a `send` command carries.
+//! - [`provider_status`]: the providers' -3..3 status scale, which only moves forward.
 
+pub mod accept;
+pub mod admit;
+pub mod call;
 pub mod command;
+pub mod decide;
+pub mod limits;
+pub mod lost;
 pub mod message;
+pub mod outcome;
 pub mod provider_status;
+pub mod reasons;
 pub mod retry;
 pub mod status;
+pub mod window;
+
+#[cfg(test)]
+mod machine_tests;
 
 pub use command::{CancelCommand, Command, GroupRef, ResendCommand, SendCommand};
+pub use limits::Limits;
 pub use message::{Message, MessageKind};
+pub use outcome::{AttemptRecord, Outcome};
 pub use provider_status::ProviderStatus;
+pub use reasons::{AttemptOutcome, FailReason, WaitReason};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use status::{DeliveryEvent, DeliveryStatus, InvalidTransition};

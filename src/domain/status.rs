@@ -102,6 +102,16 @@ pub fn transition(
     }
 }
 
+/// The states from which `event` is legal, for a conditional update that
+/// applies it (`WHERE status = ANY(...)`).
+pub fn sources(event: DeliveryEvent) -> Vec<&'static str> {
+    DeliveryStatus::ALL
+        .into_iter()
+        .filter(|from| transition(*from, event).is_ok())
+        .map(DeliveryStatus::as_str)
+        .collect()
+}
+
 /// Whether `to` can follow `from` through some event.
 pub fn can_move(from: DeliveryStatus, to: DeliveryStatus) -> bool {
     use DeliveryEvent as E;
@@ -171,6 +181,12 @@ mod tests {
         assert!(transition(S::Success, DeliveryEvent::Cancel).is_err());
         assert!(transition(S::Sending, DeliveryEvent::Claim).is_err());
         assert!(transition(S::WaitForSending, DeliveryEvent::Resend).is_err());
+    }
+
+    #[test]
+    fn an_operator_resends_settled_deliveries_and_cancels_waiting_ones() {
+        assert_eq!(sources(DeliveryEvent::Resend), ["success", "failed"]);
+        assert_eq!(sources(DeliveryEvent::Cancel), ["waitForSending"]);
     }
 
     #[test]

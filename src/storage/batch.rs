@@ -5,15 +5,16 @@
 //! single-row form: a send is claimed by the insert that creates it, an
 //! outcome lands only on the claim it belongs to.
 
-use super::deliveries::{AcceptOutcome, Claimed, Outcome};
+use super::deliveries::{AcceptOutcome, Claimed};
 use super::text::{MAX_REMOTE_ID, MAX_TEXT, storable, storable_remote_id};
 use super::{StorageError, Store};
-use crate::domain::{DeliveryStatus, SendCommand};
+use crate::domain::accept::born;
+use crate::domain::{DeliveryStatus, Outcome, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
 
 /// A `send` to accept, with the token of the consumption that accepts it:
@@ -55,8 +56,8 @@ impl AcceptedRow {
     /// `accepted_at`: one statement's `now()`); a later claim is another
     /// worker's.
     fn outcome(self, id: Uuid, command: &Arc<SendCommand>) -> AcceptOutcome {
-        match (self.status.as_str(), self.claimed_at) {
-            ("sending", Some(claimed_at)) if claimed_at == self.accepted_at => {
+        match (self.status.parse::<DeliveryStatus>(), self.claimed_at) {
+            (Ok(DeliveryStatus::Sending), Some(claimed_at)) if claimed_at == self.accepted_at => {
                 AcceptOutcome::Claimed(Box::new(Claimed {
                     id,
                     connection: command.connection.clone(),
@@ -68,8 +69,8 @@ impl AcceptedRow {
                     accepted_at: self.accepted_at,
                 }))
             }
-            ("waitForSending", _) => AcceptOutcome::Scheduled,
-            ("failed", _) => AcceptOutcome::Expired,
+            (Ok(DeliveryStatus::WaitForSending), _) => AcceptOutcome::Scheduled,
+            (Ok(DeliveryStatus::Failed), _) => AcceptOutcome::Expired,
             _ => AcceptOutcome::Duplicate,
         }
     }
@@ -99,7 +100,9 @@ pub struct SetWritten {
 /// as it is now. A row of another token is not returned: a duplicate. The
 /// outcome's update finds the claim gone the second time, and its attempt
 /// row is keyed by delivery and call start.
-const WRITE_SET: &str = "\
+static WRITE_SET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "\
 WITH sends AS ( \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], \
         $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], \
@@ -112,7 +115,7 @@ accepted AS ( \
         accept_token) \
     SELECT id, connection, status, attempts, next_at, wait_reason, fail_reason, command::jsonb, \
         not_before, expires_at, group_id, group_order, \
-        CASE WHEN status = 'sending' THEN now() END, token \
+        CASE WHEN status = '{sending}' THEN now() END, token \
     FROM sends \
     ON CONFLICT (id) DO UPDATE SET accept_token = deliveries.accept_token \
         WHERE deliveries.accept_token = EXCLUDED.accept_token \
@@ -142,7 +145,10 @@ attempt AS ( \
 SELECT true AS accept, id, status, attempts, resends, remote_id, claimed_at, accepted_at \
 FROM accepted \
 UNION ALL \
-SELECT false, id, NULL, NULL, NULL, NULL, NULL, accepted_at FROM updated";
+SELECT false, id, NULL, NULL, NULL, NULL, NULL, accepted_at FROM updated",
+        sending = DeliveryStatus::Sending,
+    )
+});
 
 impl Store {
     /// Records new `send` commands and the outcomes of claimed deliveries,
@@ -164,7 +170,7 @@ impl Store {
     ) -> Result<SetWritten, StorageError> {
         let s = SendColumns::new(sends, now)?;
         let o = OutcomeColumns::new(outcomes);
-        let rows = sqlx::query(WRITE_SET)
+        let rows = sqlx::query(WRITE_SET.as_str())
             .bind(&s.ids)
             .bind(&s.connections)
             .bind(&s.statuses)
@@ -257,14 +263,6 @@ impl Store {
     }
 }
 
-pub(super) type State = (
-    DeliveryStatus,
-    i32,
-    Option<DateTime<Utc>>,
-    Option<&'static str>,
-    Option<&'static str>,
-);
-
 /// The sends as one array per column, in id order: two sets inserting the
 /// same ids at once then lock them in the same order and cannot deadlock.
 /// Only the first send of an id goes to SQL (`ON CONFLICT DO UPDATE` may
@@ -313,7 +311,7 @@ impl<'a> SendColumns<'a> {
         order.sort_by_key(|&i| sends[i].command.id);
         for i in order {
             let cmd = &sends[i].command;
-            let (status, attempt, next, wait, fail) = initial_state(cmd, now, sends[i].claim);
+            let born = born(cmd, now, sends[i].claim);
             // As text, cast in the statement: no JSON tree is built here.
             let body = serde_json::to_string(&**cmd)
                 .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
@@ -329,11 +327,11 @@ impl<'a> SendColumns<'a> {
             };
             c.ids.push(cmd.id);
             c.connections.push(cmd.connection.as_str());
-            c.statuses.push(status.as_str());
-            c.attempts.push(attempt);
-            c.next_at.push(next);
-            c.wait_reasons.push(wait);
-            c.fail_reasons.push(fail);
+            c.statuses.push(born.status.as_str());
+            c.attempts.push(born.attempts);
+            c.next_at.push(born.next_attempt_at);
+            c.wait_reasons.push(born.wait_reason.map(|r| r.as_str()));
+            c.fail_reasons.push(born.fail_reason.map(|r| r.as_str()));
             c.bodies.push(body);
             c.not_before.push(cmd.not_before);
             c.expires_at.push(cmd.expires_at);
@@ -396,7 +394,7 @@ impl<'a> OutcomeColumns<'a> {
             c.claimed_at.push(claim.claimed_at);
             c.statuses.push(outcome.status.as_str());
             c.next_at.push(outcome.next_attempt_at);
-            c.wait_reasons.push(outcome.wait_reason);
+            c.wait_reasons.push(outcome.wait_reason.map(|r| r.as_str()));
             c.fail_reasons
                 .push((outcome.fail_reason.as_deref()).map(|reason| storable(reason, MAX_TEXT)));
             c.provider_statuses.push(outcome.provider_status);
@@ -415,7 +413,7 @@ impl<'a> OutcomeColumns<'a> {
             c.finished.push(attempt.map(|a| a.finished_at));
             c.http_statuses
                 .push(attempt.and_then(|a| a.http_status).map(i32::from));
-            c.outcomes.push(attempt.map(|a| a.outcome));
+            c.outcomes.push(attempt.map(|a| a.outcome.as_str()));
             c.errors.push(
                 attempt
                     .and_then(|a| a.error.as_deref())
@@ -423,27 +421,5 @@ impl<'a> OutcomeColumns<'a> {
             );
         }
         c
-    }
-}
-
-/// Where a new send starts: failed (expired), waiting (scheduled), claimed,
-/// or, where the worker has no room for it (`claim` false), waiting and due.
-pub(super) fn initial_state(cmd: &SendCommand, now: DateTime<Utc>, claim: bool) -> State {
-    let expired = cmd.expires_at.is_some_and(|at| at <= now);
-    let scheduled = !expired && cmd.not_before.is_some_and(|at| at > now);
-    if expired {
-        (DeliveryStatus::Failed, 0, None, None, Some("expired"))
-    } else if scheduled {
-        (
-            DeliveryStatus::WaitForSending,
-            0,
-            cmd.not_before,
-            Some("scheduled"),
-            None,
-        )
-    } else if claim {
-        (DeliveryStatus::Sending, 1, None, None, None)
-    } else {
-        (DeliveryStatus::WaitForSending, 0, Some(now), None, None)
     }
 }

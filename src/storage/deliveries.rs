@@ -8,10 +8,10 @@ use super::{StorageError, Store};
 
 /// The longest connection name kept for a refused command, in bytes.
 const MAX_CONNECTION: usize = 200;
-use crate::domain::{DeliveryStatus, SendCommand};
+use crate::domain::{DeliveryStatus, FailReason, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -43,32 +43,6 @@ pub enum AcceptOutcome {
     Duplicate,
 }
 
-/// One provider call, as `delivery_attempts` keeps it.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub http_status: Option<u16>,
-    /// `success`, `retryable`, `permanent` or `deferred`.
-    pub outcome: &'static str,
-    pub error: Option<String>,
-}
-
-/// Where a claimed delivery goes next.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: DeliveryStatus,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub wait_reason: Option<&'static str>,
-    pub fail_reason: Option<String>,
-    pub provider_status: Option<i16>,
-    pub remote_id: Option<String>,
-    /// A deferral: the attempt taken at claim time does not count.
-    pub refund_attempt: bool,
-    /// The provider call, if one was made.
-    pub attempt: Option<AttemptRecord>,
-}
-
 impl Store {
     /// Keeps a refused command that named an id, as `failed` with the reason.
     /// An existing delivery with that id is left alone. Both texts come from
@@ -82,12 +56,13 @@ impl Store {
         let connection = storable(connection, MAX_CONNECTION);
         let reason = storable(reason, MAX_TEXT);
         let done = sqlx::query(
-            "INSERT INTO deliveries (id, connection, status, fail_reason) VALUES ($1, $2, 'failed', $3) \
+            "INSERT INTO deliveries (id, connection, status, fail_reason) VALUES ($1, $2, $4, $3) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(&*connection)
         .bind(&*reason)
+        .bind(DeliveryStatus::Failed.as_str())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -120,25 +95,12 @@ impl Store {
         within: Duration,
     ) -> Result<Vec<Claimed>, StorageError> {
         let mut tx = self.begin_within(within).await?;
-        let rows = sqlx::query(
-            "UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, claimed_at = now(), \
-                 next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
-             FROM (SELECT due.id FROM UNNEST($1::text[], $2::int[]) AS r(connection, room) \
-                   CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM deliveries \
-                       WHERE connection = r.connection AND status = 'waitForSending' \
-                         AND next_attempt_at <= now() \
-                         AND (expires_at IS NULL OR expires_at > now()) AND command IS NOT NULL \
-                       ORDER BY next_attempt_at LIMIT r.room FOR UPDATE SKIP LOCKED) due \
-                   ORDER BY due.next_attempt_at LIMIT $3) due \
-             WHERE d.id = due.id \
-             RETURNING d.id, d.connection, d.command, d.attempts, d.resends, d.remote_id, \
-                 d.claimed_at, d.accepted_at",
-        )
-        .bind(connections)
-        .bind(rooms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(CLAIM_DUE.as_str())
+            .bind(connections)
+            .bind(rooms)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut claims = Vec::with_capacity(rows.len());
         let (mut unreadable, mut reasons) = (Vec::new(), Vec::new());
@@ -165,13 +127,15 @@ impl Store {
             // Failing them is the lease's work if this fails: the claims
             // read are delivered all the same.
             let failed = sqlx::query(
-                "UPDATE deliveries d SET status = 'failed', fail_reason = u.reason, claimed_at = NULL, \
+                "UPDATE deliveries d SET status = $3, fail_reason = u.reason, claimed_at = NULL, \
                      updated_at = now() \
                  FROM UNNEST($1::uuid[], $2::text[]) AS u(id, reason) \
-                 WHERE d.id = u.id AND d.status = 'sending'",
+                 WHERE d.id = u.id AND d.status = $4",
             )
             .bind(&unreadable)
             .bind(&reasons)
+            .bind(DeliveryStatus::Failed.as_str())
+            .bind(DeliveryStatus::Sending.as_str())
             .execute(&self.pool)
             .await;
             if let Err(err) = failed {
@@ -184,20 +148,50 @@ impl Store {
     /// Fails waiting deliveries whose `expires_at` has passed; returns their
     /// connections and acceptance times, for the metrics.
     pub async fn expire_due(&self) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
-        let rows = sqlx::query(EXPIRE_DUE).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(EXPIRE_DUE.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("connection")?, r.try_get("accepted_at")?)))
             .collect()
     }
 }
 
+/// The due-sweeper's claim: per connection, at most its room of the
+/// longest-due rows, served by `deliveries_due_by_connection` (whose
+/// predicate the state's literal must match).
+static CLAIM_DUE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE deliveries d SET status = '{sending}', attempts = d.attempts + 1, claimed_at = now(), \
+             next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
+         FROM (SELECT due.id FROM UNNEST($1::text[], $2::int[]) AS r(connection, room) \
+               CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM deliveries \
+                   WHERE connection = r.connection AND status = '{waiting}' \
+                     AND next_attempt_at <= now() \
+                     AND (expires_at IS NULL OR expires_at > now()) AND command IS NOT NULL \
+                   ORDER BY next_attempt_at LIMIT r.room FOR UPDATE SKIP LOCKED) due \
+               ORDER BY due.next_attempt_at LIMIT $3) due \
+         WHERE d.id = due.id \
+         RETURNING d.id, d.connection, d.command, d.attempts, d.resends, d.remote_id, \
+             d.claimed_at, d.accepted_at",
+        sending = DeliveryStatus::Sending,
+        waiting = DeliveryStatus::WaitForSending,
+    )
+});
+
 /// The sweeper's expiry, every tick: served by `deliveries_expiring`, which
 /// holds only the waiting rows that have an `expires_at`.
-pub const EXPIRE_DUE: &str = "\
-UPDATE deliveries SET status = 'failed', fail_reason = 'expired', next_attempt_at = NULL, \
-    wait_reason = NULL, updated_at = now() \
-WHERE status = 'waitForSending' AND expires_at IS NOT NULL AND expires_at <= now() \
-RETURNING connection, accepted_at";
+pub static EXPIRE_DUE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE deliveries SET status = '{failed}', fail_reason = '{expired}', \
+             next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
+         WHERE status = '{waiting}' AND expires_at IS NOT NULL AND expires_at <= now() \
+         RETURNING connection, accepted_at",
+        failed = DeliveryStatus::Failed,
+        expired = FailReason::Expired,
+        waiting = DeliveryStatus::WaitForSending,
+    )
+});
 
 pub(super) fn claimed_from_row(row: &sqlx::postgres::PgRow) -> Result<Claimed, StorageError> {
     let id: Uuid = row.try_get("id")?;

@@ -2,6 +2,7 @@
 //! shows.
 
 use super::{StorageError, Store};
+use crate::domain::{AttemptOutcome, DeliveryStatus};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -27,23 +28,29 @@ impl Store {
     pub async fn figures_of(&self, ids: &[Uuid]) -> Result<Vec<ConnectionFigures>, StorageError> {
         let rows = sqlx::query(
             "SELECT d.connection, \
-                    count(*) FILTER (WHERE d.status = 'success') AS success, \
-                    count(*) FILTER (WHERE d.status = 'failed') AS failed, \
-                    count(*) FILTER (WHERE d.status IN ('waitForSending', 'sending')) AS waiting, \
-                    count(*) FILTER (WHERE d.status = 'success' AND d.attempts > 1) AS recovered, \
+                    count(*) FILTER (WHERE d.status = $2) AS success, \
+                    count(*) FILTER (WHERE d.status = $3) AS failed, \
+                    count(*) FILTER (WHERE d.status IN ($4, $5)) AS waiting, \
+                    count(*) FILTER (WHERE d.status = $2 AND d.attempts > 1) AS recovered, \
                     COALESCE(sum(a.calls), 0)::bigint AS calls, \
                     COALESCE(sum(a.retryable), 0)::bigint AS retryable, \
                     COALESCE(sum(a.deferred), 0)::bigint AS deferred \
              FROM deliveries d \
              LEFT JOIN (SELECT delivery_id, count(*) AS calls, \
-                               count(*) FILTER (WHERE outcome = 'retryable') AS retryable, \
-                               count(*) FILTER (WHERE outcome = 'deferred') AS deferred \
+                               count(*) FILTER (WHERE outcome = $6) AS retryable, \
+                               count(*) FILTER (WHERE outcome = $7) AS deferred \
                         FROM delivery_attempts WHERE delivery_id = ANY($1) GROUP BY delivery_id) a \
                  ON a.delivery_id = d.id \
              WHERE d.id = ANY($1) \
              GROUP BY d.connection ORDER BY d.connection",
         )
         .bind(ids)
+        .bind(DeliveryStatus::Success.as_str())
+        .bind(DeliveryStatus::Failed.as_str())
+        .bind(DeliveryStatus::WaitForSending.as_str())
+        .bind(DeliveryStatus::Sending.as_str())
+        .bind(AttemptOutcome::Retryable.as_str())
+        .bind(AttemptOutcome::Deferred.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

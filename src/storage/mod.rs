@@ -18,7 +18,7 @@ pub mod recovery;
 pub mod text;
 pub mod tokens;
 
-pub use deliveries::{AcceptOutcome, Claimed, Outcome};
+pub use deliveries::{AcceptOutcome, Claimed};
 
 use crate::config::DatabaseConfig;
 use sqlx::PgPool;

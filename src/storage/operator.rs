@@ -2,6 +2,8 @@
 //! resend and cancel. The same statements serve the CLI and the admin API.
 
 use super::{StorageError, Store};
+use crate::domain::status::{DeliveryEvent, sources, transition};
+use crate::domain::{DeliveryStatus, FailReason, WaitReason};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -153,16 +155,18 @@ impl Store {
         repeat_is_duplicate: bool,
     ) -> Result<Change, StorageError> {
         let row = sqlx::query(
-            "UPDATE deliveries SET status = 'waitForSending', attempts = 0, resends = resends + 1, \
+            "UPDATE deliveries SET status = $5, attempts = 0, resends = resends + 1, \
                  next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
                  last_resend_key = $2, updated_at = now() \
-             WHERE id = $1 AND status IN ('failed', 'success') AND command IS NOT NULL \
+             WHERE id = $1 AND status = ANY($4) AND command IS NOT NULL \
                AND NOT ($3 AND last_resend_key IS NOT DISTINCT FROM $2) \
              RETURNING connection",
         )
         .bind(id)
         .bind(key)
         .bind(repeat_is_duplicate)
+        .bind(sources(DeliveryEvent::Resend))
+        .bind(after(DeliveryEvent::Resend))
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -189,11 +193,14 @@ impl Store {
     /// Fails a delivery that is still `waitForSending`, with `cancelled`.
     pub async fn cancel(&self, id: Uuid) -> Result<Change, StorageError> {
         let row = sqlx::query(
-            "UPDATE deliveries SET status = 'failed', fail_reason = 'cancelled', next_attempt_at = NULL, \
+            "UPDATE deliveries SET status = $3, fail_reason = $4, next_attempt_at = NULL, \
                  wait_reason = NULL, updated_at = now() \
-             WHERE id = $1 AND status = 'waitForSending' RETURNING connection",
+             WHERE id = $1 AND status = ANY($2) RETURNING connection",
         )
         .bind(id)
+        .bind(sources(DeliveryEvent::Cancel))
+        .bind(after(DeliveryEvent::Cancel))
+        .bind(FailReason::Cancelled.as_str())
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -225,12 +232,9 @@ impl Store {
 
     /// Deliveries waiting, by connection and reason, for the `herald_waiting` gauge.
     pub async fn waiting_counts(&self) -> Result<Vec<(String, String, i64)>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT connection, COALESCE(wait_reason, 'retry') AS reason, count(*) AS n FROM deliveries \
-             WHERE status = 'waitForSending' GROUP BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(WAITING_COUNTS.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -245,13 +249,17 @@ impl Store {
     /// Counts by status of the given deliveries (the demo's progress).
     pub async fn status_counts_of(&self, ids: &[Uuid]) -> Result<StatusCounts, StorageError> {
         let row = sqlx::query(
-            "SELECT count(*) FILTER (WHERE status = 'success') AS success, \
-                    count(*) FILTER (WHERE status = 'failed') AS failed, \
-                    count(*) FILTER (WHERE status = 'waitForSending') AS waiting, \
-                    count(*) FILTER (WHERE status = 'sending') AS sending \
+            "SELECT count(*) FILTER (WHERE status = $2) AS success, \
+                    count(*) FILTER (WHERE status = $3) AS failed, \
+                    count(*) FILTER (WHERE status = $4) AS waiting, \
+                    count(*) FILTER (WHERE status = $5) AS sending \
              FROM deliveries WHERE id = ANY($1)",
         )
         .bind(ids)
+        .bind(DeliveryStatus::Success.as_str())
+        .bind(DeliveryStatus::Failed.as_str())
+        .bind(DeliveryStatus::WaitForSending.as_str())
+        .bind(DeliveryStatus::Sending.as_str())
         .fetch_one(&self.pool)
         .await?;
         let n = |name: &str| row.try_get::<i64, _>(name).map(|v| v.max(0) as u64);
@@ -263,3 +271,23 @@ impl Store {
         })
     }
 }
+
+/// Where an operator's `event` takes a delivery, from any state it applies to.
+fn after(event: DeliveryEvent) -> Option<&'static str> {
+    DeliveryStatus::ALL
+        .into_iter()
+        .find_map(|from| transition(from, event).ok())
+        .map(DeliveryStatus::as_str)
+}
+
+/// Deliveries waiting, by connection and reason (a due one without a
+/// reason counts as a retry); the states' literal matches the partial
+/// index on waiting rows.
+static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT connection, COALESCE(wait_reason, '{retry}') AS reason, count(*) AS n \
+         FROM deliveries WHERE status = '{waiting}' GROUP BY 1, 2",
+        retry = WaitReason::Retry,
+        waiting = DeliveryStatus::WaitForSending,
+    )
+});

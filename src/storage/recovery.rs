@@ -4,14 +4,24 @@
 //! last attempt). The next claim makes the call again.
 
 use super::{StorageError, Store};
-use crate::domain::{RetryDecision, RetryPolicy};
+use crate::domain::lost::lost_claim;
+use crate::domain::{DeliveryStatus, RetryPolicy};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
-pub const LOST_CALL: &str =
-    "no answer recorded: the worker was lost during the call (sending lease expired)";
+/// Claims older than the lease, served by `deliveries_sending` (whose
+/// predicate the state's literal must match).
+static STALE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, connection, attempts, resends, claimed_at, accepted_at FROM deliveries \
+         WHERE status = '{sending}' AND claimed_at < now() - make_interval(secs => $1) \
+         ORDER BY claimed_at LIMIT 500 FOR UPDATE SKIP LOCKED",
+        sending = DeliveryStatus::Sending,
+    )
+});
 
 /// A delivery moved out of a lost claim.
 #[derive(Debug, Clone)]
@@ -38,14 +48,10 @@ impl Store {
         unit_random: f64,
     ) -> Result<Vec<Recovered>, StorageError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, connection, attempts, resends, claimed_at, accepted_at FROM deliveries \
-             WHERE status = 'sending' AND claimed_at < now() - make_interval(secs => $1) \
-             ORDER BY claimed_at LIMIT 500 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(lease.as_secs_f64())
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(STALE.as_str())
+            .bind(lease.as_secs_f64())
+            .fetch_all(&mut *tx)
+            .await?;
         let now = Utc::now();
         let mut recovered = Vec::with_capacity(rows.len());
         for (i, row) in rows.into_iter().enumerate() {
@@ -54,27 +60,21 @@ impl Store {
             let connection: String = row.try_get("connection")?;
             let attempts: i32 = row.try_get("attempts")?;
             let claimed_at: DateTime<Utc> = row.try_get("claimed_at")?;
-            let decision =
-                policy_of(&connection).next_attempt(attempts.max(0) as u32, None, now, unit);
-            let (status, next_at, wait_reason, fail_reason) = match decision {
-                RetryDecision::RetryAt(at) => ("waitForSending", Some(at), Some("retry"), None),
-                RetryDecision::GiveUp => (
-                    "failed",
-                    None,
-                    None,
-                    Some("attempts exhausted: worker lost during the call"),
-                ),
-            };
+            let policy = policy_of(&connection);
+            let outcome = lost_claim(&policy, attempts.max(0) as u32, claimed_at, now, unit);
+            let attempt = outcome.attempt.as_ref();
             sqlx::query(
                 "INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, outcome, error) \
-                 VALUES ($1, $2, $3, $4, now(), 'retryable', $5) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (delivery_id, started_at) DO NOTHING",
             )
             .bind(id)
             .bind(row.try_get::<i32, _>("resends")?)
             .bind(attempts)
-            .bind(claimed_at)
-            .bind(LOST_CALL)
+            .bind(attempt.map(|a| a.started_at))
+            .bind(attempt.map(|a| a.finished_at))
+            .bind(attempt.map(|a| a.outcome.as_str()))
+            .bind(attempt.and_then(|a| a.error.as_deref()))
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -82,16 +82,16 @@ impl Store {
                      claimed_at = NULL, updated_at = now() WHERE id = $1",
             )
             .bind(id)
-            .bind(status)
-            .bind(next_at)
-            .bind(wait_reason)
-            .bind(fail_reason)
+            .bind(outcome.status.as_str())
+            .bind(outcome.next_attempt_at)
+            .bind(outcome.wait_reason.map(|r| r.as_str()))
+            .bind(outcome.fail_reason.as_deref())
             .execute(&mut *tx)
             .await?;
             recovered.push(Recovered {
                 id,
                 connection,
-                failed: fail_reason.is_some(),
+                failed: outcome.status == DeliveryStatus::Failed,
                 accepted_at: row.try_get("accepted_at")?,
             });
         }

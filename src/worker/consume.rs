@@ -11,7 +11,7 @@ use super::batcher::BatchError;
 use super::context::{Context, Retried};
 use super::deliver::deliver;
 use crate::domain::command::{RejectReason, Rejection};
-use crate::domain::{Command, SendCommand};
+use crate::domain::{Command, DeliveryStatus, SendCommand};
 use crate::metrics;
 use crate::queue::{BrokerLink, QueueError};
 use crate::storage::operator::Change;
@@ -44,7 +44,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             // nothing in the delivery waits for the broker.
             match accepted {
                 Accepted::Claimed(claim, claimed) => {
-                    tokio::join!(ack(&delivery), deliver(ctx, *claim, claimed));
+                    tokio::join!(ack(&delivery), deliver(ctx, *claim, claimed, true));
                 }
                 Accepted::Done => {
                     if !has_room && let Some(connection) = connection {
@@ -88,7 +88,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             };
             ack(&delivery).await;
             if let Change::Done { connection } = &change {
-                metrics::record_delivery(connection, "failed", None);
+                metrics::record_delivery(connection, DeliveryStatus::Failed.as_str(), None);
             }
             operator_change(ctx, "cancel", cancel.id, change, None);
         }
@@ -206,7 +206,7 @@ async fn accept(ctx: &Context, send: Arc<SendCommand>, claim: bool) -> Accepted 
         AcceptOutcome::Expired => {
             tracing::warn!("expired before it arrived");
             metrics::record_command("send", "accepted");
-            metrics::record_delivery(&send.connection, "failed", None);
+            metrics::record_delivery(&send.connection, DeliveryStatus::Failed.as_str(), None);
             Accepted::Done
         }
         AcceptOutcome::Scheduled => {

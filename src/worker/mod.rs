@@ -3,9 +3,11 @@
 //!
 //! - [`context`]: the shared handles.
 //! - [`consume`]: one command, from parse to ack.
-//! - [`deliver`]: one claimed delivery, from check to recorded outcome.
-//! - [`decide`]: what an answer means (pure).
-//! - [`pauses`]: connections a provider's quota refusal paused.
+//! - [`deliver`]: one claimed delivery, in stages: admit → call → decide
+//!   (the decisions are the domain's: [`crate::domain`]).
+//! - [`record`]: its outcome recorded on its claim.
+//! - [`pauses`]: recording and reloading the connections a provider's
+//!   quota refusal paused.
 //! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry, and
 //!   the pauses other workers recorded.
 //! - [`supervisor`]: waits for PostgreSQL and RabbitMQ, owns the broker
@@ -24,9 +26,9 @@ pub mod batcher;
 pub mod budget;
 pub mod consume;
 pub mod context;
-pub mod decide;
 pub mod deliver;
 pub mod pauses;
+pub mod record;
 pub mod supervisor;
 pub mod sweeper;
 

@@ -1,9 +1,9 @@
 //! Connections paused by a provider's quota refusal (OneBox's "time limit
 //! reached ..."). A refusal pauses its connection for every worker until
 //! the connection's sending window opens, else for its `quota_pause`
-//! ([`crate::config::LimitsConfig::quota_paused_until`]); meanwhile no
-//! worker calls that provider for it, and each delivery claimed for it
-//! waits, with `wait_reason` `quota`, until the pause ends.
+//! ([`crate::domain::Limits::quota_paused_until`]); meanwhile no worker
+//! calls that provider for it, and each delivery claimed for it waits, with
+//! `wait_reason` `quota`, until the pause ends ([`crate::domain::admit`]).
 //!
 //! The pauses live in PostgreSQL (`connection_pauses`) and in a copy in
 //! each worker's memory: the check before each call reads the copy, which
@@ -11,33 +11,11 @@
 //! [`REFRESH_EVERY`] (the sweeper refreshes it).
 
 use super::context::Context;
-use crate::domain::DeliveryStatus;
-use crate::metrics;
-use crate::storage::Outcome;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// How often the sweeper reloads the pauses other workers recorded.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
-
-/// The outcome of a delivery claimed while its connection is paused: back
-/// to waiting until the pause ends, with no call, no attempt row and its
-/// attempt given back. `None` when the connection is not paused.
-pub fn deferral(ctx: &Context, connection: &str) -> Option<Outcome> {
-    let until = ctx.store.paused_until(connection, Utc::now())?;
-    tracing::info!(%until, "connection paused by a provider's quota refusal; no call");
-    metrics::record_deferral(connection, "quota");
-    Some(Outcome {
-        status: DeliveryStatus::WaitForSending,
-        next_attempt_at: Some(until),
-        wait_reason: Some("quota"),
-        fail_reason: None,
-        provider_status: None,
-        remote_id: None,
-        refund_attempt: true,
-        attempt: None,
-    })
-}
 
 /// Pauses `connection` until `until` after a provider's quota refusal (at
 /// once in this worker, then for all). Returns the pause's end, which a

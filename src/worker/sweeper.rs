@@ -13,8 +13,9 @@
 
 use super::budget::set_timeout;
 use super::context::Context;
-use super::deliver::{deliver, give_back};
+use super::deliver::deliver;
 use super::pauses;
+use crate::domain::DeliveryStatus;
 use crate::metrics;
 use crate::storage::Claimed;
 use crate::storage::StorageError;
@@ -139,7 +140,11 @@ async fn recover(ctx: &Context) -> bool {
                 metrics::record_lost_attempt(&r.connection);
                 if r.failed {
                     let latency = (Utc::now() - r.accepted_at).to_std().ok();
-                    metrics::record_delivery(&r.connection, "failed", latency);
+                    metrics::record_delivery(
+                        &r.connection,
+                        DeliveryStatus::Failed.as_str(),
+                        latency,
+                    );
                 }
             }
             true
@@ -157,7 +162,7 @@ async fn expire(ctx: &Context) -> bool {
         Ok(expired) => {
             for (connection, accepted_at) in expired {
                 let latency = (Utc::now() - accepted_at).to_std().ok();
-                metrics::record_delivery(&connection, "failed", latency);
+                metrics::record_delivery(&connection, DeliveryStatus::Failed.as_str(), latency);
             }
             true
         }
@@ -271,15 +276,10 @@ fn start(
         let share = ctx.shares.get(&claim.connection).and_then(|c| c.try_take());
         let ctx = ctx.clone();
         ctx.tasks.clone().spawn(async move {
-            match share {
-                Some(share) => {
-                    let connection = claim.connection.clone();
-                    deliver(&ctx, claim, sent).await;
-                    if let Some(connection) = ctx.shares.get(&connection) {
-                        connection.give_back(share, &ctx.sweep_now);
-                    }
-                }
-                None => give_back(&ctx, claim, sent).await,
+            let connection = claim.connection.clone();
+            deliver(&ctx, claim, sent, share.is_some()).await;
+            if let (Some(connection), Some(share)) = (ctx.shares.get(&connection), share) {
+                connection.give_back(share, &ctx.sweep_now);
             }
             drop(worker);
         });

@@ -3,9 +3,9 @@
 //! delivered twice, a stored command that cannot be read.
 
 use crate::helpers::*;
-use herald::domain::{DeliveryStatus, RetryPolicy};
-use herald::storage::deliveries::AttemptRecord;
-use herald::storage::{AcceptOutcome, Outcome};
+use herald::domain::RetryPolicy;
+use herald::domain::{AttemptOutcome, AttemptRecord, Outcome};
+use herald::storage::AcceptOutcome;
 use herald::tools::simulator::Step;
 use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, BasicPublishOptions};
@@ -212,20 +212,15 @@ async fn one_bad_row_does_not_fail_the_rest_of_its_set() {
     };
     let now = chrono::Utc::now();
     let success = |provider_status, remote_id: &str| Outcome {
-        status: DeliveryStatus::Success,
-        next_attempt_at: None,
-        wait_reason: None,
-        fail_reason: None,
         provider_status: Some(provider_status),
         remote_id: Some(remote_id.into()),
-        refund_attempt: false,
-        attempt: Some(AttemptRecord {
+        ..Outcome::delivered(AttemptRecord {
             started_at: now,
             finished_at: now,
             http_status: Some(200),
-            outcome: "success",
+            outcome: AttemptOutcome::Success,
             error: None,
-        }),
+        })
     };
     let recorded = tokio::time::timeout(Duration::from_secs(20), async {
         tokio::join!(
@@ -478,7 +473,7 @@ async fn expiring_waiting_deliveries_is_served_by_an_index() {
         "ANALYZE deliveries",
     ])
     .await;
-    let explain = format!("EXPLAIN {}", herald::storage::deliveries::EXPIRE_DUE);
+    let explain = format!("EXPLAIN {}", *herald::storage::deliveries::EXPIRE_DUE);
     let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .fetch_all(&app.store.pool)
         .await

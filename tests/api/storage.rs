@@ -1,10 +1,9 @@
 //! The hot path's set statements, driven directly.
 
 use crate::helpers::*;
-use herald::domain::DeliveryStatus;
+use herald::domain::{AttemptOutcome, AttemptRecord, Outcome};
+use herald::storage::AcceptOutcome;
 use herald::storage::batch::Accept;
-use herald::storage::deliveries::AttemptRecord;
-use herald::storage::{AcceptOutcome, Outcome};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -48,20 +47,15 @@ async fn an_id_twice_in_one_set_is_claimed_once() {
 fn success_now() -> Outcome {
     let now = chrono::Utc::now();
     Outcome {
-        status: DeliveryStatus::Success,
-        next_attempt_at: None,
-        wait_reason: None,
-        fail_reason: None,
         provider_status: Some(1),
         remote_id: Some("r".into()),
-        refund_attempt: false,
-        attempt: Some(AttemptRecord {
+        ..Outcome::delivered(AttemptRecord {
             started_at: now,
             finished_at: now,
             http_status: Some(200),
-            outcome: "success",
+            outcome: AttemptOutcome::Success,
             error: None,
-        }),
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::config::{
     AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
-    KonnekSettings, LimitsConfig, OneboxSettings,
+    KonnekSettings, OneboxSettings,
 };
 use crate::domain::RetryPolicy;
 use crate::tools::simulator::Step;
@@ -38,7 +38,7 @@ fn connection(name: &str, base_url: String, retry: &RetryPolicy) -> ConnectionCo
         base_url,
         callback_token: None,
         retry: retry.clone(),
-        limits: LimitsConfig::default(),
+        limits: crate::domain::Limits::default(),
         settings: AdapterSettings::Konnek(KonnekSettings {
             channel: "whatsapp".into(),
             client_id: "demo".into(),

@@ -2,7 +2,7 @@
 //! quota and the hours it is open, the message ids, and how many
 //! authentications it served.
 
-use crate::config::window::Window;
+use crate::domain::window::Window;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

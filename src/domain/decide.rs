@@ -1,12 +1,12 @@
 //! What a provider's answer means for a delivery: a pure function from the
-//! adapter's result, the connection's retry policy and limits, and the time
+//! call's result, the connection's retry policy and limits, and the time
 //! to the next [`Outcome`].
 
-use crate::adapters::{ErrorClass, ProviderError, Sent};
-use crate::config::LimitsConfig;
-use crate::domain::{DeliveryStatus, RetryDecision, RetryPolicy};
-use crate::storage::Outcome;
-use crate::storage::deliveries::AttemptRecord;
+use super::call::{ErrorClass, ProviderError, Sent};
+use super::limits::{self, Limits};
+use super::outcome::{AttemptRecord, Outcome};
+use super::reasons::{AttemptOutcome, WaitReason, prefix};
+use super::retry::{RetryDecision, RetryPolicy};
 use chrono::{DateTime, Utc};
 
 /// The longest `fail_reason` or attempt error kept.
@@ -28,14 +28,9 @@ pub struct Call {
 }
 
 /// A quota refusal waits until the connection's pause ends (see
-/// [`LimitsConfig::quota_paused_until`]); the worker pauses the connection
+/// [`Limits::quota_paused_until`]); the worker pauses the connection
 /// until the same time.
-pub fn decide(
-    call: Call,
-    policy: &RetryPolicy,
-    limits: &LimitsConfig,
-    unit_random: f64,
-) -> Outcome {
+pub fn decide(call: Call, policy: &RetryPolicy, limits: &Limits, unit_random: f64) -> Outcome {
     let now = call.finished_at;
     let record = |outcome, http_status, error: Option<String>| AttemptRecord {
         started_at: call.started_at,
@@ -44,24 +39,16 @@ pub fn decide(
         outcome,
         error,
     };
-    let base = Outcome {
-        status: DeliveryStatus::Failed,
-        next_attempt_at: None,
-        wait_reason: None,
-        fail_reason: None,
-        provider_status: None,
-        remote_id: None,
-        refund_attempt: false,
-        attempt: None,
-    };
     let error = match call.result {
         Ok(sent) => {
             return Outcome {
-                status: DeliveryStatus::Success,
                 provider_status: sent.provider_status.map(|s| s.get()),
-                attempt: Some(record("success", Some(sent.http_status), None)),
                 remote_id: sent.remote_id,
-                ..base
+                ..Outcome::delivered(record(
+                    AttemptOutcome::Success,
+                    Some(sent.http_status),
+                    None,
+                ))
             };
         }
         Err(error) => error,
@@ -70,71 +57,43 @@ pub fn decide(
         // No provider holds the message: no attempt row, none used, and a
         // fresh claim (with the whole lease ahead of it) at once.
         tracing::info!("not sent: {}", error.message);
-        return Outcome {
-            status: DeliveryStatus::WaitForSending,
-            next_attempt_at: Some(now),
-            wait_reason: Some("retry"),
-            refund_attempt: true,
-            ..base
-        };
+        return Outcome::wait(now, Some(WaitReason::Retry)).refunded();
     }
-    // A message the provider created and holds despite the error: a resend
-    // acts on it (Comm100's `:resend`).
-    let base = Outcome {
-        remote_id: error.remote_id.clone(),
-        ..base
-    };
     let message = clip(&error.message);
-    let attempt = Some(record(
+    let attempt = record(
         error.class.outcome(),
         error.http_status,
         Some(message.clone()),
-    ));
-    let retry_after = match error.class {
-        ErrorClass::Permanent => {
-            return Outcome {
-                fail_reason: Some(message),
-                attempt,
-                ..base
-            };
+    );
+    let retry = |retry_after| match policy.next_attempt(call.attempt, retry_after, now, unit_random)
+    {
+        RetryDecision::RetryAt(at) => Outcome::wait(at, Some(WaitReason::Retry)),
+        RetryDecision::GiveUp => {
+            Outcome::fail(clip(&format!("{}: {message}", prefix::ATTEMPTS_EXHAUSTED)))
         }
-        ErrorClass::QuotaClosed => {
-            return Outcome {
-                status: DeliveryStatus::WaitForSending,
-                next_attempt_at: Some(limits.quota_paused_until(now)),
-                wait_reason: Some("quota"),
-                refund_attempt: true,
-                attempt,
-                ..base
-            };
-        }
-        ErrorClass::RateLimited { retry_after } => retry_after,
-        ErrorClass::Transient | ErrorClass::AuthExpired | ErrorClass::NotSent => None,
     };
-    match policy.next_attempt(call.attempt, retry_after, now, unit_random) {
-        RetryDecision::RetryAt(at) => Outcome {
-            status: DeliveryStatus::WaitForSending,
-            next_attempt_at: Some(at),
-            wait_reason: Some("retry"),
-            attempt,
-            ..base
-        },
-        RetryDecision::GiveUp => Outcome {
-            fail_reason: Some(clip(&format!("attempts exhausted: {message}"))),
-            attempt,
-            ..base
-        },
+    let outcome = match error.class {
+        ErrorClass::Permanent => Outcome::fail(message.clone()),
+        ErrorClass::QuotaClosed => limits::paused(limits.quota_paused_until(now)),
+        ErrorClass::RateLimited { retry_after } => retry(retry_after),
+        ErrorClass::Transient | ErrorClass::AuthExpired | ErrorClass::NotSent => retry(None),
+    };
+    // A message the provider created and holds despite the error: a resend
+    // acts on it (Comm100's `:resend`).
+    Outcome {
+        remote_id: error.remote_id,
+        ..outcome.with_attempt(attempt)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ProviderStatus;
+    use crate::domain::{DeliveryStatus, ProviderStatus};
     use std::time::Duration;
 
     fn decide(call: Call, policy: &RetryPolicy, unit_random: f64) -> Outcome {
-        super::decide(call, policy, &LimitsConfig::default(), unit_random)
+        super::decide(call, policy, &Limits::default(), unit_random)
     }
 
     fn call(attempt: u32, result: Result<Sent, ProviderError>) -> Call {
@@ -162,7 +121,7 @@ mod tests {
         assert_eq!(o.status, DeliveryStatus::Success);
         assert_eq!(o.remote_id.as_deref(), Some("r1"));
         assert_eq!(o.provider_status, Some(1));
-        assert_eq!(o.attempt.map(|a| a.outcome), Some("success"));
+        assert_eq!(o.attempt.map(|a| a.outcome), Some(AttemptOutcome::Success));
     }
 
     #[test]
@@ -170,12 +129,15 @@ mod tests {
         let policy = RetryPolicy::default();
         let o = decide(call(1, err(ErrorClass::Transient)), &policy, 0.5);
         assert_eq!(o.status, DeliveryStatus::WaitForSending);
-        assert_eq!(o.wait_reason, Some("retry"));
+        assert_eq!(o.wait_reason, Some(WaitReason::Retry));
         assert!(o.next_attempt_at.is_some());
         let o = decide(call(6, err(ErrorClass::Transient)), &policy, 0.5);
         assert_eq!(o.status, DeliveryStatus::Failed);
         assert!(o.fail_reason.unwrap().starts_with("attempts exhausted"));
-        assert_eq!(o.attempt.map(|a| a.outcome), Some("retryable"));
+        assert_eq!(
+            o.attempt.map(|a| a.outcome),
+            Some(AttemptOutcome::Retryable)
+        );
     }
 
     #[test]
@@ -187,7 +149,10 @@ mod tests {
         );
         assert_eq!(o.status, DeliveryStatus::Failed);
         assert_eq!(o.fail_reason.as_deref(), Some("boom"));
-        assert_eq!(o.attempt.map(|a| a.outcome), Some("permanent"));
+        assert_eq!(
+            o.attempt.map(|a| a.outcome),
+            Some(AttemptOutcome::Permanent)
+        );
     }
 
     #[test]
@@ -209,17 +174,17 @@ mod tests {
         let now = c.finished_at;
         let o = decide(c, &RetryPolicy::default(), 0.5);
         assert_eq!(o.status, DeliveryStatus::WaitForSending);
-        assert_eq!(o.wait_reason, Some("quota"));
+        assert_eq!(o.wait_reason, Some(WaitReason::Quota));
         assert!(o.refund_attempt);
-        assert_eq!(o.attempt.map(|a| a.outcome), Some("deferred"));
+        assert_eq!(o.attempt.map(|a| a.outcome), Some(AttemptOutcome::Deferred));
         assert_eq!(o.next_attempt_at, Some(now + chrono::Duration::hours(1)));
     }
 
     #[test]
     fn quota_waits_for_the_connections_pause() {
-        let limits = LimitsConfig {
+        let limits = Limits {
             quota_pause: Duration::from_secs(90),
-            ..LimitsConfig::default()
+            ..Limits::default()
         };
         let c = call(1, err(ErrorClass::QuotaClosed));
         let now = c.finished_at;
