@@ -18,7 +18,8 @@
 //! - [`lost`]: what a claim whose worker was lost becomes.
 //! - [`retry`]: when to try again, and when to give up.
 //! - [`limits`] and [`window`]: a connection's limits, its sending window,
-//!   and how long a provider's quota refusal pauses it.
+//!   and how long a provider's quota refusal pauses it; [`pauses`]: the
+//!   pauses as one worker knows them.
 //!
 //! What the commands carry:
 //! - [`command`]: the three commands (`send`, `resend`, `cancel`) as domain values.
@@ -34,6 +35,7 @@ pub mod limits;
 pub mod lost;
 pub mod message;
 pub mod outcome;
+pub mod pauses;
 pub mod provider_status;
 pub mod reasons;
 pub mod retry;
