@@ -5,14 +5,12 @@
 //! single-row form: a send is claimed by the insert that creates it, an
 //! outcome lands only on the claim it belongs to.
 
+use super::columns::{OutcomeColumns, SendColumns};
 use super::deliveries::{AcceptOutcome, Claimed};
-use super::text::{MAX_REMOTE_ID, MAX_TEXT, storable, storable_remote_id};
 use super::{StorageError, Store};
-use crate::domain::accept::born;
 use crate::domain::{DeliveryStatus, Outcome, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
@@ -260,166 +258,5 @@ impl Store {
         items: &[(&Claimed, &Outcome)],
     ) -> Result<Vec<Option<DateTime<Utc>>>, StorageError> {
         Ok(self.write_set(&[], items, Utc::now()).await?.recorded)
-    }
-}
-
-/// The sends as one array per column, in id order: two sets inserting the
-/// same ids at once then lock them in the same order and cannot deadlock.
-/// Only the first send of an id goes to SQL (`ON CONFLICT DO UPDATE` may
-/// not meet a row twice in one statement); the others are duplicates.
-struct SendColumns<'a> {
-    ids: Vec<Uuid>,
-    connections: Vec<&'a str>,
-    statuses: Vec<&'static str>,
-    attempts: Vec<i32>,
-    next_at: Vec<Option<DateTime<Utc>>>,
-    wait_reasons: Vec<Option<&'static str>>,
-    fail_reasons: Vec<Option<&'static str>>,
-    bodies: Vec<String>,
-    not_before: Vec<Option<DateTime<Utc>>>,
-    expires_at: Vec<Option<DateTime<Utc>>>,
-    group_ids: Vec<Option<&'a str>>,
-    group_orders: Vec<Option<i32>>,
-    tokens: Vec<Uuid>,
-    /// Per id, where it first appears in the caller's order.
-    first_of: HashMap<Uuid, usize>,
-}
-
-impl<'a> SendColumns<'a> {
-    fn new(sends: &'a [Accept], now: DateTime<Utc>) -> Result<Self, StorageError> {
-        let n = sends.len();
-        let mut c = SendColumns {
-            ids: Vec::with_capacity(n),
-            connections: Vec::with_capacity(n),
-            statuses: Vec::with_capacity(n),
-            attempts: Vec::with_capacity(n),
-            next_at: Vec::with_capacity(n),
-            wait_reasons: Vec::with_capacity(n),
-            fail_reasons: Vec::with_capacity(n),
-            bodies: Vec::with_capacity(n),
-            not_before: Vec::with_capacity(n),
-            expires_at: Vec::with_capacity(n),
-            group_ids: Vec::with_capacity(n),
-            group_orders: Vec::with_capacity(n),
-            tokens: Vec::with_capacity(n),
-            first_of: HashMap::with_capacity(n),
-        };
-        for (i, send) in sends.iter().enumerate() {
-            c.first_of.entry(send.command.id).or_insert(i);
-        }
-        let mut order: Vec<usize> = c.first_of.values().copied().collect();
-        order.sort_by_key(|&i| sends[i].command.id);
-        for i in order {
-            let cmd = &sends[i].command;
-            let born = born(cmd, now, sends[i].claim);
-            // As text, cast in the statement: no JSON tree is built here.
-            let body = serde_json::to_string(&**cmd)
-                .map_err(|source| StorageError::CorruptCommand { id: cmd.id, source })?;
-            let group_order = match &cmd.group {
-                None => None,
-                Some(group) => Some(i32::try_from(group.order).map_err(|_| {
-                    StorageError::Unstorable(format!(
-                        "group.order {} is larger than {}",
-                        group.order,
-                        i32::MAX
-                    ))
-                })?),
-            };
-            c.ids.push(cmd.id);
-            c.connections.push(cmd.connection.as_str());
-            c.statuses.push(born.status.as_str());
-            c.attempts.push(born.attempts);
-            c.next_at.push(born.next_attempt_at);
-            c.wait_reasons.push(born.wait_reason.map(|r| r.as_str()));
-            c.fail_reasons.push(born.fail_reason.map(|r| r.as_str()));
-            c.bodies.push(body);
-            c.not_before.push(cmd.not_before);
-            c.expires_at.push(cmd.expires_at);
-            c.group_ids.push(cmd.group.as_ref().map(|g| g.id.as_str()));
-            c.group_orders.push(group_order);
-            c.tokens.push(sends[i].token);
-        }
-        Ok(c)
-    }
-}
-
-/// The outcomes as one array per column, in delivery id order (the same
-/// lock order in every set).
-struct OutcomeColumns<'a> {
-    ids: Vec<Uuid>,
-    claimed_at: Vec<DateTime<Utc>>,
-    statuses: Vec<&'static str>,
-    next_at: Vec<Option<DateTime<Utc>>>,
-    wait_reasons: Vec<Option<&'static str>>,
-    fail_reasons: Vec<Option<Cow<'a, str>>>,
-    provider_statuses: Vec<Option<i16>>,
-    remote_ids: Vec<Option<&'a str>>,
-    refunds: Vec<i32>,
-    rounds: Vec<i32>,
-    attempt_numbers: Vec<i32>,
-    started: Vec<Option<DateTime<Utc>>>,
-    finished: Vec<Option<DateTime<Utc>>>,
-    http_statuses: Vec<Option<i32>>,
-    outcomes: Vec<Option<&'static str>>,
-    errors: Vec<Option<Cow<'a, str>>>,
-}
-
-impl<'a> OutcomeColumns<'a> {
-    fn new(items: &[(&'a Claimed, &'a Outcome)]) -> Self {
-        let n = items.len();
-        let mut c = OutcomeColumns {
-            ids: Vec::with_capacity(n),
-            claimed_at: Vec::with_capacity(n),
-            statuses: Vec::with_capacity(n),
-            next_at: Vec::with_capacity(n),
-            wait_reasons: Vec::with_capacity(n),
-            fail_reasons: Vec::with_capacity(n),
-            provider_statuses: Vec::with_capacity(n),
-            remote_ids: Vec::with_capacity(n),
-            refunds: Vec::with_capacity(n),
-            rounds: Vec::with_capacity(n),
-            attempt_numbers: Vec::with_capacity(n),
-            started: Vec::with_capacity(n),
-            finished: Vec::with_capacity(n),
-            http_statuses: Vec::with_capacity(n),
-            outcomes: Vec::with_capacity(n),
-            errors: Vec::with_capacity(n),
-        };
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| items[i].0.id);
-        for i in order {
-            let (claim, outcome) = items[i];
-            let attempt = outcome.attempt.as_ref();
-            c.ids.push(claim.id);
-            c.claimed_at.push(claim.claimed_at);
-            c.statuses.push(outcome.status.as_str());
-            c.next_at.push(outcome.next_attempt_at);
-            c.wait_reasons.push(outcome.wait_reason.map(|r| r.as_str()));
-            c.fail_reasons
-                .push((outcome.fail_reason.as_deref()).map(|reason| storable(reason, MAX_TEXT)));
-            c.provider_statuses.push(outcome.provider_status);
-            c.remote_ids.push(outcome.remote_id.as_deref().and_then(|remote_id| {
-                let kept = storable_remote_id(remote_id);
-                if kept.is_none() {
-                    tracing::warn!(id = %claim.id, bytes = remote_id.len(),
-                        "the provider's message id cannot be stored (U+0000, or longer than {MAX_REMOTE_ID} bytes); not kept");
-                }
-                kept
-            }));
-            c.refunds.push(i32::from(outcome.refund_attempt));
-            c.rounds.push(claim.resends as i32);
-            c.attempt_numbers.push(claim.attempt as i32);
-            c.started.push(attempt.map(|a| a.started_at));
-            c.finished.push(attempt.map(|a| a.finished_at));
-            c.http_statuses
-                .push(attempt.and_then(|a| a.http_status).map(i32::from));
-            c.outcomes.push(attempt.map(|a| a.outcome.as_str()));
-            c.errors.push(
-                attempt
-                    .and_then(|a| a.error.as_deref())
-                    .map(|error| storable(error, MAX_TEXT)),
-            );
-        }
-        c
     }
 }

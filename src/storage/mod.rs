@@ -1,6 +1,9 @@
 //! PostgreSQL: the pool, the migrations, and every SQL statement herald runs.
 //!
-//! - [`deliveries`]: accepting commands, claiming, recording outcomes.
+//! - [`batch`]: the hot path's write sets: accepted sends and outcomes in
+//!   one statement (their rows as columns: `columns`).
+//! - [`deliveries`]: claiming due deliveries, expiry, refused commands.
+//! - [`recovery`]: taking back the claims of lost workers.
 //! - [`operator`]: what operators read and change (show, list, resend, cancel).
 //! - [`figures`]: a set of deliveries' figures per connection (the demo's).
 //! - [`callbacks`]: providers' later statuses, moved only forward.
@@ -10,6 +13,7 @@
 
 pub mod batch;
 pub mod callbacks;
+mod columns;
 pub mod deliveries;
 pub mod figures;
 pub mod operator;
