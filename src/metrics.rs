@@ -2,7 +2,7 @@
 //! live here, so the contract's names (§7) are written once. Labels stay of
 //! low cardinality: a connection, an outcome, a reason; never an id.
 
-use crate::worker::context::MAX_SET;
+use crate::worker::writer::MAX_SET;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

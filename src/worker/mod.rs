@@ -2,6 +2,7 @@
 //! and stop cleanly.
 //!
 //! - [`context`]: the shared handles.
+//! - [`writer`]: the group-commit writer of accepts and outcomes.
 //! - [`consume`]: one command, from parse to ack.
 //! - [`deliver`]: one claimed delivery, from check to recorded outcome.
 //! - [`decide`]: what an answer means (pure).
@@ -29,6 +30,7 @@ pub mod deliver;
 pub mod pauses;
 pub mod supervisor;
 pub mod sweeper;
+pub mod writer;
 
 use crate::adapters;
 use crate::config::Config;
@@ -96,7 +98,7 @@ pub async fn start(
         );
     }
 
-    let (accepts, outcomes) = context::batchers(&store, config.worker.sending_lease);
+    let (accepts, outcomes) = writer::batchers(&store, config.worker.sending_lease);
     let ctx = Arc::new(Context {
         accepts,
         outcomes,
