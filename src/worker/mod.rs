@@ -82,7 +82,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningWorker, WorkerError> {
     let config = Arc::new(config);
-    let metrics = crate::metrics::install();
+    let metrics = crate::metrics::install(writer::MAX_SET);
     let store = Store::connect_lazy(&config.database)?;
 
     let http = reqwest::Client::builder()
