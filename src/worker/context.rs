@@ -42,8 +42,6 @@ pub struct Context {
     /// Wakes the due-sweeper early (a resend just made something due).
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
-    /// Whether the consumer is running, for `/readyz`; the supervisor sets it.
-    pub consuming: AtomicBool,
 }
 
 /// What [`Context::with_db_retry`] came to.
@@ -134,10 +132,6 @@ pub fn shares(config: &Config) -> HashMap<String, Share> {
 }
 
 impl Context {
-    pub fn is_consuming(&self) -> bool {
-        self.consuming.load(Ordering::Relaxed)
-    }
-
     /// Runs a database operation until it succeeds, fails in a way that
     /// will fail the same way every time, or the worker stops. While
     /// PostgreSQL is away, the command stays unacked in RabbitMQ and the

@@ -41,7 +41,6 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -112,7 +111,6 @@ pub async fn start(
         recording: TaskTracker::new(),
         sweep_now: Notify::new(),
         shutdown: shutdown.clone(),
-        consuming: AtomicBool::new(false),
     });
 
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
@@ -129,7 +127,9 @@ pub async fn start(
         })?;
     let state = crate::http::HttpState {
         metrics,
-        ctx: ctx.clone(),
+        config: config.clone(),
+        store: ctx.store.clone(),
+        broker: ctx.broker.clone(),
     };
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
