@@ -8,6 +8,8 @@
 //! - [`domain`]: pure types: commands, messages, the state machine, retry policy.
 //! - [`adapters`]: the [`adapters::ChannelAdapter`] trait and one file per provider.
 //! - [`simulator`]: the providers' fake APIs with fault injection.
+//! - [`startup`]: builds the running worker from its configuration: store,
+//!   adapters, writer, broker link, the worker's handles and the HTTP server.
 
 pub mod adapters;
 pub mod cli;
@@ -16,6 +18,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod queue;
+pub mod startup;
 pub mod storage;
 pub mod tools;
 pub mod worker;

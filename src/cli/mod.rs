@@ -141,7 +141,7 @@ pub async fn setup(config: &Config) -> anyhow::Result<()> {
 async fn worker(config: Config) -> Result<(), Failure> {
     use anyhow::Context as _;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = crate::worker::start(config, shutdown.clone())
+    let running = crate::startup::start(config, shutdown.clone())
         .await
         .context("worker could not start")?;
     let signals = tokio::spawn(stop_on_signal(shutdown));

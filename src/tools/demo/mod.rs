@@ -117,7 +117,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         .await
         .context("purging the demo queues")?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let worker = crate::worker::start(config.clone(), shutdown.clone())
+    let worker = crate::startup::start(config.clone(), shutdown.clone())
         .await
         .context("worker could not start")?;
     let amqp = crate::queue::connect(&config.amqp.url)
