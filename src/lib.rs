@@ -9,7 +9,9 @@
 //! - [`adapters`]: the [`adapters::ChannelAdapter`] trait and one file per provider.
 //! - [`simulator`]: the providers' fake APIs with fault injection.
 //! - [`startup`]: builds the running worker from its configuration: store,
-//!   adapters, writer, broker link, the worker's handles and the HTTP server.
+//!   adapters, writer, broker link, the worker's handles and the HTTP server;
+//!   and what every command's process shares (`herald setup`, signals, how a
+//!   command failed).
 
 pub mod adapters;
 pub mod cli;

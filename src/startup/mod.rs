@@ -2,6 +2,13 @@
 //! configuration (the store, the providers' HTTP client and adapters, the
 //! group-commit writer, the broker link, the worker's shared handles and
 //! the HTTP server) and hands it to the worker's supervisor.
+//!
+//! - [`process`]: what every command's process shares: `herald setup`,
+//!   stopping on a signal, and how a command failed.
+
+pub mod process;
+
+pub use process::{Failure, setup, stop_on_signal};
 
 use crate::adapters::{self, ChannelAdapter};
 use crate::config::Config;

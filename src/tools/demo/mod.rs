@@ -17,9 +17,9 @@
 mod samples;
 mod summary;
 
-use crate::cli::Failure;
 use crate::config::Config;
 use crate::domain::RetryPolicy;
+use crate::startup::Failure;
 use crate::storage::Store;
 use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
@@ -97,7 +97,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         args.count,
         sim.base_url()
     );
-    crate::cli::setup(&config).await?;
+    crate::startup::setup(&config).await?;
 
     let samples: Vec<_> = (0..args.count).map(samples::sample).collect();
     for (i, sample) in samples.iter().enumerate() {
