@@ -8,6 +8,10 @@
 //! - [`domain`]: pure types: commands, messages, the state machine, retry policy.
 //! - [`adapters`]: the [`adapters::ChannelAdapter`] trait and one file per provider.
 //! - [`simulator`]: the providers' fake APIs with fault injection.
+//! - [`startup`]: builds the running worker from its configuration: store,
+//!   adapters, writer, broker link, the worker's handles and the HTTP server;
+//!   and what every command's process shares (`herald setup`, signals, how a
+//!   command failed).
 
 pub mod adapters;
 pub mod cli;
@@ -16,6 +20,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod queue;
+pub mod startup;
 pub mod storage;
 pub mod tools;
 pub mod worker;

@@ -2,7 +2,6 @@
 //! live here, so the contract's names (§7) are written once. Labels stay of
 //! low cardinality: a connection, an outcome, a reason; never an id.
 
-use crate::worker::context::MAX_SET;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -14,14 +13,16 @@ const WRITE_SET_SECONDS: &str = "herald_write_set_duration_seconds";
 const WRITE_SET_ROWS: &str = "herald_write_set_rows";
 
 /// Installs the Prometheus recorder once per process and returns its handle.
-pub fn install() -> PrometheusHandle {
+/// `max_set`: the most rows one set of the hot path's writes carries, the
+/// top bucket of `herald_write_set_rows`.
+pub fn install(max_set: usize) -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let latency_buckets = [
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 1800.0,
             ];
-            // A write set takes milliseconds and carries up to `MAX_SET`
+            // A write set takes milliseconds and carries up to `max_set`
             // rows: buckets of their own.
             let set_buckets = [
                 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 10.0,
@@ -35,7 +36,7 @@ pub fn install() -> PrometheusHandle {
                 50.0,
                 100.0,
                 200.0,
-                MAX_SET as f64,
+                max_set as f64,
             ];
             let builder = PrometheusBuilder::new()
                 .set_buckets(&latency_buckets)
@@ -156,11 +157,12 @@ pub fn record_deferral(connection: &str, reason: &'static str) {
 
 /// `herald_deferrals_total` of a connection, every reason together, as this
 /// process counted it (the demo's summary; deferrals of a paused connection
-/// leave no attempt row to count).
+/// leave no attempt row to count); none before [`install`].
 pub fn deferrals_of(connection: &str) -> u64 {
     let label = format!("connection=\"{connection}\"");
-    let total: f64 = install()
-        .render()
+    let rendered = HANDLE.get().map(PrometheusHandle::render);
+    let total: f64 = rendered
+        .unwrap_or_default()
         .lines()
         .filter(|line| line.starts_with("herald_deferrals_total{") && line.contains(&label))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())

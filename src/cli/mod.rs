@@ -5,7 +5,9 @@ mod publish;
 
 use crate::tools::{bench, demo, simulate};
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::startup::stop_on_signal;
+pub use crate::startup::{Failure, setup};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -55,24 +57,6 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// How a command failed: bad usage exits 2, anything else 1.
-pub enum Failure {
-    Usage(String),
-    Runtime(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(err: anyhow::Error) -> Self {
-        Failure::Runtime(err)
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(err: ConfigError) -> Self {
-        Failure::Usage(format!("bad configuration: {err}"))
-    }
-}
-
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -116,32 +100,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Migrations and topology; what `herald setup` does.
-pub async fn setup(config: &Config) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let store = crate::storage::Store::connect(&config.database)
-        .await
-        .context("cannot connect to PostgreSQL")?;
-    store.migrate().await.context("migrations failed")?;
-    let amqp = crate::queue::connect(&config.amqp.url)
-        .await
-        .context("cannot connect to RabbitMQ")?;
-    let channel = amqp
-        .create_channel()
-        .await
-        .context("cannot open a RabbitMQ channel")?;
-    crate::queue::topology::declare(&channel, &config.amqp)
-        .await
-        .context("declaring the RabbitMQ topology failed")?;
-    crate::queue::close(&amqp, "setup done").await;
-    store.pool.close().await;
-    Ok(())
-}
-
 async fn worker(config: Config) -> Result<(), Failure> {
     use anyhow::Context as _;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = crate::worker::start(config, shutdown.clone())
+    let running = crate::startup::start(config, shutdown.clone())
         .await
         .context("worker could not start")?;
     let signals = tokio::spawn(stop_on_signal(shutdown));
@@ -149,24 +111,6 @@ async fn worker(config: Config) -> Result<(), Failure> {
     signals.abort();
     result.context("worker stopped")?;
     Ok(())
-}
-
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-pub async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: draining"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    shutdown.cancel();
 }
 
 /// Parses a delivery id given on the command line.

@@ -69,7 +69,7 @@ async fn callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let config = &state.ctx.config;
+    let config = &state.config;
     let connection: Option<&ConnectionConfig> = config
         .connections
         .iter()
@@ -103,7 +103,6 @@ async fn callback(
         }
     };
     let advanced = state
-        .ctx
         .store
         .advance_provider_status(&connection.name, &update.remote_id, update.status)
         .await;

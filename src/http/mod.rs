@@ -1,10 +1,13 @@
 //! The worker's HTTP side on `[http] listen`: `/metrics`, `/healthz`, `/readyz`,
 //! and the providers' status callbacks ([`callbacks`]). (The admin API joins
-//! this router.)
+//! this router.) It sees the store, the broker link and the configuration,
+//! never the worker's internals.
 
 pub mod callbacks;
 
-use crate::worker::context::Context;
+use crate::config::Config;
+use crate::queue::BrokerLink;
+use crate::storage::Store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,10 +16,16 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What the HTTP side reads.
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: PrometheusHandle,
-    pub ctx: Arc<Context>,
+    /// The connections, with their callback tokens.
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// The worker's link to the broker: whether it is connected, consumes
+    /// and gets dead letters through, for `/readyz`; and its publisher.
+    pub broker: Arc<BrokerLink>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -40,13 +49,12 @@ const DATABASE_PROBE: Duration = Duration::from_secs(1);
 /// runs, and dead letters get through. The broker's side is read from the
 /// state the supervisor and the consumer keep, without a round trip.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
-    let ctx = &state.ctx;
-    let database = tokio::time::timeout(DATABASE_PROBE, ctx.store.ping())
+    let database = tokio::time::timeout(DATABASE_PROBE, state.store.ping())
         .await
         .unwrap_or(false);
-    let broker = ctx.broker.connected();
-    let consumer = ctx.is_consuming();
-    let dead_letters = ctx.broker.publisher_open() && !ctx.broker.dead_letters_failing();
+    let broker = state.broker.connected();
+    let consumer = state.broker.consuming();
+    let dead_letters = state.broker.publisher_open() && !state.broker.dead_letters_failing();
     let body = format!(
         "database: {database}\nbroker: {broker}\nconsumer: {consumer}\ndead_letters: {dead_letters}\n"
     );

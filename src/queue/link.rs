@@ -1,11 +1,12 @@
 //! A worker's link to the broker: the connection its supervisor opened last
 //! and the publisher for dead letters on it, replaced on every reconnect,
-//! and whether dead letters get through. `/readyz` reads it; the tasks that
-//! dead-letter take the current publisher from it.
+//! whether the consumer runs on it, and whether dead letters get through.
+//! `/readyz` reads it; the tasks that dead-letter take the current
+//! publisher from it.
 
 use super::{CONNECT_TIMEOUT, Publisher, QueueError};
 use lapin::Connection;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ pub struct BrokerLink {
     reopening: tokio::sync::Mutex<()>,
     /// Counts the connections attached so far.
     generation: AtomicU64,
+    /// Whether the consumer is running; the supervisor sets it.
+    consuming: AtomicBool,
     born: Instant,
     /// Failed dead letters since the last one that got through.
     failures: AtomicU32,
@@ -38,6 +41,7 @@ impl Default for BrokerLink {
             session: RwLock::new(None),
             reopening: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
+            consuming: AtomicBool::new(false),
             born: Instant::now(),
             failures: AtomicU32::new(0),
             failed_at: AtomicU64::new(0),
@@ -74,6 +78,16 @@ impl BrokerLink {
     /// Forgets the current connection (it was lost, or the worker stops).
     pub fn detach(&self) {
         *self.session.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Records whether the consumer is running.
+    pub fn set_consuming(&self, consuming: bool) {
+        self.consuming.store(consuming, Ordering::Relaxed);
+    }
+
+    /// Whether the consumer is running.
+    pub fn consuming(&self) -> bool {
+        self.consuming.load(Ordering::Relaxed)
     }
 
     /// Whether the current connection is up.
@@ -178,6 +192,7 @@ mod tests {
     async fn without_a_connection_there_is_no_publisher_and_no_broker() {
         let link = BrokerLink::default();
         assert!(!link.connected());
+        assert!(!link.consuming());
         assert!(!link.publisher_open());
         assert!(matches!(
             link.publisher().await,

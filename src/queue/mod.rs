@@ -3,7 +3,7 @@
 //! - [`topology`]: the command exchange and quorum queue, the dead-letter pair.
 //! - [`publisher`]: commands and dead letters out, each confirmed by the broker.
 //! - [`link`]: a worker's current connection and publisher, replaced when
-//!   it reconnects, and whether dead-lettering works.
+//!   it reconnects, whether it consumes, and whether dead-lettering works.
 
 pub mod link;
 pub mod publisher;

@@ -1,7 +1,7 @@
 //! `herald simulate`: the provider simulator as a server of its own, scripted
 //! over its `/_sim/...` control endpoints.
 
-use crate::cli::Failure;
+use crate::startup::Failure;
 use crate::tools::simulator::{self, OpenHours, SimConfig};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -127,7 +127,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), Failure> {
         sim.base_url()
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
-    crate::cli::stop_on_signal(shutdown.clone()).await;
+    crate::startup::stop_on_signal(shutdown.clone()).await;
     sim.shutdown();
     Ok(())
 }

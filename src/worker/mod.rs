@@ -1,7 +1,8 @@
-//! The worker process: consume commands, deliver, sweep due work, serve HTTP,
-//! and stop cleanly.
+//! The worker: consume commands, deliver, sweep due work, and stop
+//! cleanly. [`crate::startup`] builds it and serves its HTTP side.
 //!
 //! - [`context`]: the shared handles.
+//! - [`writer`]: the group-commit writer of accepts and outcomes.
 //! - [`consume`]: one command, from parse to ack.
 //! - [`deliver`]: one claimed delivery, in stages: admit → call → decide
 //!   (the decisions are the domain's: [`crate::domain`]).
@@ -31,126 +32,12 @@ pub mod pauses;
 pub mod record;
 pub mod supervisor;
 pub mod sweeper;
+pub mod writer;
 
-use crate::adapters;
-use crate::config::Config;
-use crate::queue::{BrokerLink, QueueError};
-use crate::storage::{StorageError, Store};
 use context::Context;
 use futures_util::StreamExt;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error(transparent)]
-    Adapter(#[from] adapters::AdapterUnavailable),
-    #[error("cannot build the HTTP client")]
-    HttpClient(#[source] reqwest::Error),
-    #[error("cannot listen on {addr}")]
-    Listen {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// A started worker: its HTTP address, and the task that ends when it stops.
-pub struct RunningWorker {
-    pub http_addr: SocketAddr,
-    pub handle: JoinHandle<Result<(), WorkerError>>,
-}
-
-/// Serves HTTP and hands the rest to the [`supervisor`]: it waits for
-/// PostgreSQL and RabbitMQ, consumes, and reconnects whenever the broker
-/// goes away. Returns once `/healthz` and `/readyz` answer; the worker
-/// stops when `shutdown` is cancelled. Only what no retry can mend (an
-/// address to listen on, a configuration the clients refuse) fails here.
-pub async fn start(
-    config: Config,
-    shutdown: CancellationToken,
-) -> Result<RunningWorker, WorkerError> {
-    let config = Arc::new(config);
-    let metrics = crate::metrics::install();
-    let store = Store::connect_lazy(&config.database)?;
-
-    let http = reqwest::Client::builder()
-        .timeout(config.worker.http_timeout)
-        .pool_max_idle_per_host(config.worker.concurrency)
-        .build()
-        .map_err(WorkerError::HttpClient)?;
-    let mut adapters = HashMap::new();
-    for connection in &config.connections {
-        adapters.insert(
-            connection.name.clone(),
-            adapters::build(connection, http.clone(), &store)?,
-        );
-    }
-
-    let (accepts, outcomes) = context::batchers(&store, config.worker.sending_lease);
-    let ctx = Arc::new(Context {
-        accepts,
-        outcomes,
-        permits: Arc::new(Semaphore::new(config.worker.concurrency)),
-        shares: context::shares(&config),
-        config: config.clone(),
-        store,
-        adapters,
-        broker: Arc::new(BrokerLink::default()),
-        tasks: TaskTracker::new(),
-        recording: TaskTracker::new(),
-        sweep_now: Notify::new(),
-        shutdown: shutdown.clone(),
-        consuming: AtomicBool::new(false),
-    });
-
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .map_err(|source| WorkerError::Listen {
-            addr: config.http.listen.clone(),
-            source,
-        })?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|source| WorkerError::Listen {
-            addr: config.http.listen.clone(),
-            source,
-        })?;
-    let state = crate::http::HttpState {
-        metrics,
-        ctx: ctx.clone(),
-    };
-    let http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        let served = axum::serve(listener, crate::http::router(state))
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "HTTP server stopped");
-        }
-    });
-    tracing::info!(%http_addr, "worker serving HTTP");
-
-    let handle = tokio::spawn(async move {
-        supervisor::run(&ctx).await;
-        let _ = http_task.await;
-        ctx.store.pool.close().await;
-        tracing::info!("worker stopped");
-        Ok(())
-    });
-    Ok(RunningWorker { http_addr, handle })
-}
 
 /// Why [`consume_loop`] ended.
 enum Ended {

@@ -13,7 +13,6 @@ use crate::queue::{self, Publisher, QueueError, topology};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The waits between tries to reach PostgreSQL or RabbitMQ.
@@ -60,11 +59,11 @@ pub async fn run(ctx: &Arc<Context>) {
             }
         };
         backoff.reset();
-        ctx.consuming.store(true, Ordering::Relaxed);
+        ctx.broker.set_consuming(true);
         tracing::info!(queue = %ctx.config.amqp.queue, "worker consuming");
         let keeper = tokio::spawn(keep_publisher(ctx.clone()));
         let ended = consume_loop(ctx, consumer).await;
-        ctx.consuming.store(false, Ordering::Relaxed);
+        ctx.broker.set_consuming(false);
         keeper.abort();
         match ended {
             Ended::Stopped => {

@@ -5,8 +5,8 @@
 use crate::helpers::*;
 use crate::proxy::Proxy;
 use herald::queue::topology;
+use herald::startup;
 use herald::tools::simulator::Step;
-use herald::worker;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use serde_json::json;
 use std::collections::HashSet;
@@ -50,7 +50,7 @@ fn worker_finished(app: &TestApp) -> bool {
 /// Starts the worker without waiting for it to be ready.
 async fn start_unready(app: &mut TestApp) {
     let token = CancellationToken::new();
-    let running = worker::start(app.config.clone(), token.clone())
+    let running = startup::start(app.config.clone(), token.clone())
         .await
         .expect("a worker starts while its services are away");
     app.worker = Some((running, token));

@@ -325,7 +325,7 @@ async fn a_message_the_adapter_cannot_carry_fails_without_a_call() {
 async fn two_workers_and_doubled_commands_still_send_each_delivery_once() {
     let app = spawn_app().await;
     let stop_second = tokio_util::sync::CancellationToken::new();
-    let second = herald::worker::start(app.config.clone(), stop_second.clone())
+    let second = herald::startup::start(app.config.clone(), stop_second.clone())
         .await
         .expect("second worker");
     let ids: Vec<Uuid> = (0..40).map(|_| Uuid::new_v4()).collect();

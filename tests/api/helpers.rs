@@ -4,10 +4,10 @@
 use crate::proxy::Proxy;
 use herald::config::Config;
 use herald::queue::{self, Publisher};
+use herald::startup::{self, RunningWorker};
 use herald::storage::Store;
 use herald::storage::operator::{AttemptView, DeliveryView};
 use herald::tools::simulator::{self, SimConfig, SimHandle};
-use herald::worker::{self, RunningWorker};
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -370,7 +370,7 @@ where
 impl TestApp {
     pub async fn start_worker(&mut self) {
         let token = CancellationToken::new();
-        let running = worker::start(self.config.clone(), token.clone())
+        let running = startup::start(self.config.clone(), token.clone())
             .await
             .expect("worker starts");
         // `start` returns once HTTP answers; the consumer follows.

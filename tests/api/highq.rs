@@ -120,7 +120,7 @@ async fn an_expired_token_is_refreshed_within_the_attempt_and_survives_a_restart
 async fn two_workers_refresh_once_per_wave() {
     let app = spawn_app().await;
     let other = CancellationToken::new();
-    let second = herald::worker::start(app.config.clone(), other.clone())
+    let second = herald::startup::start(app.config.clone(), other.clone())
         .await
         .expect("a second worker starts");
 

@@ -8,8 +8,8 @@
 use crate::helpers::*;
 use crate::proxy::Proxy;
 use herald::config::Config;
+use herald::startup;
 use herald::tools::simulator::{Received, Step, TIME_LIMIT};
-use herald::worker;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -184,7 +184,7 @@ async fn second_worker(app: &TestApp, direct_db: &str) -> (Proxy, CancellationTo
     let mut config = app.config.clone();
     config.database.url = url;
     let token = CancellationToken::new();
-    worker::start(config, token.clone())
+    startup::start(config, token.clone())
         .await
         .expect("second worker starts");
     (proxy, token)

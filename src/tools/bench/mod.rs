@@ -24,8 +24,8 @@ mod measure;
 mod publish;
 mod report;
 
-use crate::cli::Failure;
 use crate::config::Config;
+use crate::startup::Failure;
 use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use serde::Serialize;
@@ -158,7 +158,7 @@ async fn measure_all(
     args: &BenchArgs,
 ) -> Result<Report, Failure> {
     let config = bench_config(base, &database.url, sim, args)?;
-    crate::cli::setup(&config).await?;
+    crate::startup::setup(&config).await?;
     let config_file = ConfigFile::write(&config_text(base, &database.url, sim, args))?;
     let admin = one_connection(&database.admin_url)
         .await

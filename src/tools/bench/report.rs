@@ -2,7 +2,7 @@
 
 use super::publish::SteadyLatency;
 use super::{Report, SteadyCpu};
-use crate::cli::Failure;
+use crate::startup::Failure;
 use anyhow::Context as _;
 
 pub fn print(report: &Report, json: bool) -> Result<(), Failure> {

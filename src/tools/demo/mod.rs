@@ -17,9 +17,9 @@
 mod samples;
 mod summary;
 
-use crate::cli::Failure;
 use crate::config::Config;
 use crate::domain::RetryPolicy;
+use crate::startup::Failure;
 use crate::storage::Store;
 use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
@@ -97,7 +97,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         args.count,
         sim.base_url()
     );
-    crate::cli::setup(&config).await?;
+    crate::startup::setup(&config).await?;
 
     let samples: Vec<_> = (0..args.count).map(samples::sample).collect();
     for (i, sample) in samples.iter().enumerate() {
@@ -117,7 +117,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         .await
         .context("purging the demo queues")?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let worker = crate::worker::start(config.clone(), shutdown.clone())
+    let worker = crate::startup::start(config.clone(), shutdown.clone())
         .await
         .context("worker could not start")?;
     let amqp = crate::queue::connect(&config.amqp.url)
