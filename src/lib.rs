@@ -4,14 +4,26 @@
 //! keeps each delivery's state in PostgreSQL and calls the provider through a
 //! channel adapter.
 //!
-//! - [`config`]: `herald.toml`, substitution, validation.
-//! - [`domain`]: pure types: commands, messages, the state machine, retry policy.
-//! - [`adapters`]: the [`adapters::ChannelAdapter`] trait and one file per provider.
-//! - [`simulator`]: the providers' fake APIs with fault injection.
+//! The service, from the top down (each module imports only those below it):
+//! - [`cli`]: the subcommands (contract §1); the tools' subcommands are
+//!   dispatched to [`tools`].
 //! - [`startup`]: builds the running worker from its configuration: store,
 //!   adapters, writer, broker link, the worker's handles and the HTTP server;
 //!   and what every command's process shares (`herald setup`, signals, how a
 //!   command failed).
+//! - [`worker`]: consume, deliver (admit → call → decide → record), sweep,
+//!   supervise the broker connection.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, the providers' callbacks.
+//! - [`adapters`]: the [`adapters::ChannelAdapter`] trait and one module per
+//!   provider; each sorts its provider's answers into the domain's classes.
+//! - [`queue`]: RabbitMQ topology, publishing with confirms, the broker link.
+//! - [`storage`]: every SQL statement the service runs.
+//! - [`metrics`]: the Prometheus metrics.
+//! - [`config`]: `herald.toml`, substitution, validation, into domain values.
+//! - [`domain`]: every decision about a delivery, pure: the state machine,
+//!   admission, what an answer means, retries, limits, commands, messages.
+//!
+//! Beside the service: [`tools`] (the simulator, the demo and the bench).
 
 pub mod adapters;
 pub mod cli;

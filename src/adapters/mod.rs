@@ -109,7 +109,7 @@ tokio::task_local! {
 }
 
 /// How long the provider calls of one delivery may run (see
-/// [`crate::worker::budget`]): a call that could not end by `end_by`,
+/// [`crate::domain::budget`]): a call that could not end by `end_by`,
 /// taking up to `call_limit` (the HTTP client's timeout), is not started.
 #[derive(Debug, Clone, Copy)]
 pub struct CallBudget {

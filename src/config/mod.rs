@@ -385,7 +385,7 @@ impl Config {
                 ));
             }
         }
-        let min_lease = crate::worker::budget::min_sending_lease(w.http_timeout);
+        let min_lease = crate::domain::budget::min_sending_lease(w.http_timeout);
         if w.sending_lease < min_lease {
             return Err(ConfigError::at(
                 "worker.sending_lease",

@@ -28,7 +28,7 @@ pub enum ErrorClass {
     /// The provider's quota or sending hours are closed: defer, using no attempt.
     QuotaClosed,
     /// The message was not sent: the delivery's time ran short before the
-    /// send could start (see `worker::budget`). No provider holds it, so
+    /// send could start (see [`super::budget`]). No provider holds it, so
     /// it waits again at once for a fresh claim, using no attempt.
     NotSent,
 }

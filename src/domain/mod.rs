@@ -17,6 +17,8 @@
 //!   failure ([`call`] has the answer's classes).
 //! - [`lost`]: what a claim whose worker was lost becomes.
 //! - [`retry`]: when to try again, and when to give up.
+//! - [`budget`]: how a claim's sending lease is shared between its calls
+//!   and its outcome's write, and whether a call may still start.
 //! - [`limits`] and [`window`]: a connection's limits, its sending window,
 //!   and how long a provider's quota refusal pauses it; [`pauses`]: the
 //!   pauses as one worker knows them.
@@ -28,6 +30,7 @@
 
 pub mod accept;
 pub mod admit;
+pub mod budget;
 pub mod call;
 pub mod command;
 pub mod decide;

@@ -1,5 +1,6 @@
 //! The tools that ship beside the service as `herald` subcommands, kept
-//! apart from its modules: nothing in the service imports them.
+//! apart from its modules: nothing in the service imports them; only the
+//! command line dispatches to them.
 //!
 //! - [`simulator`]: the providers' fake APIs with fault injection
 //!   (`herald simulate`, and every integration test's providers).

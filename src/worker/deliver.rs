@@ -5,7 +5,6 @@
 //! [`super::consume`], claimed by the [`super::sweeper`]) come in through
 //! [`deliver`], so every claim meets the same admission.
 
-use super::budget::{self, Budget};
 use super::context::Context;
 use super::pauses;
 use super::record::record;
@@ -13,6 +12,7 @@ use crate::adapters::{
     CallBudget, ChannelAdapter, ErrorClass, Outbound, ProviderError, within_budget,
 };
 use crate::domain::admit::{self, Admission, Facts, Held};
+use crate::domain::budget::{self, Budget};
 use crate::domain::decide::{self, Call};
 use crate::domain::{AttemptOutcome, Limits, Outcome, WaitReason};
 use crate::metrics;

@@ -24,7 +24,6 @@
 
 pub mod backoff;
 pub mod batcher;
-pub mod budget;
 pub mod consume;
 pub mod context;
 pub mod deliver;

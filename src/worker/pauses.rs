@@ -50,7 +50,7 @@ pub async fn pause(
 /// Records the pauses this worker could not record yet, and reloads the
 /// pauses every worker recorded; returns whether PostgreSQL answered.
 pub async fn refresh(ctx: &Context) -> bool {
-    let limit = super::budget::set_timeout(ctx.config.worker.sending_lease);
+    let limit = crate::domain::budget::set_timeout(ctx.config.worker.sending_lease);
     let refreshed = tokio::time::timeout(limit, ctx.store.refresh_pauses()).await;
     match refreshed {
         Ok(Ok(_)) => true,

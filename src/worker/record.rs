@@ -2,8 +2,8 @@
 //! the hot path's shared write sets, retried while PostgreSQL is away.
 
 use super::batcher::BatchError;
-use super::budget::{Budget, WRITE_RETRY};
 use super::context::{Context, Retried, Transience};
+use crate::domain::budget::{Budget, WRITE_RETRY};
 use crate::domain::{DeliveryStatus, Outcome};
 use crate::metrics;
 use crate::storage::{Claimed, StorageError};

@@ -11,11 +11,11 @@
 //! answered): after an outage, or at start, every live worker first gets a
 //! lease's time to record what it holds.
 
-use super::budget::set_timeout;
 use super::context::Context;
 use super::deliver::deliver;
 use super::pauses;
 use crate::domain::DeliveryStatus;
+use crate::domain::budget::set_timeout;
 use crate::metrics;
 use crate::storage::Claimed;
 use crate::storage::StorageError;

@@ -3,8 +3,8 @@
 
 use super::batcher::{BatchError, Batcher};
 use crate::domain::SendCommand;
-use crate::storage::batch::Accept;
 use crate::domain::{AttemptRecord, Outcome};
+use crate::storage::batch::Accept;
 use crate::storage::{AcceptOutcome, Claimed, StorageError, Store};
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -97,7 +97,7 @@ impl Outcomes {
 /// can still land before the lease lets another worker take the claim over
 /// (the delivery's budget keeps two of them and a retry for the outcome
 /// write: `budget::write_reserve`). A set of 500 rows takes milliseconds.
-use super::budget::set_timeout;
+use crate::domain::budget::set_timeout;
 
 /// `write` unless it takes longer than `limit`.
 async fn within<T>(

@@ -12,7 +12,7 @@
 //! using no attempt, for a fresh claim (`ErrorClass::NotSent`). A call is never
 //! cut once the provider may have acted on it; only the waits around the
 //! calls (a token another task is renewing) are cut, half a second into
-//! the reserve (see `deliver.rs`).
+//! the reserve (see `worker::deliver`).
 //!
 //! The lease must leave room for [`FULL_CALLS`] calls (a token request, then
 //! the send) plus the reserve: [`min_sending_lease`], checked at start.
@@ -30,7 +30,7 @@ pub const FULL_CALLS: u32 = 2;
 pub const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 /// How long one write set may go unanswered: a quarter of the sending
-/// lease, at most 10 s (see [`super::context::Writes`]).
+/// lease, at most 10 s (see `worker::writer::Writes`).
 pub fn set_timeout(sending_lease: Duration) -> Duration {
     (sending_lease / 4).min(Duration::from_secs(10))
 }
