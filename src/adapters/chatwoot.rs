@@ -16,7 +16,7 @@
 //! the token being static.
 
 use super::answer::{detail, status_error, text_of, unreadable};
-use super::text::{html_to_text, redact};
+use super::text::{html_to_text, redacted};
 use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::ChatwootSettings;
 use crate::domain::{Message, MessageKind, ProviderStatus};
@@ -99,10 +99,8 @@ impl ChannelAdapter for ChatwootAdapter {
 
     fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
         Box::pin(async move {
-            self.call(outbound).await.map_err(|mut e| {
-                redact(&mut e.message, [self.settings.api_access_token.expose()]);
-                e
-            })
+            let result = self.call(outbound).await;
+            result.map_err(|e| redacted(e, [self.settings.api_access_token.expose()]))
         })
     }
 }

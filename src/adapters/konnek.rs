@@ -19,7 +19,7 @@
 //! fail at once, since the credentials are static.
 
 use super::answer::integer;
-use super::text::snippet;
+use super::text::{redacted, snippet};
 use super::{
     ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
     exchange,
@@ -78,16 +78,9 @@ impl KonnekAdapter {
 
     /// A provider may echo what it was sent; no error string carries the
     /// credentials.
-    fn redact(&self, mut err: ProviderError) -> ProviderError {
-        for secret in [
-            self.settings.password.expose(),
-            self.settings.username.as_str(),
-        ] {
-            if !secret.is_empty() && err.message.contains(secret) {
-                err.message = err.message.replace(secret, "[redacted]");
-            }
-        }
-        err
+    fn redact(&self, err: ProviderError) -> ProviderError {
+        let secrets = [self.settings.password.expose(), &self.settings.username];
+        redacted(err, secrets)
     }
 }
 

@@ -17,7 +17,7 @@
 //! static; the document describes no renewal).
 
 use super::answer::{detail, status_error, text_of, unreadable};
-use super::text::{redact, snippet};
+use super::text::{redacted, snippet};
 use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::Comm100Settings;
 use crate::domain::{Message, ProviderStatus};
@@ -114,10 +114,8 @@ impl ChannelAdapter for Comm100Adapter {
 
     fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
         Box::pin(async move {
-            self.call(outbound).await.map_err(|mut e| {
-                redact(&mut e.message, [self.settings.access_token.expose()]);
-                e
-            })
+            let result = self.call(outbound).await;
+            result.map_err(|e| redacted(e, [self.settings.access_token.expose()]))
         })
     }
 }
