@@ -17,15 +17,18 @@
 //!   `POST /v4/ticketing/messages/{id}:resend`, holding the messages it created.
 //! - `highq.rs`: HighQ's `POST /{instance}/api/oauth2/token` (refresh
 //!   tokens replaced on every refresh) and `POST /{instance}/api/4/conversations/`.
-//! - [`script`]: [`Step`]s, the per-recipient fault queues.
-//! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
 //!   `/_sim/stats`, `/_sim/reset`, and OneBox's `/_sim/onebox/...`.
-//! - `state.rs`: the state every handler shares.
+//! - `state.rs`: the state every handler shares, and the playing of a step.
+//!   Below it, plain data that imports no handler: [`script`] ([`Step`]s,
+//!   the per-recipient fault queues), `journal.rs` (what was received, and
+//!   the per-id counters), `books.rs` and `onebox_book.rs` (the twins' own
+//!   state).
 //!
-//! A new provider is a module with a `routes()` merged in [`router`], and
-//! its credentials in [`SimConfig`].
+//! A new provider is a module with a `routes()` merged in [`router`], its
+//! state in a book, and its credentials in [`SimConfig`].
 
+mod books;
 mod chatwoot;
 mod comm100;
 mod control;
@@ -52,9 +55,8 @@ mod onebox_tests;
 #[cfg(test)]
 mod tests;
 
-pub use highq::DEFAULT_HIGHQ_TOKEN_LIFETIME;
+pub use books::{DEFAULT_HIGHQ_TOKEN_LIFETIME, KonnekCallbacks, Pushed};
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
-pub use konnek_callbacks::{KonnekCallbacks, Pushed};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::{DEFAULT_TOKEN_LIFETIME, OpenHours};
 pub use script::Step;
