@@ -3,8 +3,8 @@
 //! own state), and the shutdown signal that ends waits early; and the
 //! playing of a scripted step, whose waits that signal ends.
 
-use super::SimConfig;
 use super::books::{CallbackBook, ChatwootBook, Comm100Book, HighqBook};
+use super::config::SimConfig;
 use super::journal::Journal;
 use super::onebox_book::OneboxBook;
 use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Played, Scripts, Step};
