@@ -12,8 +12,8 @@
 //!
 //! Answers: 2xx with the message: `id` is the remote id, `status` the
 //! provider status (sent 1, delivered 2, read 3; failed -3 fails the
-//! delivery). Other statuses by [`classify_status`]; 401/403 fail at once,
-//! the token being static.
+//! delivery). Other statuses by [`classify_status`](super::classify_status);
+//! 401/403 fail at once, the token being static.
 
 use super::answer::{detail, status_error, text_of, unreadable};
 use super::text::{html_to_text, redacted};

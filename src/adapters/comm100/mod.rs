@@ -13,8 +13,8 @@
 //! `messageDelivery.status` the provider status (success 1,
 //! waitForSending/sending 0); `failed` fails the delivery, keeping the id so
 //! that a resend acts on that message. Errors are not documented: by
-//! [`classify_status`], except 401/403, which fail at once (the token is
-//! static; the document describes no renewal).
+//! [`classify_status`](super::classify_status), except 401/403, which fail
+//! at once (the token is static; the document describes no renewal).
 
 use super::answer::{detail, status_error, text_of, unreadable};
 use super::text::{redacted, snippet};
