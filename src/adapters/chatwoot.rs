@@ -12,14 +12,12 @@
 //!
 //! Answers: 2xx with the message: `id` is the remote id, `status` the
 //! provider status (sent 1, delivered 2, read 3; failed -3 fails the
-//! delivery). Other statuses by [`classify_status`]; 401/403 fail at once,
-//! the token being static.
+//! delivery). Other statuses by [`classify_status`](super::classify_status);
+//! 401/403 fail at once, the token being static.
 
-use super::text::{html_to_text, redact, snippet};
-use super::{
-    ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
-    exchange,
-};
+use super::answer::{detail, status_error, text_of, unreadable};
+use super::text::{html_to_text, redacted};
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::ChatwootSettings;
 use crate::domain::{Message, MessageKind, ProviderStatus};
 use futures_util::future::BoxFuture;
@@ -101,10 +99,8 @@ impl ChannelAdapter for ChatwootAdapter {
 
     fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
         Box::pin(async move {
-            self.call(outbound).await.map_err(|mut e| {
-                redact(&mut e.message, [self.settings.api_access_token.expose()]);
-                e
-            })
+            let result = self.call(outbound).await;
+            result.map_err(|e| redacted(e, [self.settings.api_access_token.expose()]))
         })
     }
 }
@@ -182,53 +178,26 @@ fn provider_status(status: &str) -> Option<ProviderStatus> {
     }
 }
 
-/// What an error body says: Chatwoot servers answer `{"error": ...}`,
-/// `{"message": ...}` or `{"errors": [...]}`.
-fn detail(body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return snippet(body);
-    };
-    let said = ["error", "message", "errors"]
-        .iter()
-        .filter_map(|key| json.get(*key))
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .find(|s| !s.trim().is_empty());
-    match said {
-        Some(text) => snippet(text.as_bytes()),
-        None => snippet(body),
-    }
-}
+/// Where an error body says what went wrong: Chatwoot servers answer
+/// `{"error": ...}`, `{"message": ...}` or `{"errors": [...]}`.
+const ERROR_KEYS: [&str; 3] = ["error", "message", "errors"];
 
 /// Classifies the answer: HTTP status, `Retry-After` and the whole body.
 pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sent, ProviderError> {
     if !(200..300).contains(&status) {
-        let (class, what) = match status {
-            401 | 403 => (
-                ErrorClass::Permanent,
-                "Chatwoot refused the api_access_token",
-            ),
-            _ => (classify_status(status, wait), "Chatwoot answered"),
-        };
-        let message = format!("{what} (HTTP {status}){}", detail(body));
-        return Err(ProviderError::new(class, Some(status), message));
+        // The token is static: a refusal cannot be mended by renewing it.
+        let refused = matches!(status, 401 | 403).then_some((
+            ErrorClass::Permanent,
+            "Chatwoot refused the api_access_token",
+        ));
+        let about = detail(body, &ERROR_KEYS);
+        return Err(status_error(status, wait, refused, "Chatwoot", &about));
     }
-    let json: Value = serde_json::from_slice(body).map_err(|_| {
-        // No idempotency key: a retry may post twice, which herald
-        // prefers to losing the message.
-        let what = format!(
-            "Chatwoot answered HTTP {status} with an unreadable body{}",
-            snippet(body)
-        );
-        ProviderError::new(ErrorClass::Transient, Some(status), what)
-    })?;
-    let remote_id = match json.get("id") {
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        _ => None,
-    };
+    // No idempotency key: a retry may post twice, which herald prefers to
+    // losing the message.
+    let json: Value =
+        serde_json::from_slice(body).map_err(|_| unreadable("Chatwoot", status, body))?;
+    let remote_id = json.get("id").and_then(text_of);
     let said = json
         .get("status")
         .and_then(Value::as_str)

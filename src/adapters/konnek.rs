@@ -18,6 +18,8 @@
 //! classified by `meta.code`. Other statuses by [`classify_status`]; 401/403
 //! fail at once, since the credentials are static.
 
+use super::answer::integer;
+use super::text::{redacted, snippet};
 use super::{
     ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
     exchange,
@@ -76,16 +78,9 @@ impl KonnekAdapter {
 
     /// A provider may echo what it was sent; no error string carries the
     /// credentials.
-    fn redact(&self, mut err: ProviderError) -> ProviderError {
-        for secret in [
-            self.settings.password.expose(),
-            self.settings.username.as_str(),
-        ] {
-            if !secret.is_empty() && err.message.contains(secret) {
-                err.message = err.message.replace(secret, "[redacted]");
-            }
-        }
-        err
+    fn redact(&self, err: ProviderError) -> ProviderError {
+        let secrets = [self.settings.password.expose(), &self.settings.username];
+        redacted(err, secrets)
     }
 }
 
@@ -248,16 +243,6 @@ struct Data {
     status: Value,
 }
 
-/// A number, or a string holding one (the document types `code` as a String
-/// and shows a number).
-fn integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
@@ -277,18 +262,6 @@ fn detail(meta: &Meta) -> String {
         String::new()
     } else {
         format!(": {}", parts.join("; "))
-    }
-}
-
-/// The start of a body that is not Konnek's JSON (a proxy's HTML page, say).
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let flat = words.join(" ");
-    match flat.char_indices().nth(100) {
-        Some((cut, _)) => format!(": {}...", &flat[..cut]),
-        None if flat.is_empty() => String::new(),
-        None => format!(": {flat}"),
     }
 }
 

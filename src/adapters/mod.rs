@@ -4,6 +4,7 @@
 //! classifies the answer into an [`ErrorClass`]. The worker acts on the class,
 //! never on a provider's text.
 
+mod answer;
 pub mod callback;
 pub mod chatwoot;
 pub mod comm100;

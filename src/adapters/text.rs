@@ -1,6 +1,8 @@
 //! Small text helpers the adapters share: a plain-text rendering of HTML for
-//! providers that want both, and the start of an unreadable answer for an
-//! error string.
+//! providers that want both, the start of an unreadable answer for an error
+//! string, and the redaction that keeps secrets out of every error.
+
+use super::ProviderError;
 
 /// The text of an HTML fragment: tags dropped, the common entities decoded,
 /// whitespace collapsed. Good enough for a provider's plain-text alternative;
@@ -50,12 +52,22 @@ pub fn snippet(body: &[u8]) -> String {
 }
 
 /// `message` with every non-empty `secret` replaced by `[redacted]`.
-pub fn redact<'a>(message: &mut String, secrets: impl IntoIterator<Item = &'a str>) {
+fn redact<'a>(message: &mut String, secrets: impl IntoIterator<Item = &'a str>) {
     for secret in secrets {
         if !secret.is_empty() && message.contains(secret) {
             *message = message.replace(secret, "[redacted]");
         }
     }
+}
+
+/// `error` without `secrets` in its message: what an adapter's `send` hands
+/// back, even where a provider echoes what it was sent.
+pub fn redacted<'a>(
+    mut error: ProviderError,
+    secrets: impl IntoIterator<Item = &'a str>,
+) -> ProviderError {
+    redact(&mut error.message, secrets);
+    error
 }
 
 #[cfg(test)]

@@ -13,14 +13,12 @@
 //! `messageDelivery.status` the provider status (success 1,
 //! waitForSending/sending 0); `failed` fails the delivery, keeping the id so
 //! that a resend acts on that message. Errors are not documented: by
-//! [`classify_status`], except 401/403, which fail at once (the token is
-//! static; the document describes no renewal).
+//! [`classify_status`](super::classify_status), except 401/403, which fail
+//! at once (the token is static; the document describes no renewal).
 
-use super::text::{redact, snippet};
-use super::{
-    ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, classify_status,
-    exchange,
-};
+use super::answer::{detail, status_error, text_of, unreadable};
+use super::text::{redacted, snippet};
+use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::Comm100Settings;
 use crate::domain::{Message, ProviderStatus};
 use futures_util::future::BoxFuture;
@@ -116,10 +114,8 @@ impl ChannelAdapter for Comm100Adapter {
 
     fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>> {
         Box::pin(async move {
-            self.call(outbound).await.map_err(|mut e| {
-                redact(&mut e.message, [self.settings.access_token.expose()]);
-                e
-            })
+            let result = self.call(outbound).await;
+            result.map_err(|e| redacted(e, [self.settings.access_token.expose()]))
         })
     }
 }
@@ -134,55 +130,25 @@ pub fn provider_status(status: &str) -> Option<ProviderStatus> {
     }
 }
 
-/// What an error body says (the document shows none): `message`, `error`
-/// or `errors`, else the start of the body.
-fn detail(body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return snippet(body);
-    };
-    let said = ["message", "error", "errors"]
-        .iter()
-        .filter_map(|key| json.get(*key))
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .find(|s| !s.trim().is_empty());
-    match said {
-        Some(text) => snippet(text.as_bytes()),
-        None => snippet(body),
-    }
-}
-
-fn text_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+/// Where an error body says what went wrong (the document shows no error
+/// body): `message`, `error` or `errors`.
+const ERROR_KEYS: [&str; 3] = ["message", "error", "errors"];
 
 /// Classifies the answer to a create or a resend: HTTP status,
 /// `Retry-After` and the whole body.
 pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sent, ProviderError> {
     if !(200..300).contains(&status) {
-        let (class, what) = match status {
-            401 | 403 => (ErrorClass::Permanent, "Comm100 refused the access token"),
-            _ => (classify_status(status, wait), "Comm100 answered"),
-        };
-        let message = format!("{what} (HTTP {status}){}", detail(body));
-        return Err(ProviderError::new(class, Some(status), message));
+        // The token is static (the document describes no renewal).
+        let refused = matches!(status, 401 | 403)
+            .then_some((ErrorClass::Permanent, "Comm100 refused the access token"));
+        let about = detail(body, &ERROR_KEYS);
+        return Err(status_error(status, wait, refused, "Comm100", &about));
     }
-    let json: Value = serde_json::from_slice(body).map_err(|_| {
-        // No idempotency key on create: the retry may create the message
-        // twice, which herald prefers to losing it.
-        let what = format!(
-            "Comm100 answered HTTP {status} with an unreadable body{}",
-            snippet(body)
-        );
-        ProviderError::new(ErrorClass::Transient, Some(status), what)
-    })?;
-    let remote_id = text_of(json.get("id"));
+    // No idempotency key on create: the retry may create the message twice,
+    // which herald prefers to losing it.
+    let json: Value =
+        serde_json::from_slice(body).map_err(|_| unreadable("Comm100", status, body))?;
+    let remote_id = json.get("id").and_then(text_of);
     let delivery = json.get("messageDelivery");
     let said = delivery
         .and_then(|d| d.get("status"))
@@ -190,7 +156,9 @@ pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sen
         .unwrap_or_default();
     match provider_status(said) {
         Some(ProviderStatus::FAILED) => {
-            let reason = text_of(delivery.and_then(|d| d.get("failReason")))
+            let reason = delivery
+                .and_then(|d| d.get("failReason"))
+                .and_then(text_of)
                 .map(|r| snippet(r.as_bytes()))
                 .unwrap_or_default();
             let what = format!("Comm100 holds the message but its delivery failed{reason}");

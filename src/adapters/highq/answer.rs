@@ -1,8 +1,9 @@
 //! HighQ's answers: the new conversation's (JSON or XML, as the document's
 //! sample) and the token endpoint's.
 
+use super::super::answer::{status_error, text_of, unreadable};
 use super::super::text::snippet;
-use super::super::{ErrorClass, ProviderError, Sent, classify_status};
+use super::super::{ErrorClass, ProviderError, Sent};
 use crate::domain::ProviderStatus;
 use serde_json::Value;
 use std::time::Duration;
@@ -38,14 +39,6 @@ fn xml_text<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
     (!text.is_empty()).then_some(text)
 }
 
-fn id_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        _ => None,
-    }
-}
-
 /// `messages.message[0].messageid` of the JSON answer (`message` may be a
 /// list or, as some XML-to-JSON renderings have it, one object; the whole
 /// may sit under `conversation`).
@@ -56,7 +49,7 @@ fn json_message_id(json: &Value) -> Option<String> {
         Value::Array(list) => list.first()?,
         other => other,
     };
-    id_text(first.get("messageid")?)
+    text_of(first.get("messageid")?)
 }
 
 fn is_xml(text: &str) -> bool {
@@ -67,10 +60,8 @@ fn is_xml(text: &str) -> bool {
 fn detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     if is_xml(&text) {
-        return match xml_text(&text, "summary") {
-            Some(summary) => snippet(summary.as_bytes()),
-            None => snippet(body),
-        };
+        let summary = xml_text(&text, "summary");
+        return snippet(summary.map_or(body, str::as_bytes));
     }
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return snippet(body);
@@ -88,10 +79,7 @@ fn detail(body: &[u8]) -> String {
         .iter()
         .filter_map(|key| error.get(*key).and_then(Value::as_str))
         .find(|s| !s.trim().is_empty());
-    match said {
-        Some(text) => snippet(text.as_bytes()),
-        None => snippet(body),
-    }
+    snippet(said.map_or(body, str::as_bytes))
 }
 
 /// Classifies the answer to a new conversation. A 401 or 403 is an
@@ -101,12 +89,9 @@ pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sen
     if !(200..300).contains(&status) {
         let about = detail(body);
         let validation = about.to_ascii_lowercase().contains("validation");
-        let (class, what) = match status {
-            401 | 403 if !validation => (ErrorClass::AuthExpired, "HighQ refused the access token"),
-            _ => (classify_status(status, wait), "HighQ answered"),
-        };
-        let message = format!("{what} (HTTP {status}){about}");
-        return Err(ProviderError::new(class, Some(status), message));
+        let refused = (matches!(status, 401 | 403) && !validation)
+            .then_some((ErrorClass::AuthExpired, "HighQ refused the access token"));
+        return Err(status_error(status, wait, refused, "HighQ", &about));
     }
     let text = String::from_utf8_lossy(body);
     let remote_id = if is_xml(&text) {
@@ -119,15 +104,7 @@ pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sen
     };
     let Some(remote_id) = remote_id else {
         // No idempotency key: the retry may start the conversation twice.
-        let what = format!(
-            "HighQ answered HTTP {status} with an unreadable body{}",
-            snippet(body)
-        );
-        return Err(ProviderError::new(
-            ErrorClass::Transient,
-            Some(status),
-            what,
-        ));
+        return Err(unreadable("HighQ", status, body));
     };
     Ok(Sent {
         http_status: status,
@@ -143,15 +120,10 @@ pub fn interpret_token(
     body: &[u8],
 ) -> Result<Issued, ProviderError> {
     if !(200..300).contains(&status) {
-        let (class, what) = match status {
-            400 | 401 | 403 => (ErrorClass::Permanent, "HighQ refused the refresh token"),
-            _ => (
-                classify_status(status, wait),
-                "HighQ's token endpoint answered",
-            ),
-        };
-        let message = format!("{what} (HTTP {status}){}", detail(body));
-        return Err(ProviderError::new(class, Some(status), message));
+        let refused = matches!(status, 400 | 401 | 403)
+            .then_some((ErrorClass::Permanent, "HighQ refused the refresh token"));
+        let who = "HighQ's token endpoint";
+        return Err(status_error(status, wait, refused, who, &detail(body)));
     }
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let text = |key: &str| {

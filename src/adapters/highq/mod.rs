@@ -19,7 +19,7 @@ mod token;
 pub use answer::{interpret, interpret_token};
 pub use body::{check, recipients, request_body};
 
-use super::text::redact;
+use super::text::redacted;
 use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::HighqSettings;
 use crate::domain::Message;
@@ -64,10 +64,7 @@ impl TokenEndpoint {
             interpret_token,
         )
         .await;
-        result.map_err(|mut e| {
-            redact(&mut e.message, [refresh_token.as_str()]);
-            e
-        })
+        result.map_err(|e| redacted(e, [refresh_token.as_str()]))
     }
 }
 
@@ -166,6 +163,20 @@ impl HighqAdapter {
             other => other,
         }
     }
+
+    /// No error string carries a token the call used, the client secret or
+    /// the configured pair.
+    fn redact(&self, error: ProviderError, leases: &[Lease]) -> ProviderError {
+        let tokens = leases.iter().map(|l| &*l.token);
+        redacted(
+            error,
+            tokens.chain([
+                self.settings.client_secret.expose(),
+                self.settings.refresh_token.expose(),
+                self.settings.access_token.as_deref().unwrap_or_default(),
+            ]),
+        )
+    }
 }
 
 impl ChannelAdapter for HighqAdapter {
@@ -181,15 +192,7 @@ impl ChannelAdapter for HighqAdapter {
         Box::pin(async move {
             let mut leases = Vec::with_capacity(2);
             let result = self.call(outbound, &mut leases).await;
-            result.map_err(|mut e| {
-                let secrets = leases.iter().map(|l| &*l.token).chain([
-                    self.settings.client_secret.expose(),
-                    self.settings.refresh_token.expose(),
-                    self.settings.access_token.as_deref().unwrap_or_default(),
-                ]);
-                redact(&mut e.message, secrets);
-                e
-            })
+            result.map_err(|e| self.redact(e, &leases))
         })
     }
 }

@@ -8,6 +8,7 @@
 //! is [`ErrorClass::QuotaClosed`]. Any other 401 is taken as a token the
 //! server no longer knows: auth-expired too, so it is renewed once.
 
+use super::super::answer::{integer, text_of, unreadable};
 use super::super::text::snippet;
 use super::super::{ErrorClass, ProviderError, Sent, classify_status};
 use crate::domain::ProviderStatus;
@@ -104,22 +105,6 @@ fn refusal(
     ProviderError::new(classify_status(code, wait), Some(status), what)
 }
 
-fn integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Classifies the answer to `POST /api/message`. A success echoes the stored
 /// message in `data[0]`: its `Id` is the remote id; OneBox's `StatusId`
 /// codes are not documented, so a send is `1 Sent`.
@@ -131,15 +116,7 @@ pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sen
     let Some(json) = json else {
         // OneBox takes no idempotency key: a retry may store the message
         // twice, which herald prefers to losing it.
-        let what = format!(
-            "OneBox answered HTTP {status} with an unreadable body{}",
-            snippet(body)
-        );
-        return Err(ProviderError::new(
-            ErrorClass::Transient,
-            Some(status),
-            what,
-        ));
+        return Err(unreadable("OneBox", status, body));
     };
     let remote_id = json.pointer("/data/0/Id").and_then(text_of);
     Ok(Sent {
@@ -196,15 +173,7 @@ pub fn interpret_token(
         };
     }
     let Some(json) = json else {
-        let what = format!(
-            "OneBox's authentication answered HTTP {status} with an unreadable body{}",
-            snippet(body)
-        );
-        return Err(ProviderError::new(
-            ErrorClass::Transient,
-            Some(status),
-            what,
-        ));
+        return Err(unreadable("OneBox's authentication", status, body));
     };
     let code = json.get("response_code").and_then(integer);
     let token = json.get("token").and_then(Value::as_str).map(str::trim);

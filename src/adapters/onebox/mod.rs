@@ -16,6 +16,7 @@ mod token;
 
 pub use body::{check, request_body};
 
+use super::text::redacted;
 use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::OneboxSettings;
 use crate::domain::Message;
@@ -110,13 +111,9 @@ impl OneboxAdapter {
 
     /// No error string carries the password or a token, even where OneBox
     /// echoes what it was sent.
-    fn redact(&self, mut error: ProviderError, leases: &[Lease]) -> ProviderError {
-        let secrets = leases
-            .iter()
-            .map(|l| &*l.token)
-            .chain([self.settings.password.expose()]);
-        super::text::redact(&mut error.message, secrets);
-        error
+    fn redact(&self, error: ProviderError, leases: &[Lease]) -> ProviderError {
+        let tokens = leases.iter().map(|l| &*l.token);
+        redacted(error, tokens.chain([self.settings.password.expose()]))
     }
 }
 

@@ -29,18 +29,6 @@ const PROVIDER: &str = "chatwoot";
 const MESSAGE_TYPES: [&str; 4] = ["incoming", "outgoing", "activity", "template"];
 const CONTENT_TYPES: [&str; 4] = ["text", "input_select", "cards", "form"];
 
-/// Message ids handed out.
-#[derive(Debug)]
-pub struct ChatwootBook {
-    next_id: u64,
-}
-
-impl Default for ChatwootBook {
-    fn default() -> Self {
-        ChatwootBook { next_id: 1 }
-    }
-}
-
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new().route(
         "/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages",
@@ -87,8 +75,7 @@ async fn create(
                 .scripts
                 .next(&conversation)
                 .unwrap_or_else(Step::success);
-            let id = book.chatwoot.next_id;
-            book.chatwoot.next_id += 1;
+            let id = book.chatwoot.next_id();
             (
                 step,
                 message(id, numeric(&conversation).unwrap_or(0), &body),
@@ -113,7 +100,7 @@ async fn create(
 }
 
 async fn answer(shared: &Shared, step: Step, message: Value) -> Response {
-    match step.play(shared).await {
+    match shared.play(step).await {
         Played::Success { provider_status } => success(shared, message, provider_status),
         Played::Unavailable => unavailable(),
         Played::Http {

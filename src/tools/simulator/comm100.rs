@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -50,27 +49,6 @@ const TYPES: [&str; 9] = [
 ];
 const DELIVERY_STATUSES: [&str; 4] = ["waitForSending", "sending", "failed", "success"];
 const ATTACHMENT_TYPES: [&str; 4] = ["video", "audio", "image", "file"];
-
-/// The messages the twin holds, by id: what a resend acts on.
-#[derive(Debug, Default)]
-pub struct Comm100Book {
-    messages: HashMap<Uuid, Value>,
-    /// Resends served.
-    pub resends: u64,
-}
-
-impl Comm100Book {
-    /// The message with this id, as the twin last answered it.
-    pub fn message(&self, id: &str) -> Option<Value> {
-        let id = Uuid::parse_str(id).ok()?;
-        self.messages.get(&id).cloned()
-    }
-
-    /// How many messages were created.
-    pub fn created(&self) -> usize {
-        self.messages.len()
-    }
-}
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -183,7 +161,7 @@ fn ticket_of(body: &Value) -> String {
 }
 
 async fn answer(shared: &Shared, step: Step, message: Value, created: StatusCode) -> Response {
-    match step.play(shared).await {
+    match shared.play(step).await {
         Played::Success { provider_status } => deliver(shared, message, provider_status, created),
         Played::Unavailable => unavailable(),
         Played::Http {
@@ -220,7 +198,7 @@ fn deliver(
             book.journal.accept(None);
         }
         if let Some(id) = message["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
-            book.comm100.messages.insert(id, message.clone());
+            book.comm100.hold(id, message.clone());
         }
     }
     (http, axum::Json(message)).into_response()

@@ -23,75 +23,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 const PROVIDER: &str = "highq";
-
-/// How long access tokens live by default (the document's default: 5 hours).
-pub const DEFAULT_HIGHQ_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 3600);
-
-#[derive(Debug)]
-pub struct HighqBook {
-    /// The one refresh token HighQ accepts now.
-    pub refresh_token: String,
-    access: HashMap<String, Instant>,
-    pub lifetime: Duration,
-    /// Refreshes served, and refused (an old or unknown refresh token).
-    pub refreshes: u64,
-    pub refused: u64,
-    /// Answer XML whatever the `Accept` header says.
-    pub xml: bool,
-    /// How long the token endpoint waits before it answers a refresh it
-    /// has already served (the new pair is issued, the old refresh token
-    /// refused, from the moment the request arrives).
-    pub token_delay: Duration,
-    issued: u64,
-    next_id: u64,
-}
-
-impl Default for HighqBook {
-    fn default() -> Self {
-        HighqBook::new("")
-    }
-}
-
-impl HighqBook {
-    /// Forgets the counters and the XML switch; tokens stay as they are.
-    pub fn reset(&mut self) {
-        self.refreshes = 0;
-        self.refused = 0;
-        self.xml = false;
-        self.token_delay = Duration::ZERO;
-    }
-
-    pub fn new(refresh_token: &str) -> HighqBook {
-        HighqBook {
-            refresh_token: refresh_token.to_owned(),
-            access: HashMap::new(),
-            lifetime: DEFAULT_HIGHQ_TOKEN_LIFETIME,
-            refreshes: 0,
-            refused: 0,
-            xml: false,
-            token_delay: Duration::ZERO,
-            issued: 0,
-            next_id: 1,
-        }
-    }
-
-    /// Every access token issued so far expires now.
-    pub fn expire_tokens(&mut self) {
-        let now = Instant::now();
-        for until in self.access.values_mut() {
-            *until = now;
-        }
-    }
-
-    fn valid(&self, token: &str) -> bool {
-        self.access
-            .get(token)
-            .is_some_and(|until| Instant::now() < *until)
-    }
-}
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -141,13 +74,7 @@ async fn token(
                 "error_description": "the refresh token is not valid"});
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
-        highq.refreshes += 1;
-        highq.issued += 1;
-        let access = format!("hq-at-{}", highq.issued);
-        highq.refresh_token = format!("hq-rt-{}", highq.issued);
-        highq
-            .access
-            .insert(access.clone(), Instant::now() + highq.lifetime);
+        let access = highq.refresh();
         let body = json!({"access_token": access, "refresh_token": highq.refresh_token,
             "expires_in": highq.lifetime.as_secs(), "token_type": "bearer"});
         (body, highq.token_delay)
@@ -192,8 +119,7 @@ async fn create(
                 })
                 .unwrap_or_default();
             let step = book.scripts.next(&first).unwrap_or_else(Step::success);
-            let id = book.highq.next_id;
-            book.highq.next_id += 1;
+            let id = book.highq.next_id();
             (step, id, json)
         });
         book.journal.record(None, || Received {
@@ -212,7 +138,7 @@ async fn create(
         Ok(decided) => decided,
         Err(refusal) => return refusal,
     };
-    match step.play(&shared).await {
+    match shared.play(step).await {
         Played::Success { .. } => created(&shared, id, json),
         Played::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down", json),
         Played::Http {

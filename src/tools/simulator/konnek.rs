@@ -135,7 +135,7 @@ async fn answer(shared: &Arc<Shared>, step: Step, id: &str, recipient: &str) -> 
     if let Step::OkWithId { remote_id } = &step {
         return success_as(shared, id, remote_id, recipient, DEFAULT_PROVIDER_STATUS);
     }
-    match step.play(shared).await {
+    match shared.play(step).await {
         Played::Success { provider_status } => success(shared, id, recipient, provider_status),
         Played::Unavailable => unavailable(),
         Played::Http {

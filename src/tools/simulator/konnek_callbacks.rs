@@ -10,44 +10,17 @@
 //! switches them off); `GET /_sim/konnek/callbacks` lists the pushes made
 //! and the HTTP status each got.
 
+use super::books::{KonnekCallbacks, Pushed};
 use super::state::Shared;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Where and what to push after each accepted send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KonnekCallbacks {
-    /// The receiver, e.g. herald's `http://.../v1/callbacks/{connection}`.
-    pub url: String,
-    /// Sent as `Authorization: Bearer <token>` when set.
-    pub token: Option<String>,
-    /// The statuses pushed, in this order (-3..3).
-    pub statuses: Vec<i16>,
-    /// The wait before each push.
-    pub interval: Duration,
-}
-
-/// One push made: the message, the status, and the receiver's answer
-/// (`None` when it could not be reached).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Pushed {
-    pub message_id: String,
-    pub status: i16,
-    pub answer: Option<u16>,
-}
-
-#[derive(Debug, Default)]
-pub struct CallbackBook {
-    pub target: Option<KonnekCallbacks>,
-    pub pushed: Vec<Pushed>,
-}
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/_sim/konnek/callbacks", post(configure).get(pushed))

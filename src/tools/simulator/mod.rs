@@ -17,17 +17,21 @@
 //!   `POST /v4/ticketing/messages/{id}:resend`, holding the messages it created.
 //! - `highq.rs`: HighQ's `POST /{instance}/api/oauth2/token` (refresh
 //!   tokens replaced on every refresh) and `POST /{instance}/api/4/conversations/`.
-//! - [`script`]: [`Step`]s, the per-recipient fault queues.
-//! - `journal.rs`: what was received, and the per-id counters.
 //! - `control.rs`: `/_sim/script`, `/_sim/latency`, `/_sim/requests`,
 //!   `/_sim/stats`, `/_sim/reset`, and OneBox's `/_sim/onebox/...`.
-//! - `state.rs`: the state every handler shares.
+//! - `state.rs`: the state every handler shares, and the playing of a step.
+//!   Below it, plain data that imports no handler: [`script`] ([`Step`]s,
+//!   the per-recipient fault queues), `journal.rs` (what was received, and
+//!   the per-id counters), `books.rs` and `onebox_book.rs` (the twins' own
+//!   state), `config.rs` ([`SimConfig`]).
 //!
-//! A new provider is a module with a `routes()` merged in [`router`], and
-//! its credentials in [`SimConfig`].
+//! A new provider is a module with a `routes()` merged in [`router`], its
+//! state in a book, and its credentials in [`SimConfig`].
 
+mod books;
 mod chatwoot;
 mod comm100;
+mod config;
 mod control;
 mod highq;
 mod journal;
@@ -52,9 +56,9 @@ mod onebox_tests;
 #[cfg(test)]
 mod tests;
 
-pub use highq::DEFAULT_HIGHQ_TOKEN_LIFETIME;
+pub use books::{DEFAULT_HIGHQ_TOKEN_LIFETIME, KonnekCallbacks, Pushed};
+pub use config::SimConfig;
 pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
-pub use konnek_callbacks::{KonnekCallbacks, Pushed};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::{DEFAULT_TOKEN_LIFETIME, OpenHours};
 pub use script::Step;
@@ -64,57 +68,6 @@ use state::Shared;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The credentials the fake providers accept, and their starting latency.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    pub konnek_username: String,
-    pub konnek_password: String,
-    /// What OneBox's `/api/authenticate` accepts (`siteId` compared as text).
-    pub onebox_email: String,
-    pub onebox_password: String,
-    pub onebox_site_id: String,
-    /// How long a OneBox token lives (its `exp` says so too; see
-    /// [`SimHandle::set_onebox_token_lifetime`]).
-    pub onebox_token_lifetime: Duration,
-    /// The hours OneBox takes messages (see [`SimHandle::set_onebox_hours`]);
-    /// `None`: any hour.
-    pub onebox_hours: Option<OpenHours>,
-    /// The `api_access_token` the Chatwoot twin accepts.
-    pub chatwoot_api_access_token: String,
-    /// The bearer token the Comm100 twin accepts.
-    pub comm100_access_token: String,
-    /// HighQ's OAuth2 client, and the refresh token it accepts first.
-    pub highq_client_id: String,
-    pub highq_client_secret: String,
-    pub highq_refresh_token: String,
-    /// How long HighQ access tokens live (see
-    /// [`SimHandle::set_highq_token_lifetime`]).
-    pub highq_token_lifetime: Duration,
-    /// Added to every provider request (see [`SimHandle::set_latency`]).
-    pub latency: Duration,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            konnek_username: "sim-user".into(),
-            konnek_password: "sim-pass".into(),
-            onebox_email: "sim@onebox.example".into(),
-            onebox_password: "sim-pass".into(),
-            onebox_site_id: "169".into(),
-            onebox_token_lifetime: DEFAULT_TOKEN_LIFETIME,
-            onebox_hours: None,
-            chatwoot_api_access_token: "sim-token".into(),
-            comm100_access_token: "sim-comm100-token".into(),
-            highq_client_id: "sim-client".into(),
-            highq_client_secret: "sim-secret".into(),
-            highq_refresh_token: "sim-refresh-0".into(),
-            highq_token_lifetime: DEFAULT_HIGHQ_TOKEN_LIFETIME,
-            latency: Duration::ZERO,
-        }
-    }
-}
 
 /// Binds `addr` (port 0 picks one), spawns the server on the current tokio
 /// runtime and returns at once.

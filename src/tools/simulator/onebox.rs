@@ -187,7 +187,7 @@ async fn message(
 }
 
 async fn answer(shared: &Shared, step: Step, stored: Value) -> Response {
-    match step.play(shared).await {
+    match shared.play(step).await {
         Played::Success { .. } => success(shared, stored),
         Played::Unavailable => unavailable(),
         Played::Http {

@@ -2,10 +2,10 @@
 //! a recipient consumes the next step of its queue; an empty queue answers a
 //! normal success.
 //!
-//! Steps are provider-neutral: each provider module renders them in its own
-//! API's shape (the Konnek one in `konnek.rs`).
+//! Steps are provider-neutral: `Shared::play` (in `state.rs`) waits as a step
+//! says, and each provider module renders what it comes to in its own API's
+//! shape (the Konnek one in `konnek.rs`).
 
-use super::state::Shared;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -78,45 +78,6 @@ pub enum Played {
         message: String,
     },
     Garbage,
-}
-
-impl Step {
-    /// Waits as the step says, then tells what to answer.
-    pub async fn play(self, shared: &Shared) -> Played {
-        match self {
-            Step::Ok { provider_status } => Played::Success { provider_status },
-            Step::OkWithId { .. } => Played::Success {
-                provider_status: DEFAULT_PROVIDER_STATUS,
-            },
-            Step::Delay { millis } => {
-                if shared.pause(Duration::from_millis(millis)).await {
-                    Played::Success {
-                        provider_status: DEFAULT_PROVIDER_STATUS,
-                    }
-                } else {
-                    Played::Unavailable
-                }
-            }
-            Step::Hang => {
-                shared.pause(HANG).await;
-                Played::Unavailable
-            }
-            Step::Http {
-                status,
-                retry_after,
-            } => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                Played::Http {
-                    status,
-                    reason: status.canonical_reason().unwrap_or("Error"),
-                    retry_after,
-                }
-            }
-            Step::MetaFalse { code, message } => Played::Refused { code, message },
-            Step::Garbage => Played::Garbage,
-        }
-    }
 }
 
 /// `response` with a `Retry-After` of `seconds`, if any.

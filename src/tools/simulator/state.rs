@@ -1,15 +1,14 @@
 //! State shared by every provider's handlers and the control endpoints: the
-//! configuration, the latency, the scripts and the journal, and the
-//! shutdown signal that ends waits early.
+//! configuration, the latency, the book (scripts, journal and each twin's
+//! own state), and the shutdown signal that ends waits early; and the
+//! playing of a scripted step, whose waits that signal ends.
 
-use super::SimConfig;
-use super::chatwoot::ChatwootBook;
-use super::comm100::Comm100Book;
-use super::highq::HighqBook;
+use super::books::{CallbackBook, ChatwootBook, Comm100Book, HighqBook};
+use super::config::SimConfig;
 use super::journal::Journal;
-use super::konnek_callbacks::CallbackBook;
 use super::onebox_book::OneboxBook;
-use super::script::Scripts;
+use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Played, Scripts, Step};
+use axum::http::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -99,6 +98,43 @@ impl Shared {
         tokio::select! {
             _ = tokio::time::sleep(wait) => true,
             _ = self.shutdown.cancelled() => false,
+        }
+    }
+
+    /// Waits as `step` says (a delay, a hang: shutting down ends the wait),
+    /// then tells what to answer.
+    pub async fn play(&self, step: Step) -> Played {
+        let success = Played::Success {
+            provider_status: DEFAULT_PROVIDER_STATUS,
+        };
+        match step {
+            Step::Ok { provider_status } => Played::Success { provider_status },
+            Step::OkWithId { .. } => success,
+            Step::Delay { millis } => {
+                if self.pause(Duration::from_millis(millis)).await {
+                    success
+                } else {
+                    Played::Unavailable
+                }
+            }
+            Step::Hang => {
+                self.pause(HANG).await;
+                Played::Unavailable
+            }
+            Step::Http {
+                status,
+                retry_after,
+            } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Played::Http {
+                    status,
+                    reason: status.canonical_reason().unwrap_or("Error"),
+                    retry_after,
+                }
+            }
+            Step::MetaFalse { code, message } => Played::Refused { code, message },
+            Step::Garbage => Played::Garbage,
         }
     }
 }
