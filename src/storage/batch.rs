@@ -5,6 +5,7 @@
 //! single-row form: a send is claimed by the insert that creates it, an
 //! outcome lands only on the claim it belongs to.
 
+pub use super::columns::Accept;
 use super::columns::{OutcomeColumns, SendColumns};
 use super::deliveries::{AcceptOutcome, Claimed};
 use super::{StorageError, Store};
@@ -14,29 +15,6 @@ use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
-
-/// A `send` to accept, with the token of the consumption that accepts it:
-/// chosen once when the command is taken from the queue, and the same for
-/// every retry of its write.
-#[derive(Debug, Clone)]
-pub struct Accept {
-    pub command: Arc<SendCommand>,
-    pub token: Uuid,
-    /// Whether the send is claimed as it is recorded (the worker has room
-    /// for it now), or left due for a sweeper.
-    pub claim: bool,
-}
-
-impl Accept {
-    /// A send accepted by a new consumption.
-    pub fn new(command: Arc<SendCommand>) -> Accept {
-        Accept {
-            command,
-            token: Uuid::new_v4(),
-            claim: true,
-        }
-    }
-}
 
 /// A delivery row as an accept returned it.
 struct AcceptedRow {

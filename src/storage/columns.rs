@@ -3,15 +3,38 @@
 //! the outcomes as the domain decided them, each in id order.
 
 use super::StorageError;
-use super::batch::Accept;
 use super::deliveries::Claimed;
 use super::text::{MAX_REMOTE_ID, MAX_TEXT, storable, storable_remote_id};
-use crate::domain::Outcome;
 use crate::domain::accept::born;
+use crate::domain::{Outcome, SendCommand};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// A `send` to accept, with the token of the consumption that accepts it:
+/// chosen once when the command is taken from the queue, and the same for
+/// every retry of its write.
+#[derive(Debug, Clone)]
+pub struct Accept {
+    pub command: Arc<SendCommand>,
+    pub token: Uuid,
+    /// Whether the send is claimed as it is recorded (the worker has room
+    /// for it now), or left due for a sweeper.
+    pub claim: bool,
+}
+
+impl Accept {
+    /// A send accepted by a new consumption.
+    pub fn new(command: Arc<SendCommand>) -> Accept {
+        Accept {
+            command,
+            token: Uuid::new_v4(),
+            claim: true,
+        }
+    }
+}
 
 /// The sends as one array per column, in id order: two sets inserting the
 /// same ids at once then lock them in the same order and cannot deadlock.
