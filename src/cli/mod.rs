@@ -1,7 +1,9 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
 mod operator;
+pub(crate) mod print;
 mod publish;
+mod view;
 
 use crate::tools::{bench, demo, simulate};
 
@@ -44,7 +46,7 @@ pub enum Command {
         ids: Vec<String>,
     },
     /// Print one delivery with its attempts.
-    Show { id: String },
+    Show(operator::ShowArgs),
     /// Print deliveries, newest first.
     List(operator::ListArgs),
     /// Serve the provider simulator.
@@ -98,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Publish { file } => publish::run(&load()?, &file).await,
         Command::Resend(args) => operator::resend(&load()?, args).await,
         Command::Cancel { ids } => operator::cancel(&load()?, &ids).await,
-        Command::Show { id } => operator::show(&load()?, &id).await,
+        Command::Show(args) => operator::show(&load()?, args).await,
         Command::List(args) => operator::list(&load()?, args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
