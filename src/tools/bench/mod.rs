@@ -186,7 +186,8 @@ async fn measure_all(
     let mut backlog = Vec::with_capacity(args.workers.len());
     for &workers in &args.workers {
         progress(&format!(
-            "herald: {workers} worker process(es) draining a backlog of {} sends",
+            "herald: {} draining a backlog of {} sends",
+            processes(workers),
             args.count
         ));
         backlog.push(bench.backlog(workers).await?);
@@ -201,7 +202,8 @@ async fn measure_all(
         ));
         ceiling_steady.push(ceiling::steady(&config, sim, args, percent, rate).await?);
         progress(&format!(
-            "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
+            "herald: {} at {percent}% of {max_rate:.0}/s",
+            processes(first_workers)
         ));
         steady.push(bench.steady(first_workers, percent, rate).await?);
     }
@@ -223,6 +225,11 @@ async fn measure_all(
         steady,
         ceiling_steady,
     })
+}
+
+/// `1 worker process`, `2 worker processes`.
+fn processes(workers: usize) -> String {
+    crate::cli::print::count(workers, "worker process", "worker processes")
 }
 
 /// The bench's configuration: the base file's URLs, fixed bench queues, and
