@@ -4,6 +4,7 @@
 
 use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
 use super::publish::SteadyLatency;
+use super::workers::Workers;
 use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
@@ -12,8 +13,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -170,7 +170,7 @@ impl Bench<'_> {
         let (warm, count) = super::publish::steady_counts(self.args, rate);
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
-        let ready = self.wait_for_consumers(&mut running, workers).await;
+        let ready = running.wait_for_consumers(&self.config.amqp, workers).await;
         if let Err(err) = ready {
             running.stop().await;
             return Err(err);
@@ -338,40 +338,6 @@ impl Bench<'_> {
             _ => anyhow::bail!("no delivery was recorded"),
         }
     }
-
-    /// Waits until RabbitMQ counts `n` consumers on herald's queue.
-    async fn wait_for_consumers(&self, workers: &mut Workers, n: usize) -> anyhow::Result<()> {
-        use lapin::options::QueueDeclareOptions;
-        let amqp = queue::connect(&self.config.amqp.url).await?;
-        let channel = amqp.create_channel().await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let result = loop {
-            if let Err(err) = workers.check_alive() {
-                break Err(err);
-            }
-            let declared = channel
-                .queue_declare(
-                    self.config.amqp.queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    Default::default(),
-                )
-                .await;
-            match declared {
-                Ok(q) if q.consumer_count() as usize >= n => break Ok(()),
-                Ok(_) => {}
-                Err(err) => break Err(err.into()),
-            }
-            if Instant::now() > deadline {
-                break Err(anyhow::anyhow!("the workers did not start consuming"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        queue::close(&amqp, "counted").await;
-        result
-    }
 }
 
 /// The bench's connection to the measured database, and how many statements
@@ -379,74 +345,4 @@ impl Bench<'_> {
 struct Probe {
     pool: PgPool,
     polls: AtomicI64,
-}
-
-/// `herald worker` processes.
-struct Workers {
-    children: Vec<tokio::process::Child>,
-}
-
-impl Workers {
-    fn spawn(n: usize, config_file: &Path) -> anyhow::Result<Workers> {
-        let exe: PathBuf = std::env::current_exe().context("cannot find the herald binary")?;
-        let mut children = Vec::with_capacity(n);
-        for _ in 0..n {
-            let child = tokio::process::Command::new(&exe)
-                .arg("--config")
-                .arg(config_file)
-                .arg("worker")
-                // The file names the bench's database and queues; these
-                // would override it.
-                .env_remove("HERALD_DATABASE_URL")
-                .env_remove("HERALD_AMQP_URL")
-                .env("RUST_LOG", "herald=warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start {}", exe.display()))?;
-            children.push(child);
-        }
-        Ok(Workers { children })
-    }
-
-    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.children.iter().filter_map(|c| c.id())
-    }
-
-    fn cpu(&self) -> Option<f64> {
-        self.pids().map(measure::cpu_of).sum()
-    }
-
-    fn peak_rss_mb(&self) -> Option<f64> {
-        self.pids()
-            .map(measure::peak_rss_mb)
-            .try_fold(0.0f64, |max, mb| mb.map(|mb| max.max(mb)))
-    }
-
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        for child in &mut self.children {
-            if let Ok(Some(status)) = child.try_wait() {
-                anyhow::bail!("a herald worker exited during the bench ({status})");
-            }
-        }
-        Ok(())
-    }
-
-    /// SIGTERM, and SIGKILL for a worker still running after its grace.
-    async fn stop(mut self) {
-        for pid in self.pids() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        for child in &mut self.children {
-            if tokio::time::timeout(Duration::from_secs(30), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
-        }
-    }
 }

@@ -23,6 +23,7 @@ mod herald;
 mod measure;
 mod publish;
 mod report;
+mod workers;
 
 use crate::cli::Failure;
 use crate::config::Config;
@@ -30,8 +31,9 @@ use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Connection as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use uuid::Uuid;
+use workers::ConfigFile;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -303,34 +305,6 @@ async fn one_connection(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
         .max_connections(1)
         .connect(url)
         .await
-}
-
-/// The configuration file the worker processes read, readable only by its
-/// owner (it holds the database URL), removed when the bench ends.
-struct ConfigFile {
-    path: PathBuf,
-}
-
-impl ConfigFile {
-    fn write(text: &str) -> anyhow::Result<ConfigFile> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let path = std::env::temp_dir().join(format!("herald-bench-{}.toml", Uuid::new_v4()));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        file.write_all(text.as_bytes())?;
-        Ok(ConfigFile { path })
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// A database of the bench's own, dropped when it is done.
