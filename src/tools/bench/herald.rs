@@ -2,10 +2,11 @@
 //! started from this binary with the bench's configuration, draining a
 //! backlog and then serving a steady offered rate.
 
-use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
+use super::measure::{self, CpuSnapshot, PgCounters, per_delivery, per_thousand};
 use super::publish::SteadyLatency;
+use super::sql::{self, one_connection};
 use super::workers::Workers;
-use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
+use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::tools::simulator::SimHandle;
@@ -196,23 +197,8 @@ impl Bench<'_> {
         let (cpu_before, herald_before) = cpu_before.context("the publisher stopped early")?;
         ids.drain(..warm);
         due.drain(..warm);
-        // One row per delivery: publish to success, and its four stages
-        // (due → accepted, accepted → call started, the call, call finished
-        // → success recorded).
-        let rows: Vec<(f64, f64, f64, f64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK}, \
-                 (extract(epoch FROM d.accepted_at - t.due) * 1000)::float8, \
-                 (extract(epoch FROM a.started_at - d.accepted_at) * 1000)::float8, \
-                 (extract(epoch FROM a.finished_at - a.started_at) * 1000)::float8, \
-                 (extract(epoch FROM d.updated_at - a.finished_at) * 1000)::float8 \
-             FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
-             JOIN delivery_attempts a ON a.delivery_id = d.id AND a.outcome = 'success' \
-             WHERE d.status = 'success'"
-        )))
-        .bind(&ids)
-        .bind(&due)
-        .fetch_all(&probe.pool)
-        .await?;
+        // One row per delivery: publish to success, and its four stages.
+        let rows = sql::latencies(&probe.pool, &ids, &due).await?;
         probe.pool.close().await;
         let column = |pick: fn(&(f64, f64, f64, f64, f64)) -> f64| {
             let mut values: Vec<f64> = rows.iter().map(pick).collect();
@@ -253,31 +239,7 @@ impl Bench<'_> {
     /// the whole table.
     async fn reset(&self) -> anyhow::Result<()> {
         queue::topology::purge(&self.config.amqp, &self.config.amqp.url).await?;
-        let pool = one_connection(self.database_url).await?;
-        sqlx::query("TRUNCATE deliveries, delivery_attempts")
-            .execute(&pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, connection, status, attempts, command, \
-                 accepted_at, created_at, updated_at) \
-             SELECT id, $2, 'success', 1, \
-                 jsonb_build_object('type', 'send', 'id', id, 'connection', $2, \
-                     'message', jsonb_build_object('to', '628110000000', \
-                         'text', 'Your order has shipped')), \
-                 now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' \
-             FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $1)) AS history",
-        )
-        .bind(HISTORY)
-        .bind(HISTORY_CONNECTION)
-        .execute(&pool)
-        .await?;
-        // Vacuumed now, so that autovacuum has nothing to do for these rows
-        // during the measurement that follows.
-        sqlx::raw_sql("VACUUM (ANALYZE) deliveries, delivery_attempts")
-            .execute(&pool)
-            .await?;
-        // Closing flushes this connection's statistics before the next reading.
-        pool.close().await;
+        sql::refill(self.database_url, HISTORY, HISTORY_CONNECTION).await?;
         self.sim.reset();
         Ok(())
     }
@@ -303,13 +265,8 @@ impl Bench<'_> {
             workers.check_alive()?;
             if self.sim.stats().accepted as usize >= count {
                 probe.polls.fetch_add(1, Ordering::Relaxed);
-                let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries \
-                     WHERE status = 'success' AND connection = '{CONNECTION}'"
-                )))
-                .fetch_one(&probe.pool)
-                .await?;
-                if done as usize >= count {
+                let done = sql::successes(&probe.pool, CONNECTION).await?;
+                if usize::try_from(done).is_ok_and(|done| done >= count) {
                     return Ok(());
                 }
             }
@@ -326,14 +283,7 @@ impl Bench<'_> {
     /// From the first command accepted to the last success committed.
     async fn drain_span(&self, probe: &Probe) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         probe.polls.fetch_add(1, Ordering::Relaxed);
-        let span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT min(accepted_at) AS {OWN_QUERY_MARK}, max(updated_at) FROM deliveries \
-                 WHERE connection = '{CONNECTION}'"
-            )))
-            .fetch_one(&probe.pool)
-            .await?;
-        match span {
+        match sql::drain_span(&probe.pool, CONNECTION).await? {
             (Some(first), Some(last)) => Ok((first, last)),
             _ => anyhow::bail!("no delivery was recorded"),
         }

@@ -23,6 +23,7 @@ mod herald;
 mod measure;
 mod publish;
 mod report;
+mod sql;
 mod workers;
 
 use crate::cli::Failure;
@@ -30,7 +31,7 @@ use crate::config::Config;
 use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::Connection as _;
+use sql::{BenchDatabase, one_connection};
 use std::path::Path;
 use uuid::Uuid;
 use workers::ConfigFile;
@@ -297,54 +298,4 @@ fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
         })
         .collect();
     (ids, bodies)
-}
-
-/// A pool of one connection, for the bench's own statements.
-async fn one_connection(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-}
-
-/// A database of the bench's own, dropped when it is done.
-struct BenchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
-        let name = format!("herald_bench_{}", Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(admin_url)
-            .await
-            .context("cannot connect to PostgreSQL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .context("cannot create the bench database (the role needs CREATEDB)")?;
-        let _ = conn.close().await;
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .context("the database URL has no database name")?;
-        Ok(BenchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_it(&self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-            {
-                eprintln!("bench: could not drop {}: {err}", self.name);
-            }
-            let _ = conn.close().await;
-        }
-    }
 }
