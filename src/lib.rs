@@ -18,7 +18,8 @@
 //!   provider; each sorts its provider's answers into the domain's classes.
 //! - [`queue`]: RabbitMQ topology, publishing with confirms, the broker link.
 //! - [`storage`]: every SQL statement the service runs.
-//! - [`metrics`]: the Prometheus metrics.
+//! - [`metrics`]: the Prometheus metrics; [`print`]: tables, times and
+//!   counts as herald prints them for a person.
 //! - [`config`]: `herald.toml`, substitution, validation, into domain values.
 //! - [`domain`]: every decision about a delivery, pure: the state machine,
 //!   admission, what an answer means, retries, limits, commands, messages.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod print;
 pub mod queue;
 pub mod startup;
 pub mod storage;

@@ -2,6 +2,7 @@
 
 mod operator;
 mod publish;
+mod view;
 
 use crate::tools::{bench, demo, simulate};
 
@@ -46,7 +47,7 @@ pub enum Command {
         ids: Vec<String>,
     },
     /// Print one delivery with its attempts.
-    Show { id: String },
+    Show(operator::ShowArgs),
     /// Print deliveries, newest first.
     List(operator::ListArgs),
     /// Serve the provider simulator.
@@ -82,7 +83,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Publish { file } => publish::run(&load()?, &file).await,
         Command::Resend(args) => operator::resend(&load()?, args).await,
         Command::Cancel { ids } => operator::cancel(&load()?, &ids).await,
-        Command::Show { id } => operator::show(&load()?, &id).await,
+        Command::Show(args) => operator::show(&load()?, args).await,
         Command::List(args) => operator::list(&load()?, args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");

@@ -1,14 +1,14 @@
 //! The operator's commands: `show`, `list`, `resend`, `cancel`. Resend and
 //! cancel are published as commands, so workers apply them like any other.
 
-use super::{Failure, parse_id};
+use super::{Failure, parse_id, view};
 use crate::config::Config;
 use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
+use crate::print::count;
 use crate::storage::Store;
 use crate::storage::operator::Filter;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use comfy_table::Table;
 
 #[derive(clap::Args, Debug)]
 pub struct ResendArgs {
@@ -28,6 +28,14 @@ pub struct ResendArgs {
     /// Why, kept in the command.
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    pub id: String,
+    /// Print the delivery and its attempts as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,7 +129,10 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
     if !commands.is_empty() {
         publish(config, &commands).await?;
     }
-    println!("resend published for {} deliveries", commands.len());
+    println!(
+        "resend published for {}",
+        count(commands.len(), "delivery", "deliveries")
+    );
     Ok(())
 }
 
@@ -131,12 +142,15 @@ pub async fn cancel(config: &Config, ids: &[String]) -> Result<(), Failure> {
         .map(|id| parse_id(id).map(|id| Command::Cancel(CancelCommand { id })))
         .collect::<Result<Vec<_>, _>>()?;
     publish(config, &commands).await?;
-    println!("cancel published for {} deliveries", commands.len());
+    println!(
+        "cancel published for {}",
+        count(commands.len(), "delivery", "deliveries")
+    );
     Ok(())
 }
 
-pub async fn show(config: &Config, id: &str) -> Result<(), Failure> {
-    let id = parse_id(id)?;
+pub async fn show(config: &Config, args: ShowArgs) -> Result<(), Failure> {
+    let id = parse_id(&args.id)?;
     let store = store(config).await?;
     let Some(delivery) = store
         .delivery(id)
@@ -149,6 +163,10 @@ pub async fn show(config: &Config, id: &str) -> Result<(), Failure> {
         .attempts(id)
         .await
         .context("reading attempts failed")?;
+    if !args.json {
+        println!("{}", view::show(&delivery, &attempts));
+        return Ok(());
+    }
     let text = serde_json::to_string_pretty(
         &serde_json::json!({ "delivery": delivery, "attempts": attempts }),
     )
@@ -172,34 +190,6 @@ pub async fn list(config: &Config, args: ListArgs) -> Result<(), Failure> {
         .list(&filter)
         .await
         .context("listing deliveries failed")?;
-    let mut table = Table::new();
-    table.set_header([
-        "id",
-        "connection",
-        "status",
-        "provider",
-        "attempts",
-        "resends",
-        "next attempt",
-        "reason",
-        "created",
-    ]);
-    for d in deliveries {
-        let reason = d.fail_reason.or(d.wait_reason).unwrap_or_default();
-        table.add_row([
-            d.id.to_string(),
-            d.connection,
-            d.status,
-            d.provider_status.map(|s| s.to_string()).unwrap_or_default(),
-            d.attempts.to_string(),
-            d.resends.to_string(),
-            d.next_attempt_at
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default(),
-            reason,
-            d.created_at.to_rfc3339(),
-        ]);
-    }
-    println!("{table}");
+    println!("{}", view::list(&deliveries, args.limit));
     Ok(())
 }

@@ -47,6 +47,10 @@ impl Drop for Cli {
     }
 }
 
+/// A provider's refusal longer than a row of `herald list` shows.
+const LONG_REASON: &str =
+    "blocked: the recipient has not opted in to messages from this business account";
+
 #[tokio::test]
 async fn operators_publish_inspect_and_resend_from_the_command_line() {
     // The production topology: quorum queues, as `herald setup` declares them.
@@ -64,7 +68,7 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
         "628111000401",
         vec![Step::MetaFalse {
             code: 400,
-            message: "blocked".into(),
+            message: LONG_REASON.into(),
         }],
     );
     let lines = format!(
@@ -81,20 +85,62 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
     app.wait_for_status(good, "success").await;
     app.wait_for_status(bad, "failed").await;
 
-    let shown: Value =
-        serde_json::from_str(&cli.ok(&["show", &good.to_string()])).expect("show prints JSON");
+    // `show --json` is the whole row for scripts; `show` is for a person:
+    // the provider status by its name, times in UTC to the second, and the
+    // attempts counted.
+    let shown: Value = serde_json::from_str(&cli.ok(&["show", "--json", &good.to_string()]))
+        .expect("show --json prints JSON");
     assert_eq!(shown["delivery"]["status"], "success");
     assert_eq!(shown["attempts"].as_array().map(Vec::len), Some(1));
+    let shown = cli.ok(&["show", &good.to_string()]);
+    let field = |name: &str| {
+        shown
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in:\n{shown}"))
+            .to_owned()
+    };
+    assert_eq!(field("status"), "success");
+    assert_eq!(field("provider"), "Sent", "a name, not 1");
+    assert_eq!(field("created (UTC)").len(), "2026-12-02 14:03:11".len());
+    assert!(shown.contains("\n1 attempt\n"), "{shown}");
 
+    let shown = cli.ok(&["show", &bad.to_string()]);
+    assert!(
+        shown.contains(LONG_REASON),
+        "show gives the whole reason: {shown}"
+    );
+
+    // The provider status by its name, the reason cut to fit the row, and
+    // the rows counted.
     let listed = cli.ok(&["list", "--status", "failed"]);
     assert!(
         listed.contains(&bad.to_string()) && !listed.contains(&good.to_string()),
         "{listed}"
     );
+    assert!(listed.ends_with("1 delivery, newest first\n"), "{listed}");
+    let row = listed
+        .lines()
+        .find(|line| line.contains(&bad.to_string()))
+        .unwrap_or_else(|| panic!("no row for {bad}:\n{listed}"));
+    assert!(row.contains(" failed ") && row.contains("blocked"), "{row}");
+    assert!(row.ends_with('…') && !row.contains(LONG_REASON), "{row}");
+    let listed = cli.ok(&["list", "--connection", CONNECTION, "--limit", "1"]);
+    assert!(
+        listed.ends_with("1 delivery, newest first (--limit 1: there may be more)\n"),
+        "{listed}"
+    );
+    let listed = cli.ok(&["list", "--status", "success", "--connection", CONNECTION]);
+    let row = listed
+        .lines()
+        .find(|line| line.contains(&good.to_string()))
+        .unwrap_or_else(|| panic!("no row for {good}:\n{listed}"));
+    assert!(row.contains(" Sent ") && !row.contains(" 1 Sent"), "{row}");
 
     let resent = cli.ok(&["resend", "--status", "failed", "--connection", CONNECTION]);
     assert!(
-        resent.contains("resend published for 1 deliveries"),
+        resent.contains("resend published for 1 delivery\n"),
         "{resent}"
     );
     let d = eventually(20, "the bulk resend to succeed", || async {
@@ -102,6 +148,27 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
     })
     .await;
     assert_eq!(d.resends, 1);
+
+    // Two deliveries not due for an hour, cancelled from the command line.
+    let later: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    for (i, id) in later.iter().enumerate() {
+        let mut command = send(*id, &format!("62811100041{i}"));
+        command["not_before"] =
+            serde_json::json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+        app.publish(&command).await;
+        app.wait_for_status(*id, "waitForSending").await;
+    }
+    let ids: Vec<String> = later.iter().map(Uuid::to_string).collect();
+    let mut args = vec!["cancel"];
+    args.extend(ids.iter().map(String::as_str));
+    let cancelled = cli.ok(&args);
+    assert!(
+        cancelled.contains("cancel published for 2 deliveries\n"),
+        "{cancelled}"
+    );
+    for id in later {
+        app.wait_for_status(id, "failed").await;
+    }
 
     // Bad usage exits 2 and says what is wrong.
     let output = cli.run(&["show", "not-an-id"]);

@@ -2,9 +2,11 @@
 //! started from this binary with the bench's configuration, draining a
 //! backlog and then serving a steady offered rate.
 
-use super::measure::{self, CpuSnapshot, OWN_QUERY_MARK, PgCounters, per_delivery, per_thousand};
+use super::measure::{self, CpuSnapshot, PgCounters, per_delivery, per_thousand};
 use super::publish::SteadyLatency;
-use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, one_connection, sends};
+use super::sql::{self, one_connection};
+use super::workers::Workers;
+use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, sends};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::tools::simulator::SimHandle;
@@ -12,8 +14,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -170,7 +171,7 @@ impl Bench<'_> {
         let (warm, count) = super::publish::steady_counts(self.args, rate);
         self.reset().await?;
         let mut running = Workers::spawn(workers, self.config_file)?;
-        let ready = self.wait_for_consumers(&mut running, workers).await;
+        let ready = running.wait_for_consumers(&self.config.amqp, workers).await;
         if let Err(err) = ready {
             running.stop().await;
             return Err(err);
@@ -196,23 +197,8 @@ impl Bench<'_> {
         let (cpu_before, herald_before) = cpu_before.context("the publisher stopped early")?;
         ids.drain(..warm);
         due.drain(..warm);
-        // One row per delivery: publish to success, and its four stages
-        // (due → accepted, accepted → call started, the call, call finished
-        // → success recorded).
-        let rows: Vec<(f64, f64, f64, f64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT (extract(epoch FROM d.updated_at - t.due) * 1000)::float8 AS {OWN_QUERY_MARK}, \
-                 (extract(epoch FROM d.accepted_at - t.due) * 1000)::float8, \
-                 (extract(epoch FROM a.started_at - d.accepted_at) * 1000)::float8, \
-                 (extract(epoch FROM a.finished_at - a.started_at) * 1000)::float8, \
-                 (extract(epoch FROM d.updated_at - a.finished_at) * 1000)::float8 \
-             FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
-             JOIN delivery_attempts a ON a.delivery_id = d.id AND a.outcome = 'success' \
-             WHERE d.status = 'success'"
-        )))
-        .bind(&ids)
-        .bind(&due)
-        .fetch_all(&probe.pool)
-        .await?;
+        // One row per delivery: publish to success, and its four stages.
+        let rows = sql::latencies(&probe.pool, &ids, &due).await?;
         probe.pool.close().await;
         let column = |pick: fn(&(f64, f64, f64, f64, f64)) -> f64| {
             let mut values: Vec<f64> = rows.iter().map(pick).collect();
@@ -253,31 +239,7 @@ impl Bench<'_> {
     /// the whole table.
     async fn reset(&self) -> anyhow::Result<()> {
         queue::topology::purge(&self.config.amqp, &self.config.amqp.url).await?;
-        let pool = one_connection(self.database_url).await?;
-        sqlx::query("TRUNCATE deliveries, delivery_attempts")
-            .execute(&pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, connection, status, attempts, command, \
-                 accepted_at, created_at, updated_at) \
-             SELECT id, $2, 'success', 1, \
-                 jsonb_build_object('type', 'send', 'id', id, 'connection', $2, \
-                     'message', jsonb_build_object('to', '628110000000', \
-                         'text', 'Your order has shipped')), \
-                 now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' \
-             FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $1)) AS history",
-        )
-        .bind(HISTORY)
-        .bind(HISTORY_CONNECTION)
-        .execute(&pool)
-        .await?;
-        // Vacuumed now, so that autovacuum has nothing to do for these rows
-        // during the measurement that follows.
-        sqlx::raw_sql("VACUUM (ANALYZE) deliveries, delivery_attempts")
-            .execute(&pool)
-            .await?;
-        // Closing flushes this connection's statistics before the next reading.
-        pool.close().await;
+        sql::refill(self.database_url, HISTORY, HISTORY_CONNECTION).await?;
         self.sim.reset();
         Ok(())
     }
@@ -303,13 +265,8 @@ impl Bench<'_> {
             workers.check_alive()?;
             if self.sim.stats().accepted as usize >= count {
                 probe.polls.fetch_add(1, Ordering::Relaxed);
-                let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries \
-                     WHERE status = 'success' AND connection = '{CONNECTION}'"
-                )))
-                .fetch_one(&probe.pool)
-                .await?;
-                if done as usize >= count {
+                let done = sql::successes(&probe.pool, CONNECTION).await?;
+                if usize::try_from(done).is_ok_and(|done| done >= count) {
                     return Ok(());
                 }
             }
@@ -326,51 +283,10 @@ impl Bench<'_> {
     /// From the first command accepted to the last success committed.
     async fn drain_span(&self, probe: &Probe) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         probe.polls.fetch_add(1, Ordering::Relaxed);
-        let span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT min(accepted_at) AS {OWN_QUERY_MARK}, max(updated_at) FROM deliveries \
-                 WHERE connection = '{CONNECTION}'"
-            )))
-            .fetch_one(&probe.pool)
-            .await?;
-        match span {
+        match sql::drain_span(&probe.pool, CONNECTION).await? {
             (Some(first), Some(last)) => Ok((first, last)),
             _ => anyhow::bail!("no delivery was recorded"),
         }
-    }
-
-    /// Waits until RabbitMQ counts `n` consumers on herald's queue.
-    async fn wait_for_consumers(&self, workers: &mut Workers, n: usize) -> anyhow::Result<()> {
-        use lapin::options::QueueDeclareOptions;
-        let amqp = queue::connect(&self.config.amqp.url).await?;
-        let channel = amqp.create_channel().await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let result = loop {
-            if let Err(err) = workers.check_alive() {
-                break Err(err);
-            }
-            let declared = channel
-                .queue_declare(
-                    self.config.amqp.queue.as_str().into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    Default::default(),
-                )
-                .await;
-            match declared {
-                Ok(q) if q.consumer_count() as usize >= n => break Ok(()),
-                Ok(_) => {}
-                Err(err) => break Err(err.into()),
-            }
-            if Instant::now() > deadline {
-                break Err(anyhow::anyhow!("the workers did not start consuming"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        queue::close(&amqp, "counted").await;
-        result
     }
 }
 
@@ -379,74 +295,4 @@ impl Bench<'_> {
 struct Probe {
     pool: PgPool,
     polls: AtomicI64,
-}
-
-/// `herald worker` processes.
-struct Workers {
-    children: Vec<tokio::process::Child>,
-}
-
-impl Workers {
-    fn spawn(n: usize, config_file: &Path) -> anyhow::Result<Workers> {
-        let exe: PathBuf = std::env::current_exe().context("cannot find the herald binary")?;
-        let mut children = Vec::with_capacity(n);
-        for _ in 0..n {
-            let child = tokio::process::Command::new(&exe)
-                .arg("--config")
-                .arg(config_file)
-                .arg("worker")
-                // The file names the bench's database and queues; these
-                // would override it.
-                .env_remove("HERALD_DATABASE_URL")
-                .env_remove("HERALD_AMQP_URL")
-                .env("RUST_LOG", "herald=warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start {}", exe.display()))?;
-            children.push(child);
-        }
-        Ok(Workers { children })
-    }
-
-    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.children.iter().filter_map(|c| c.id())
-    }
-
-    fn cpu(&self) -> Option<f64> {
-        self.pids().map(measure::cpu_of).sum()
-    }
-
-    fn peak_rss_mb(&self) -> Option<f64> {
-        self.pids()
-            .map(measure::peak_rss_mb)
-            .try_fold(0.0f64, |max, mb| mb.map(|mb| max.max(mb)))
-    }
-
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        for child in &mut self.children {
-            if let Ok(Some(status)) = child.try_wait() {
-                anyhow::bail!("a herald worker exited during the bench ({status})");
-            }
-        }
-        Ok(())
-    }
-
-    /// SIGTERM, and SIGKILL for a worker still running after its grace.
-    async fn stop(mut self) {
-        for pid in self.pids() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        for child in &mut self.children {
-            if tokio::time::timeout(Duration::from_secs(30), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
-        }
-    }
 }

@@ -1,8 +1,10 @@
 //! What the bench reads off the machine: CPU seconds and peak RSS of
 //! processes (from `/proc`), and PostgreSQL's own counters of transactions
-//! and statements. Where a figure cannot be read (another OS, a server on
-//! another host, no `pg_stat_statements`) it is `None`, never a guess.
+//! and statements (read by [`super::sql`]). Where a figure cannot be read
+//! (another OS, a server on another host, no `pg_stat_statements`) it is
+//! `None`, never a guess.
 
+use super::sql;
 use sqlx::PgPool;
 
 /// Clock ticks per second of `/proc/*/stat` times: `USER_HZ`, fixed at 100
@@ -112,41 +114,17 @@ pub struct PgCounters {
     pub statements: Option<i64>,
 }
 
-/// The bench's own queries on the measured database carry this alias, so
-/// that `pg_stat_statements` can leave them out.
-pub const OWN_QUERY_MARK: &str = "herald_bench_probe";
-
 impl PgCounters {
     pub async fn read(admin: &PgPool, database: &str) -> anyhow::Result<PgCounters> {
-        let transactions: i64 = sqlx::query_scalar(
-            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = $1",
-        )
-        .bind(database)
-        .fetch_optional(admin)
-        .await?
-        .unwrap_or(0);
-        // Absent (not preloaded, or not created in the admin database): None.
-        let calls: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT coalesce(sum(calls), 0)::bigint, \
-                 coalesce(sum(calls) FILTER (WHERE query !~* '^\\s*(begin|commit|rollback|start)'), 0)::bigint \
-             FROM pg_stat_statements \
-             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1) \
-               AND query NOT LIKE '%' || $2 || '%'",
-        )
-        .bind(database)
-        .bind(OWN_QUERY_MARK)
-        .fetch_one(admin)
-        .await
-        .ok();
+        let transactions = sql::transactions(admin, database).await?;
+        let calls = sql::statement_calls(admin, database).await;
         Ok(PgCounters {
             transactions,
             round_trips: calls.map(|c| c.0),
             statements: calls.map(|c| c.1),
         })
     }
-}
 
-impl PgCounters {
     /// Reads the counters once they stop moving: a backend that has just
     /// closed may still be adding its last transactions.
     pub async fn settled(admin: &PgPool, database: &str) -> anyhow::Result<PgCounters> {

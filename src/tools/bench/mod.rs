@@ -23,15 +23,18 @@ mod herald;
 mod measure;
 mod publish;
 mod report;
+mod sql;
+mod workers;
 
 use crate::config::Config;
 use crate::startup::Failure;
 use crate::tools::simulator::{self, SimConfig, SimHandle};
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::Connection as _;
-use std::path::{Path, PathBuf};
+use sql::{BenchDatabase, one_connection};
+use std::path::Path;
 use uuid::Uuid;
+use workers::ConfigFile;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -186,7 +189,8 @@ async fn measure_all(
     let mut backlog = Vec::with_capacity(args.workers.len());
     for &workers in &args.workers {
         progress(&format!(
-            "herald: {workers} worker process(es) draining a backlog of {} sends",
+            "herald: {} draining a backlog of {} sends",
+            processes(workers),
             args.count
         ));
         backlog.push(bench.backlog(workers).await?);
@@ -201,7 +205,8 @@ async fn measure_all(
         ));
         ceiling_steady.push(ceiling::steady(&config, sim, args, percent, rate).await?);
         progress(&format!(
-            "herald: {first_workers} worker process(es) at {percent}% of {max_rate:.0}/s"
+            "herald: {} at {percent}% of {max_rate:.0}/s",
+            processes(first_workers)
         ));
         steady.push(bench.steady(first_workers, percent, rate).await?);
     }
@@ -223,6 +228,11 @@ async fn measure_all(
         steady,
         ceiling_steady,
     })
+}
+
+/// `1 worker process`, `2 worker processes`.
+fn processes(workers: usize) -> String {
+    crate::print::count(workers, "worker process", "worker processes")
 }
 
 /// The bench's configuration: the base file's URLs, fixed bench queues, and
@@ -288,82 +298,4 @@ fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
         })
         .collect();
     (ids, bodies)
-}
-
-/// A pool of one connection, for the bench's own statements.
-async fn one_connection(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-}
-
-/// The configuration file the worker processes read, readable only by its
-/// owner (it holds the database URL), removed when the bench ends.
-struct ConfigFile {
-    path: PathBuf,
-}
-
-impl ConfigFile {
-    fn write(text: &str) -> anyhow::Result<ConfigFile> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let path = std::env::temp_dir().join(format!("herald-bench-{}.toml", Uuid::new_v4()));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        file.write_all(text.as_bytes())?;
-        Ok(ConfigFile { path })
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// A database of the bench's own, dropped when it is done.
-struct BenchDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
-        let name = format!("herald_bench_{}", Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(admin_url)
-            .await
-            .context("cannot connect to PostgreSQL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .context("cannot create the bench database (the role needs CREATEDB)")?;
-        let _ = conn.close().await;
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .context("the database URL has no database name")?;
-        Ok(BenchDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-
-    async fn drop_it(&self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-            {
-                eprintln!("bench: could not drop {}: {err}", self.name);
-            }
-            let _ = conn.close().await;
-        }
-    }
 }
