@@ -3,6 +3,7 @@
 
 use super::{Failure, parse_id, view};
 use crate::config::Config;
+use crate::domain::status::{DeliveryEvent, sources};
 use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
 use crate::print::count;
 use crate::storage::Store;
@@ -97,7 +98,8 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
             let status = status_arg(args.status)?.ok_or_else(|| {
                 Failure::Usage("bulk resend needs --status failed or --status success".into())
             })?;
-            if status != "failed" && status != "success" {
+            let resendable = sources(DeliveryEvent::Resend);
+            if !resendable.contains(&status.as_str()) {
                 return Err(Failure::Usage(
                     "--status: only failed or success deliveries can be resent".into(),
                 ));

@@ -79,7 +79,7 @@ pub async fn refill(database_url: &str, history: i32, connection: &str) -> anyho
     sqlx::query(
         "INSERT INTO deliveries (id, connection, status, attempts, command, \
              accepted_at, created_at, updated_at) \
-         SELECT id, $2, 'success', 1, \
+         SELECT id, $2, $3, 1, \
              jsonb_build_object('type', 'send', 'id', id, 'connection', $2, \
                  'message', jsonb_build_object('to', '628110000000', \
                      'text', 'Your order has shipped')), \
@@ -88,6 +88,7 @@ pub async fn refill(database_url: &str, history: i32, connection: &str) -> anyho
     )
     .bind(history)
     .bind(connection)
+    .bind(crate::domain::DeliveryStatus::Success.as_str())
     .execute(&pool)
     .await?;
     // Vacuumed now, so that autovacuum has nothing to do for these rows
