@@ -2,11 +2,14 @@
 //! `HERALD_DATABASE_URL` / `HERALD_AMQP_URL` overrides and validation. Every
 //! error names the key's path, e.g. `connection[2].limits.window`.
 
+mod amqp;
 mod connection;
+mod defaults;
 pub mod duration;
 mod env;
 pub mod secret;
 
+pub use amqp::{AmqpConfig, QueueType};
 pub use connection::{
     AdapterSettings, ChatwootSettings, Comm100Settings, ConnectionConfig, HighqSettings,
     KonnekSettings, OneboxSettings,
@@ -73,108 +76,6 @@ pub struct DatabaseConfig {
     pub url: String,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmqpConfig {
-    #[serde(default = "defaults::amqp_url")]
-    pub url: String,
-    #[serde(default = "defaults::exchange")]
-    pub exchange: String,
-    #[serde(default = "defaults::routing_key")]
-    pub routing_key: String,
-    #[serde(default = "defaults::queue")]
-    pub queue: String,
-    #[serde(default = "defaults::dead")]
-    pub dead_letter_exchange: String,
-    #[serde(default = "defaults::dead")]
-    pub dead_letter_queue: String,
-    #[serde(default = "defaults::prefetch")]
-    pub prefetch: u16,
-    /// `quorum` (the default, for production) or `classic`. Classic queues
-    /// are for brokers that create and delete queues all day, such as a
-    /// test suite's: quorum queues are not made for that churn.
-    #[serde(default)]
-    pub queue_type: QueueType,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueType {
-    #[default]
-    Quorum,
-    Classic,
-}
-
-/// RabbitMQ's longest name of an exchange or a queue, and routing key (an
-/// AMQP short string).
-const AMQP_NAME_MAX: usize = 255;
-
-impl AmqpConfig {
-    /// Names RabbitMQ takes: not empty (an empty exchange is the default
-    /// exchange, an empty queue one the broker names), at most 255 bytes,
-    /// not in the reserved `amq.` space, and two different exchanges and
-    /// queues (the command exchange is direct, the dead-letter one fanout).
-    fn validate(&self) -> Result<(), ConfigError> {
-        let names = [
-            ("amqp.exchange", &self.exchange),
-            ("amqp.queue", &self.queue),
-            ("amqp.dead_letter_exchange", &self.dead_letter_exchange),
-            ("amqp.dead_letter_queue", &self.dead_letter_queue),
-        ];
-        for (key, name) in names {
-            if name.trim().is_empty() {
-                return Err(ConfigError::at(key, "must not be empty"));
-            }
-            if name.len() > AMQP_NAME_MAX {
-                return Err(ConfigError::at(
-                    key,
-                    format!(
-                        "is {} bytes long; RabbitMQ takes at most {AMQP_NAME_MAX} bytes",
-                        name.len()
-                    ),
-                ));
-            }
-            if name.starts_with("amq.") {
-                return Err(ConfigError::at(
-                    key,
-                    "must not start with \"amq.\": RabbitMQ reserves those names",
-                ));
-            }
-        }
-        if self.routing_key.len() > AMQP_NAME_MAX {
-            return Err(ConfigError::at(
-                "amqp.routing_key",
-                format!(
-                    "is {} bytes long; RabbitMQ takes at most {AMQP_NAME_MAX} bytes",
-                    self.routing_key.len()
-                ),
-            ));
-        }
-        if self.dead_letter_exchange == self.exchange {
-            return Err(ConfigError::at(
-                "amqp.dead_letter_exchange",
-                "must differ from amqp.exchange",
-            ));
-        }
-        if self.dead_letter_queue == self.queue {
-            return Err(ConfigError::at(
-                "amqp.dead_letter_queue",
-                "must differ from amqp.queue",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl QueueType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueType::Quorum => "quorum",
-            QueueType::Classic => "classic",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -441,89 +342,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[start..].chars().count() + 1;
     (line, column)
-}
-
-mod defaults {
-    use super::*;
-
-    pub fn database_url() -> String {
-        "postgres://herald:herald@127.0.0.1:5432/herald".into()
-    }
-    pub fn max_connections() -> u32 {
-        16
-    }
-    pub fn amqp_url() -> String {
-        "amqp://guest:guest@127.0.0.1:5672/%2f".into()
-    }
-    pub fn exchange() -> String {
-        "herald".into()
-    }
-    pub fn routing_key() -> String {
-        "commands".into()
-    }
-    pub fn queue() -> String {
-        "herald.commands".into()
-    }
-    pub fn dead() -> String {
-        "herald.dead".into()
-    }
-    pub fn prefetch() -> u16 {
-        256
-    }
-    pub fn no_secret() -> Secret {
-        Secret::new("")
-    }
-    pub fn listen() -> String {
-        "127.0.0.1:9464".into()
-    }
-    pub fn concurrency() -> usize {
-        256
-    }
-    pub fn http_timeout() -> Duration {
-        Duration::from_secs(15)
-    }
-    pub fn shutdown_grace() -> Duration {
-        Duration::from_secs(30)
-    }
-    pub fn sending_lease() -> Duration {
-        Duration::from_secs(60)
-    }
-    pub fn group_timeout() -> Duration {
-        Duration::from_secs(300)
-    }
-    pub fn database() -> DatabaseConfig {
-        DatabaseConfig {
-            url: database_url(),
-            max_connections: max_connections(),
-        }
-    }
-    pub fn amqp() -> AmqpConfig {
-        AmqpConfig {
-            url: amqp_url(),
-            exchange: exchange(),
-            routing_key: routing_key(),
-            queue: queue(),
-            dead_letter_exchange: dead(),
-            dead_letter_queue: dead(),
-            prefetch: prefetch(),
-            queue_type: QueueType::default(),
-        }
-    }
-    pub fn http() -> HttpConfig {
-        HttpConfig {
-            listen: listen(),
-            admin_token: no_secret(),
-        }
-    }
-    pub fn worker() -> WorkerConfig {
-        WorkerConfig {
-            concurrency: concurrency(),
-            http_timeout: http_timeout(),
-            shutdown_grace: shutdown_grace(),
-            sending_lease: sending_lease(),
-            group_timeout: group_timeout(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
+//! The configuration's parser and checks: what a good file gives, and
+//! how each mistake is named.
+
 use super::*;
 use crate::domain::limits::{DEFAULT_QUOTA_PAUSE, Limits};
 

@@ -7,6 +7,7 @@
 //! - [`deliver`]: one claimed delivery, in stages: admit → call → decide
 //!   (the decisions are the domain's: [`crate::domain`]).
 //! - [`record`]: its outcome recorded on its claim.
+//! - [`reject`]: a refused command, dead-lettered with its reason.
 //! - [`pauses`]: recording and reloading the connections a provider's
 //!   quota refusal paused.
 //! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry, and
@@ -29,6 +30,7 @@ pub mod context;
 pub mod deliver;
 pub mod pauses;
 pub mod record;
+pub mod reject;
 pub mod supervisor;
 pub mod sweeper;
 pub mod writer;
