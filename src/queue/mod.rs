@@ -94,6 +94,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Acks a command; where the ack fails, the broker hands the command out
+/// again, and its effect, already committed, is found and not repeated.
+pub async fn ack(delivery: &lapin::message::Delivery) {
+    let acked = delivery
+        .ack(lapin::options::BasicAckOptions::default())
+        .await;
+    if let Err(err) = acked {
+        tracing::error!(error = %crate::error_chain(&err), "ack failed; the broker will redeliver the command");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

@@ -13,11 +13,11 @@ use super::reject::reject;
 use crate::domain::command::{RejectReason, Rejection};
 use crate::domain::{Command, DeliveryStatus, SendCommand};
 use crate::metrics;
+use crate::queue::ack;
 
 use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
-use lapin::options::BasicAckOptions;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -237,11 +237,5 @@ fn operator_change(
             tracing::info!(%id, "{what} changed nothing: {why}");
             metrics::record_command(what, "duplicate");
         }
-    }
-}
-
-pub(super) async fn ack(delivery: &Delivery) {
-    if let Err(err) = delivery.ack(BasicAckOptions::default()).await {
-        tracing::error!(error = %crate::error_chain(&err), "ack failed; the broker will redeliver the command");
     }
 }

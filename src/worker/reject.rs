@@ -4,11 +4,10 @@
 //! dead letters fail, tried again later or put back at the end of the queue.
 
 use super::backoff;
-use super::consume::ack;
 use super::context::{Context, Retried};
 use crate::domain::command::Rejection;
 use crate::metrics;
-use crate::queue::{BrokerLink, QueueError};
+use crate::queue::{BrokerLink, QueueError, ack};
 use lapin::message::Delivery;
 use lapin::options::BasicNackOptions;
 use std::sync::Arc;

@@ -14,7 +14,9 @@
 
 mod answer;
 mod body;
+mod held;
 mod token;
+mod unsaved;
 
 pub use answer::{interpret, interpret_token};
 pub use body::{check, recipients, request_body};
@@ -26,10 +28,11 @@ use crate::domain::Message;
 use crate::storage::Store;
 use answer::Issued;
 use futures_util::future::BoxFuture;
+use held::Lease;
 use reqwest::header::{ACCEPT, HeaderValue};
 use serde_json::Value;
 use std::sync::Arc;
-use token::{Lease, Tokens};
+use token::Tokens;
 
 pub struct HighqAdapter {
     conversations_url: String,

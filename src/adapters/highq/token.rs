@@ -20,95 +20,21 @@
 
 use super::super::{ErrorClass, ProviderError};
 use super::answer::Issued;
+use super::held::{Current, Inner, Lease, SAVE_BACKOFF, Unsaved, storage_error};
 use crate::config::Secret;
 use crate::storage::Store;
-use crate::storage::tokens::StoredToken;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
 
-/// How long a worker keeps trying, in the background, to store a pair
-/// whose save failed.
-const KEEP_SAVING_FOR: Duration = Duration::from_secs(600);
-
-/// The waits between tries to save an issued pair: first inside the
-/// refresh's transaction, the row still locked; then, if that transaction
-/// is lost, outside it.
-const SAVE_BACKOFF: [Duration; 4] = [
-    Duration::from_millis(50),
-    Duration::from_millis(100),
-    Duration::from_millis(200),
-    Duration::from_millis(400),
-];
-
 /// How long before its end an access token is refreshed, at most (a
 /// quarter of its lifetime for short-lived ones).
 const MARGIN: Duration = Duration::from_secs(60);
 
-/// An access token and the generation it belongs to.
-#[derive(Clone)]
-pub struct Lease {
-    pub token: Arc<str>,
-    pub generation: i64,
-}
-
-#[derive(Clone)]
-struct Current {
-    lease: Lease,
-    renew_at: Option<DateTime<Utc>>,
-}
-
-impl Current {
-    fn fresh(&self) -> bool {
-        self.renew_at.is_none_or(|at| Utc::now() < at)
-    }
-
-    fn from_stored(stored: &StoredToken) -> Option<Current> {
-        let token = stored.access_token.as_deref()?;
-        Some(Current {
-            lease: Lease {
-                token: token.into(),
-                generation: stored.generation,
-            },
-            renew_at: stored.expires_at,
-        })
-    }
-}
-
-/// A pair HighQ issued that is not stored yet, and the refresh token it
-/// replaced (what the row holds until it is stored).
-#[derive(Clone)]
-struct Unsaved {
-    replaced: String,
-    access_token: String,
-    refresh_token: String,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-struct Inner {
-    connection: String,
-    configured_access: Option<Secret>,
-    configured_refresh: Secret,
-    store: Store,
-    cache: RwLock<Option<Current>>,
-    /// One task of this worker at a time loads or refreshes.
-    refreshing: Arc<Mutex<()>>,
-    /// An issued pair whose save failed, until it is saved.
-    unsaved: std::sync::Mutex<Option<Unsaved>>,
-}
-
 pub struct Tokens {
     inner: Arc<Inner>,
-}
-
-fn storage_error(err: &crate::storage::StorageError) -> ProviderError {
-    let what = format!(
-        "could not read or store the HighQ token in PostgreSQL: {}",
-        crate::error_chain(err)
-    );
-    ProviderError::new(ErrorClass::Transient, None, what)
 }
 
 /// When a token issued now for `expires_in` is due for renewal.
@@ -227,46 +153,6 @@ impl Tokens {
 }
 
 impl Inner {
-    /// Stores the pair whose save failed earlier, if there is one. Until
-    /// this succeeds, nothing reads the stored refresh token.
-    async fn save_unsaved(&self) -> Result<(), ProviderError> {
-        let Some(unsaved) = self.unsaved_pair() else {
-            return Ok(());
-        };
-        let saved = self
-            .store
-            .save_token_replacing(
-                &self.connection,
-                &unsaved.replaced,
-                &unsaved.access_token,
-                &unsaved.refresh_token,
-                unsaved.expires_at,
-            )
-            .await
-            .map_err(|e| storage_error(&e))?;
-        *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        match saved.as_ref().and_then(Current::from_stored) {
-            Some(current) => {
-                tracing::info!(
-                    generation = current.lease.generation,
-                    "stored the HighQ pair whose save had failed"
-                );
-                *self.cache.write().await = Some(current);
-            }
-            None => tracing::warn!(
-                "the stored HighQ pair changed before the pair whose save had failed could be stored; keeping the stored one"
-            ),
-        }
-        Ok(())
-    }
-
-    fn unsaved_pair(&self) -> Option<Unsaved> {
-        self.unsaved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Refreshes unless the stored pair moved past `generation` already.
     /// Called with `refreshing` held.
     async fn refresh_locked<F, Fut>(
@@ -347,45 +233,5 @@ impl Inner {
         };
         *cache = Some(current.clone());
         Ok(current.lease)
-    }
-
-    /// Tries again to store the unsaved pair, a few times with backoff;
-    /// whether it is stored.
-    async fn retry_save(&self) -> bool {
-        for wait in SAVE_BACKOFF {
-            tokio::time::sleep(wait).await;
-            match self.save_unsaved().await {
-                Ok(()) => return true,
-                Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
-            }
-        }
-        false
-    }
-
-    /// Goes on trying to store the unsaved pair in the background, less and
-    /// less often, for [`KEEP_SAVING_FOR`], so that the other workers read
-    /// it as soon as PostgreSQL takes it. The pair stays in use meanwhile,
-    /// and is stored before this worker's next load or refresh in any case.
-    async fn keep_saving(self: Arc<Self>) {
-        tracing::error!(
-            "the refreshed HighQ pair could not be stored; this worker keeps it and tries again"
-        );
-        let until = tokio::time::Instant::now() + KEEP_SAVING_FOR;
-        let mut wait = Duration::from_secs(1);
-        while tokio::time::Instant::now() < until {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(30));
-            let _one = self.refreshing.lock().await;
-            if self.unsaved_pair().is_none() {
-                return; // stored by a load or a refresh meanwhile
-            }
-            match self.save_unsaved().await {
-                Ok(()) => return,
-                Err(err) => tracing::warn!(error = %err, "the HighQ pair is still not stored"),
-            }
-        }
-        tracing::error!(
-            "gave up storing the refreshed HighQ pair in the background; it is stored before this worker's next refresh"
-        );
     }
 }
