@@ -65,14 +65,13 @@ impl Store {
             let attempt = outcome.attempt.as_ref();
             sqlx::query(
                 "INSERT INTO delivery_attempts (delivery_id, round, attempt, started_at, finished_at, outcome, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 VALUES ($1, $2, $3, $4, now(), $5, $6) \
                  ON CONFLICT (delivery_id, started_at) DO NOTHING",
             )
             .bind(id)
             .bind(row.try_get::<i32, _>("resends")?)
             .bind(attempts)
             .bind(attempt.map(|a| a.started_at))
-            .bind(attempt.map(|a| a.finished_at))
             .bind(attempt.map(|a| a.outcome.as_str()))
             .bind(attempt.and_then(|a| a.error.as_deref()))
             .execute(&mut *tx)

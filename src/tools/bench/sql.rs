@@ -9,6 +9,7 @@
 //! counters herald is measured by leave them out (a storage function there
 //! would be counted as one of herald's statements).
 
+use crate::domain::{AttemptOutcome, DeliveryStatus};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection as _, PgPool};
@@ -88,7 +89,7 @@ pub async fn refill(database_url: &str, history: i32, connection: &str) -> anyho
     )
     .bind(history)
     .bind(connection)
-    .bind(crate::domain::DeliveryStatus::Success.as_str())
+    .bind(DeliveryStatus::Success.as_str())
     .execute(&pool)
     .await?;
     // Vacuumed now, so that autovacuum has nothing to do for these rows
@@ -105,7 +106,8 @@ pub async fn refill(database_url: &str, history: i32, connection: &str) -> anyho
 pub async fn successes(probe: &PgPool, connection: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries \
-         WHERE status = 'success' AND connection = $1"
+         WHERE status = '{success}' AND connection = $1",
+        success = DeliveryStatus::Success,
     )))
     .bind(connection)
     .fetch_one(probe)
@@ -141,8 +143,10 @@ pub async fn latencies(
              (extract(epoch FROM a.finished_at - a.started_at) * 1000)::float8, \
              (extract(epoch FROM d.updated_at - a.finished_at) * 1000)::float8 \
          FROM deliveries d JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) USING (id) \
-         JOIN delivery_attempts a ON a.delivery_id = d.id AND a.outcome = 'success' \
-         WHERE d.status = 'success'"
+         JOIN delivery_attempts a ON a.delivery_id = d.id AND a.outcome = '{called}' \
+         WHERE d.status = '{success}'",
+        called = AttemptOutcome::Success,
+        success = DeliveryStatus::Success,
     )))
     .bind(ids)
     .bind(due)
