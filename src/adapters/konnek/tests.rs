@@ -1,8 +1,12 @@
 //! The Konnek adapter's request bodies and answer classification, checked
 //! against `providers/konnek-send-message.txt`.
 
+use super::answer::*;
 use super::*;
+use crate::domain::ProviderStatus;
+use chrono::DateTime;
 use serde_json::json;
+use std::time::Duration;
 use uuid::Uuid;
 
 const ID: &str = "3c0b1912-0000-4000-8000-000000000001";
