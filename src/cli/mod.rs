@@ -12,6 +12,9 @@ pub use crate::startup::{Failure, setup};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The configuration file read when none is named.
+const DEFAULT_CONFIG: &str = "herald.toml";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "herald",
@@ -19,14 +22,11 @@ use std::path::PathBuf;
     about = "Queue-driven outbound delivery worker"
 )]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "HERALD_CONFIG",
-        default_value = "herald.toml"
-    )]
-    pub config: PathBuf,
+    /// The configuration file [default: herald.toml]. Without one, `show`
+    /// and `list` read the default database (or HERALD_DATABASE_URL), as
+    /// the demo does.
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,7 +68,22 @@ fn init_logs(default: &str) {
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let load = || Config::load(&cli.config);
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let load = || Config::load(&path);
+    // What only reads the database needs no file: without one (none named,
+    // and no herald.toml here), the defaults and the URL overrides serve.
+    let load_to_read = || {
+        if cli.config.is_none() && !path.exists() {
+            eprintln!(
+                "herald: no {DEFAULT_CONFIG} here; reading the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL)"
+            );
+            return Config::parse("", &|name| std::env::var(name).ok());
+        }
+        load()
+    };
     match cli.command {
         Command::Setup => {
             init_logs("herald=info");
@@ -83,20 +98,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Publish { file } => publish::run(&load()?, &file).await,
         Command::Resend(args) => operator::resend(&load()?, args).await,
         Command::Cancel { ids } => operator::cancel(&load()?, &ids).await,
-        Command::Show(args) => operator::show(&load()?, args).await,
-        Command::List(args) => operator::list(&load()?, args).await,
+        Command::Show(args) => operator::show(&load_to_read()?, args).await,
+        Command::List(args) => operator::list(&load_to_read()?, args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await
         }
         Command::Bench(args) => {
             init_logs("herald=error");
-            bench::run(&cli.config, args).await
+            bench::run(&path, args).await
         }
         Command::Demo(args) => {
             // Failures the demo provokes on purpose would garble the progress bar.
             init_logs("herald=error");
-            demo::run(&cli.config, args).await
+            demo::run(&path, args).await
         }
     }
 }

@@ -342,3 +342,45 @@ fn a_bad_configuration_exits_2_naming_the_place_and_never_a_secret() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn show_and_list_read_the_default_database_where_no_configuration_file_is() {
+    // The demo's hint, `herald list --connection demo-onebox`, run where
+    // there is no herald.toml: the database comes from the defaults and
+    // HERALD_DATABASE_URL, as in the demo.
+    let app = spawn_app_without_worker().await;
+    let id = Uuid::new_v4();
+    app.store
+        .accept_sends(&[send_command(id, "628111000901")], chrono::Utc::now())
+        .await
+        .expect("accepted");
+    let dir = std::env::temp_dir().join(format!("herald-bare-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let herald = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .current_dir(&dir)
+            .args(args)
+            .env_remove("HERALD_CONFIG")
+            .env("HERALD_DATABASE_URL", &app.config.database.url)
+            .output()
+            .expect("run herald")
+    };
+    let connection = app.config.connections[0].name.clone();
+    let listed = herald(&["list", "--connection", &connection]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(stdout.contains(&id.to_string()), "{stdout}");
+    assert!(stderr.contains("no herald.toml here"), "{stderr}");
+    let shown = herald(&["show", &id.to_string()]);
+    assert!(shown.status.success());
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&id.to_string()));
+    // What needs the whole configuration still refuses to run without it,
+    // and a file named but missing is an error, not the defaults.
+    let setup = herald(&["setup"]);
+    assert_eq!(setup.status.code(), Some(2));
+    let named = herald(&["--config", "missing.toml", "list"]);
+    assert_eq!(named.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&named.stderr).contains("cannot read missing.toml"));
+    std::fs::remove_dir_all(&dir).ok();
+}
