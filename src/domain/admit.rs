@@ -5,7 +5,7 @@
 //! check here, in order, and a delivery held back moves at once without a
 //! call, using no attempt.
 
-use super::limits;
+use super::limits::{self, Limits};
 use super::outcome::Outcome;
 use super::reasons::{FailReason, WaitReason, prefix};
 use chrono::{DateTime, Utc};
@@ -28,6 +28,8 @@ pub struct Facts<'a> {
     pub unsupported: Option<&'a str>,
     /// The end of the connection's pause by a provider's quota refusal.
     pub paused_until: Option<DateTime<Utc>>,
+    /// The connection's limits: its sending window.
+    pub limits: &'a Limits,
 }
 
 /// Why a claimed delivery was not called.
@@ -43,6 +45,8 @@ pub enum Held {
     Unsupported,
     /// The connection is paused by a provider's quota refusal: it waits.
     Paused,
+    /// Outside the connection's sending window: it waits for its opening.
+    Window,
 }
 
 /// The admission decision.
@@ -73,6 +77,12 @@ pub fn admit(facts: Facts<'_>) -> Admission {
     if let Some(until) = facts.paused_until.filter(|until| *until > facts.now) {
         return held(Held::Paused, limits::paused(until));
     }
+    if let Some(opening) = facts.limits.closed_until(facts.now) {
+        return held(
+            Held::Window,
+            Outcome::wait(opening, Some(WaitReason::Window)),
+        );
+    }
     Admission::Call
 }
 
@@ -88,8 +98,11 @@ mod tests {
     use super::*;
     use crate::domain::DeliveryStatus;
 
+    static OPEN: std::sync::LazyLock<Limits> = std::sync::LazyLock::new(Limits::default);
+
     fn facts() -> Facts<'static> {
         Facts {
+            limits: &OPEN,
             now: Utc::now(),
             known: true,
             room: true,
@@ -162,5 +175,32 @@ mod tests {
         assert_eq!(paused.0, Held::Paused);
         assert_eq!(paused.1.next_attempt_at, Some(until));
         assert_eq!(paused.1.wait_reason, Some(WaitReason::Quota));
+    }
+
+    #[test]
+    fn outside_its_window_a_delivery_waits_for_the_opening_using_no_attempt() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let limits = Limits {
+            window: Some(crate::domain::window::Window::parse("08:00-17:00").unwrap()),
+            timezone: chrono_tz::Asia::Jakarta,
+            ..Limits::default()
+        };
+        // 18:00 in Jakarta (UTC+7): closed until 08:00 there, 01:00 UTC.
+        let evening = Facts {
+            now: utc("2026-12-02T11:00:00Z"),
+            limits: &limits,
+            ..facts()
+        };
+        let (why, o) = held(evening);
+        assert_eq!(why, Held::Window);
+        assert_eq!(o.next_attempt_at, Some(utc("2026-12-03T01:00:00Z")));
+        assert_eq!(o.wait_reason, Some(WaitReason::Window));
+        assert!(o.refund_attempt && o.attempt.is_none());
+        // 09:00 there: open.
+        let morning = Facts {
+            now: utc("2026-12-02T02:00:00Z"),
+            ..evening
+        };
+        assert_eq!(admit(morning), Admission::Call);
     }
 }

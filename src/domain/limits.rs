@@ -55,6 +55,14 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Where the sending window is closed at `now`: its next opening, the
+    /// first instant from which it is open again in the connection's zone.
+    pub fn closed_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.window.as_ref()?.closed_until(&self.timezone, now)
+    }
+}
+
 /// A delivery whose connection is paused until `until` by a provider's
 /// quota refusal: it waits for the pause's end with `wait_reason`
 /// `quota`, using no attempt.

@@ -151,8 +151,10 @@ proptest! {
         known: bool, room: bool, unsupported: bool,
         expires in proptest::option::of(-60i64..60),
         paused in proptest::option::of(-60i64..3600),
+        limits in limits(),
     ) {
         let facts = Facts {
+            limits: &limits,
             now: at(0),
             known,
             room,
@@ -164,6 +166,7 @@ proptest! {
             Admission::Call => {
                 prop_assert!(known && room && !unsupported);
                 prop_assert!(expires.is_none_or(|e| e > 0) && paused.is_none_or(|p| p <= 0));
+                prop_assert!(limits.closed_until(at(0)).is_none());
             }
             Admission::Held(_, o) => {
                 lawful(&o, at(0))?;

@@ -1,6 +1,6 @@
 //! A connection's sending hours, `"06:00-18:00"`, which may wrap midnight.
 
-use chrono::{DateTime, Days, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Days, DurationRound, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -36,20 +36,52 @@ impl Window {
     /// `start` if it is still ahead, else tomorrow's. Whether `now` is inside
     /// the window does not matter: a provider that closed during the window
     /// is closed until its next one. A `start` that a daylight-saving jump
-    /// skips is taken as the first instant after the jump.
+    /// skips is taken as the first instant after the jump; a day on which
+    /// the jump skips the whole window has no opening.
     pub fn next_opening<Tz: TimeZone>(&self, tz: &Tz, now: DateTime<Utc>) -> DateTime<Utc> {
         let today = now.with_timezone(tz).date_naive();
-        for days in 0..3 {
+        for days in 0..4 {
             let Some(day) = today.checked_add_days(Days::new(days)) else {
                 break;
             };
             if let Some(at) = local_to_utc(tz, day.and_time(self.start))
                 && at > now
+                && self.contains(at.with_timezone(tz).time())
             {
                 return at;
             }
         }
         now + chrono::Duration::days(1) // out of chrono's range: a day, at least
+    }
+
+    /// Where the window is closed at `now` in `tz`: the first instant after
+    /// `now` at which it is open. That is its next opening, unless the
+    /// clock changes before it and lands inside the window (a clock going
+    /// back into the window's hours opens it again).
+    pub fn closed_until<Tz: TimeZone>(&self, tz: &Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let open_at = |at: DateTime<Utc>| self.contains(at.with_timezone(tz).time());
+        if open_at(now) {
+            return None;
+        }
+        let opening = self.next_opening(tz, now);
+        let offset = |at: DateTime<Utc>| tz.offset_from_utc_datetime(&at.naive_utc()).fix();
+        if offset(now) == offset(opening) {
+            return Some(opening);
+        }
+        // Windows open at whole local minutes, and every zone's offset is
+        // whole minutes: the first whole minute that is open is the opening.
+        let minute = chrono::Duration::minutes(1);
+        let Ok(whole) = now.duration_trunc(minute) else {
+            return Some(opening);
+        };
+        let mut at = whole + minute;
+        while at < opening {
+            if open_at(at) {
+                return Some(at);
+            }
+            at += minute;
+        }
+        Some(opening)
     }
 }
 
@@ -66,68 +98,5 @@ fn local_to_utc<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> NaiveTime {
-        NaiveTime::parse_from_str(s, "%H:%M").unwrap()
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn day_and_wrapping_windows() {
-        let day = Window::parse("06:00-18:00").unwrap();
-        assert!(day.contains(t("06:00")) && day.contains(t("17:59")));
-        assert!(!day.contains(t("18:00")) && !day.contains(t("05:59")));
-        let night = Window::parse("22:00-06:00").unwrap();
-        assert!(night.contains(t("23:00")) && night.contains(t("05:00")));
-        assert!(!night.contains(t("12:00")));
-        assert!(Window::parse("6-18").is_err());
-        assert!(Window::parse("25:00-18:00").is_err());
-        assert!(Window::parse("06:00-06:00").is_err());
-    }
-
-    #[test]
-    fn the_next_opening_is_todays_start_if_ahead_else_tomorrows() {
-        let day = Window::parse("06:00-18:00").unwrap();
-        let utc_tz = chrono_tz::UTC;
-        // Before the window: today's opening.
-        let at = day.next_opening(&utc_tz, utc("2026-11-21T04:30:00Z"));
-        assert_eq!(at, utc("2026-11-21T06:00:00Z"));
-        // Inside it (the provider closed early) and after it: tomorrow's.
-        let at = day.next_opening(&utc_tz, utc("2026-11-21T10:00:00Z"));
-        assert_eq!(at, utc("2026-11-22T06:00:00Z"));
-        let at = day.next_opening(&utc_tz, utc("2026-11-21T20:00:00Z"));
-        assert_eq!(at, utc("2026-11-22T06:00:00Z"));
-        // Exactly at the opening: the next one.
-        let at = day.next_opening(&utc_tz, utc("2026-11-21T06:00:00Z"));
-        assert_eq!(at, utc("2026-11-22T06:00:00Z"));
-    }
-
-    #[test]
-    fn the_next_opening_is_in_the_connections_time_zone() {
-        // 22:00-06:00 in Jakarta (UTC+7) opens at 15:00 UTC.
-        let night = Window::parse("22:00-06:00").unwrap();
-        let jakarta = chrono_tz::Asia::Jakarta;
-        let at = night.next_opening(&jakarta, utc("2026-11-21T10:00:00Z"));
-        assert_eq!(at, utc("2026-11-21T15:00:00Z"));
-        // 23:30 in Jakarta is already the next local day's evening to come.
-        let at = night.next_opening(&jakarta, utc("2026-11-21T16:30:00Z"));
-        assert_eq!(at, utc("2026-11-22T15:00:00Z"));
-    }
-
-    #[test]
-    fn an_opening_a_daylight_saving_jump_skips_is_just_after_it() {
-        // Berlin skips 02:00-03:00 on 2026-03-29: 02:30 does not exist.
-        let window = Window::parse("02:30-05:00").unwrap();
-        let berlin = chrono_tz::Europe::Berlin;
-        let at = window.next_opening(&berlin, utc("2026-03-28T23:00:00Z"));
-        assert_eq!(at, utc("2026-03-29T01:00:00Z"), "03:00 CEST");
-        // Where the clock goes back (2026-10-25, 02:00-03:00 twice), the first.
-        let at = window.next_opening(&berlin, utc("2026-10-24T22:00:00Z"));
-        assert_eq!(at, utc("2026-10-25T00:30:00Z"), "02:30 CEST");
-    }
-}
+#[path = "window_tests.rs"]
+mod tests;

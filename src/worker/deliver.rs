@@ -58,7 +58,13 @@ fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     let now = Utc::now();
     let adapter = ctx.adapters.get(&claim.connection);
     let unsupported = adapter.and_then(|a| a.check(&claim.command.message).err());
+    let default_limits = Limits::default();
+    let limits = ctx
+        .config
+        .connection(&claim.connection)
+        .map_or(&default_limits, |c| &c.limits);
     let admission = admit::admit(Facts {
+        limits,
         now,
         known: adapter.is_some(),
         room,
@@ -81,6 +87,10 @@ fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
             metrics::record_deferral(&claim.connection, WaitReason::Quota.as_str());
         }
         Held::NoRoom => tracing::debug!("no room for the connection after all; due again at once"),
+        Held::Window => {
+            tracing::info!(until = ?outcome.next_attempt_at, "outside the connection's sending window; no call");
+            metrics::record_deferral(&claim.connection, WaitReason::Window.as_str());
+        }
         Held::Expired | Held::Unsupported => {}
     }
     Admitted::Held(outcome)

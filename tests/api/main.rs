@@ -20,3 +20,4 @@ mod proxy;
 mod publishing;
 mod robustness;
 mod storage;
+mod windows;

@@ -1,0 +1,123 @@
+//! Sending windows: outside its window a connection's deliveries wait,
+//! without a call, for the window's exact opening, while other connections
+//! go on; when the window opens, they are sent.
+
+use crate::helpers::*;
+use chrono::{DateTime, Duration as Span, DurationRound, Timelike, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+/// A Konnek connection of this test's own whose window, in UTC, opens at
+/// `opens` and stays open an hour.
+fn windowed(name: &str, opens: DateTime<Utc>) -> String {
+    let closes = opens + Span::hours(1);
+    let hm = |at: DateTime<Utc>| format!("{:02}:{:02}", at.hour(), at.minute());
+    format!(
+        "{}\n[connection.limits]\nwindow = \"{}-{}\"\ntimezone = \"UTC\"\n",
+        konnek_connection(name),
+        hm(opens),
+        hm(closes)
+    )
+}
+
+fn send_to(connection: &str, to: &str) -> (Uuid, serde_json::Value) {
+    let id = Uuid::new_v4();
+    let mut command = send(id, to);
+    command["connection"] = json!(connection);
+    (id, command)
+}
+
+/// Waits until the delivery waits for its window, and returns it.
+async fn waiting_for_the_window(
+    app: &TestApp,
+    id: Uuid,
+) -> herald::storage::operator::DeliveryView {
+    eventually(30, "a delivery waiting for its window", || async {
+        app.delivery(id)
+            .await
+            .filter(|d| d.wait_reason.as_deref() == Some("window"))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn outside_its_window_a_connection_waits_without_a_call_and_others_go_on() {
+    let closed = unique_connection("konnek-closed");
+    let open = unique_connection("konnek-open");
+    // Opens two hours from now (today or, past 22:00, tomorrow).
+    let opens = (Utc::now() + Span::hours(2))
+        .duration_trunc(Span::minutes(1))
+        .expect("in range");
+    let app = spawn_app_with(Options {
+        extra_toml: format!("{}{}", windowed(&closed, opens), konnek_connection(&open)),
+        ..Options::default()
+    })
+    .await;
+    let held: Vec<(Uuid, serde_json::Value)> = (0..3)
+        .map(|i| send_to(&closed, &format!("62811100095{i}")))
+        .collect();
+    for (_, command) in &held {
+        app.publish(command).await;
+    }
+    let (beside, command) = send_to(&open, "628111000959");
+    app.publish(&command).await;
+
+    app.wait_for_status(beside, "success").await;
+    for (id, _) in &held {
+        let d = waiting_for_the_window(&app, *id).await;
+        assert_eq!(d.status, "waitForSending");
+        assert_eq!(d.next_attempt_at, Some(opens), "the window's exact opening");
+        assert_eq!(d.attempts, 0, "no attempt used");
+        assert!(app.attempts(*id).await.is_empty(), "no attempt row");
+        assert_eq!(app.sim.sends_of(&id.to_string()), 0, "no call");
+    }
+    let metrics = app.metrics().await;
+    let deferred = metric(
+        &metrics,
+        &format!("herald_deferrals_total{{connection=\"{closed}\",reason=\"window\"}}"),
+    );
+    assert!(deferred.is_some_and(|n| n >= 3.0), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_window_that_opens_releases_its_deliveries() {
+    let connection = unique_connection("konnek-opening");
+    // The next whole minute, at least five seconds ahead.
+    let opens = (Utc::now() + Span::seconds(65))
+        .duration_trunc(Span::minutes(1))
+        .expect("in range");
+    let app = spawn_app_with(Options {
+        extra_toml: windowed(&connection, opens),
+        ..Options::default()
+    })
+    .await;
+    let sends: Vec<(Uuid, serde_json::Value)> = (0..2)
+        .map(|i| send_to(&connection, &format!("62811100096{i}")))
+        .collect();
+    for (_, command) in &sends {
+        app.publish(command).await;
+    }
+    for (id, _) in &sends {
+        let d = waiting_for_the_window(&app, *id).await;
+        assert_eq!(d.next_attempt_at, Some(opens));
+    }
+    for (id, _) in &sends {
+        let d = eventually(150, "the window to open and the send to go", || async {
+            app.delivery(*id).await.filter(|d| d.status == "success")
+        })
+        .await;
+        assert_eq!(d.attempts, 1, "the deferrals used no attempt");
+        let call = app
+            .sim
+            .requests()
+            .into_iter()
+            .find(|r| r.body["id"] == json!(id.to_string()))
+            .expect("the call");
+        assert!(
+            call.at >= opens,
+            "called at {} before the opening {opens}",
+            call.at
+        );
+        assert_eq!(app.sim.sends_of(&id.to_string()), 1);
+    }
+}
