@@ -115,18 +115,22 @@ async fn a_quota_refusal_pauses_the_connection_until_its_quota_pause_ends() {
 
 #[tokio::test]
 async fn a_connection_with_a_window_is_paused_until_the_window_opens() {
-    // A window opening three hours from now, in Jakarta's time.
+    // A window open now, since an hour ago, in Jakarta's time: the provider
+    // is called, refuses for its quota, and the connection is paused until
+    // the window's next opening, tomorrow (outside its window a connection
+    // makes no call at all: tests/api/windows.rs).
     let now = Utc::now();
     let jakarta = chrono_tz::Asia::Jakarta;
-    let opening = (now + Duration::hours(3))
+    let start = (now - Duration::hours(1))
         .with_second(0)
         .and_then(|t| t.with_nanosecond(0))
         .expect("a minute");
-    let local = opening.with_timezone(&jakarta);
+    let opening = start + Duration::hours(24); // Jakarta keeps no daylight saving
+    let local = start.with_timezone(&jakarta);
     let window = format!(
         "{}-{}",
         local.format("%H:%M"),
-        (local + Duration::hours(1)).format("%H:%M")
+        (local + Duration::hours(2)).format("%H:%M")
     );
     let extra_toml = format!(
         r#"
