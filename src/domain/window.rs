@@ -87,7 +87,7 @@ impl Window {
 
 /// The instant of a local time; the earlier one where the clock goes back,
 /// the first one after the gap where it jumps forward.
-fn local_to_utc<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub(super) fn local_to_utc<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     for minutes in (0..=180).step_by(15) {
         let shifted = local + chrono::Duration::minutes(minutes);
         if let Some(at) = tz.from_local_datetime(&shifted).earliest() {

@@ -134,6 +134,7 @@ fn worker_context(
         recording: TaskTracker::new(),
         sweep_now: Notify::new(),
         shutdown,
+        quotas: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`tokens`]: OAuth2 pairs a provider replaces on every refresh.
 //! - [`pauses`]: connections a provider's quota refusal paused, and this
 //!   process's copy of them.
+//! - [`quota`]: the calls of each connection per day, against its daily quota.
 
 pub mod batch;
 pub mod callbacks;
@@ -18,6 +19,7 @@ pub mod deliveries;
 pub mod figures;
 pub mod operator;
 pub mod pauses;
+pub mod quota;
 pub mod recovery;
 pub mod text;
 pub mod tokens;

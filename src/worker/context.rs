@@ -42,6 +42,8 @@ pub struct Context {
     /// Wakes the due-sweeper early (a resend just made something due).
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
+    /// The calls this worker reserved of each connection's daily quota.
+    pub quotas: super::quota::Quotas,
 }
 
 /// What [`Context::with_db_retry`] came to.

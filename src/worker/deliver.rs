@@ -7,6 +7,7 @@
 
 use super::context::Context;
 use super::pauses;
+use super::quota::{self, Quota};
 use super::record::record;
 use crate::adapters::{
     CallBudget, ChannelAdapter, ErrorClass, Outbound, ProviderError, within_budget,
@@ -14,10 +15,11 @@ use crate::adapters::{
 use crate::domain::admit::{self, Admission, Facts, Held};
 use crate::domain::budget::{self, Budget};
 use crate::domain::decide::{self, Call};
+use crate::domain::limits;
 use crate::domain::{AttemptOutcome, Limits, Outcome, WaitReason};
 use crate::metrics;
 use crate::storage::Claimed;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -32,10 +34,16 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant, room: bool
     let worker = &ctx.config.worker;
     let budget = Budget::new(claimed, worker.sending_lease, worker.http_timeout);
     async {
-        let outcome = match admit(ctx, &claim, room) {
-            Admitted::Call(adapter) => {
+        let outcome = match admit(ctx, &claim, room).await {
+            Admitted::Call(adapter, quota_day) => {
                 let (call, took) = call(ctx, &*adapter, &claim, &budget).await;
-                decide(ctx, &claim, call, took, &budget).await
+                let outcome = decide(ctx, &claim, call, took, &budget).await;
+                if let Some(day) = quota_day
+                    && outcome.attempt.is_none()
+                {
+                    ctx.quotas.give_back(&claim.connection, day); // no call made
+                }
+                outcome
             }
             Admitted::Held(outcome) => outcome,
         };
@@ -47,14 +55,16 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant, room: bool
 
 /// What the admission came to in this worker.
 enum Admitted {
-    /// Call the provider through this adapter.
-    Call(Arc<dyn ChannelAdapter>),
+    /// Call the provider through this adapter; the call is one of this
+    /// day's daily quota, where the connection has one.
+    Call(Arc<dyn ChannelAdapter>, Option<NaiveDate>),
     /// No call: the delivery moves to this outcome.
     Held(Outcome),
 }
 
-/// Whether the delivery is called now (see [`admit::admit`]).
-fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
+/// Whether the delivery is called now (see [`admit::admit`]), and, where
+/// it is, whether its connection's daily quota has a call left for it.
+async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     let now = Utc::now();
     let adapter = ctx.adapters.get(&claim.connection);
     let unsupported = adapter.and_then(|a| a.check(&claim.command.message).err());
@@ -73,7 +83,9 @@ fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
         paused_until: ctx.store.paused_until(&claim.connection, now),
     });
     let (held, outcome) = match (admission, adapter) {
-        (Admission::Call, Some(adapter)) => return Admitted::Call(adapter.clone()),
+        (Admission::Call, Some(adapter)) => {
+            return within_quota(ctx, claim, limits, now, adapter.clone()).await;
+        }
         // Not met: a connection without an adapter is held.
         (Admission::Call, None) => (Held::UnknownConnection, admit::unknown_connection(now)),
         (Admission::Held(held, outcome), _) => (held, outcome),
@@ -94,6 +106,35 @@ fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
         Held::Expired | Held::Unsupported => {}
     }
     Admitted::Held(outcome)
+}
+
+/// The admitted delivery, if its connection's daily quota has a call left.
+async fn within_quota(
+    ctx: &Context,
+    claim: &Claimed,
+    limits: &Limits,
+    now: chrono::DateTime<Utc>,
+    adapter: Arc<dyn ChannelAdapter>,
+) -> Admitted {
+    if limits.daily_quota.is_none() {
+        return Admitted::Call(adapter, None);
+    }
+    match quota::take(ctx, &claim.connection, limits, now).await {
+        Quota::Granted(day) => Admitted::Call(adapter, Some(day)),
+        Quota::UsedUp => {
+            let outcome = limits::quota_used_up(limits, now);
+            tracing::info!(until = ?outcome.next_attempt_at, "the connection's daily quota is used up; no call");
+            metrics::record_deferral(&claim.connection, WaitReason::Quota.as_str());
+            Admitted::Held(outcome)
+        }
+        Quota::Unknown(why) => {
+            tracing::warn!(
+                "the daily quota could not be read ({why}); trying again shortly, no call"
+            );
+            let again = now + chrono::Duration::seconds(1);
+            Admitted::Held(Outcome::wait(again, Some(WaitReason::Retry)).refunded())
+        }
+    }
 }
 
 /// Makes the provider call: the adapter's requests, each started only

@@ -6,6 +6,7 @@
 //! - [`consume`]: one command, from parse to ack.
 //! - [`deliver`]: one claimed delivery, in stages: admit → call → decide
 //!   (the decisions are the domain's: [`crate::domain`]).
+//! - [`quota`]: the calls this worker reserved of each daily quota.
 //! - [`record`]: its outcome recorded on its claim.
 //! - [`reject`]: a refused command, dead-lettered with its reason.
 //! - [`pauses`]: recording and reloading the connections a provider's
@@ -29,6 +30,7 @@ pub mod consume;
 pub mod context;
 pub mod deliver;
 pub mod pauses;
+pub mod quota;
 pub mod record;
 pub mod reject;
 pub mod supervisor;

@@ -18,6 +18,7 @@ mod pauses;
 mod poison;
 mod proxy;
 mod publishing;
+mod quotas;
 mod robustness;
 mod storage;
 mod windows;

@@ -1,0 +1,75 @@
+//! Daily quotas, counted in PostgreSQL for every worker: exactly the
+//! quota's calls a day, and the rest wait for the next day without a call.
+
+use crate::helpers::*;
+use chrono::{Days, Utc};
+use herald::startup;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
+    let connection = unique_connection("konnek-quota");
+    let app = spawn_app_with(Options {
+        extra_toml: format!(
+            "{}\n[connection.limits]\ndaily_quota = 2\n",
+            konnek_connection(&connection)
+        ),
+        ..Options::default()
+    })
+    .await;
+    // A second worker process on the same database and queue.
+    let other = CancellationToken::new();
+    startup::start(app.config.clone(), other.clone())
+        .await
+        .expect("second worker starts");
+
+    let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut command = send(*id, &format!("62811100097{i}"));
+        command["connection"] = json!(connection);
+        app.publish(&command).await;
+    }
+    let settled = eventually(
+        30,
+        "every send delivered or waiting for the quota",
+        || async {
+            let mut rows = Vec::new();
+            for id in &ids {
+                let d = app.delivery(*id).await?;
+                let settled = d.status == "success" || d.wait_reason.as_deref() == Some("quota");
+                if !settled {
+                    return None;
+                }
+                rows.push(d);
+            }
+            Some(rows)
+        },
+    )
+    .await;
+    let calls: usize = ids.iter().map(|id| app.sim.sends_of(&id.to_string())).sum();
+    assert_eq!(calls, 2, "exactly the quota's calls");
+    let delivered = settled.iter().filter(|d| d.status == "success").count();
+    assert_eq!(delivered, 2);
+    let today = Utc::now().date_naive();
+    let midnight = today
+        .checked_add_days(Days::new(1))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("tomorrow")
+        .and_utc();
+    for d in settled.iter().filter(|d| d.status != "success") {
+        assert_eq!(d.status, "waitForSending");
+        assert_eq!(d.next_attempt_at, Some(midnight), "the next day's start");
+        assert_eq!(d.attempts, 0, "no attempt used");
+        assert!(app.attempts(d.id).await.is_empty(), "no attempt row");
+    }
+    assert_eq!(
+        app.store
+            .quota_used(&connection, today)
+            .await
+            .expect("read"),
+        2
+    );
+    other.cancel();
+}
