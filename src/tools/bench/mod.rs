@@ -59,6 +59,11 @@ pub struct BenchArgs {
     /// to a worker started for it; not counted.
     #[arg(long, default_value_t = 3)]
     pub warmup_seconds: u64,
+    /// Give the bench's connection limits far above what it reaches
+    /// (`rate_per_second` 1,000,000, `daily_quota` a billion, a sending
+    /// window open for 23 hours around now): what checking them costs.
+    #[arg(long)]
+    pub limits: bool,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -262,11 +267,31 @@ channel = "whatsapp"
 client_id = "bench"
 username = "sim-user"
 password = "sim-pass"
-"#,
+{limits}"#,
         amqp = base.amqp.url,
         prefetch = args.prefetch,
         concurrency = args.concurrency,
         sim = sim.base_url(),
+        limits = if args.limits {
+            far_limits()
+        } else {
+            String::new()
+        },
+    )
+}
+
+/// Limits the bench never reaches: a rate of 1,000,000/s, a quota of a
+/// billion a day, and a window from an hour ago to two hours ago (open for
+/// the 23 hours between).
+fn far_limits() -> String {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let hm = |at: chrono::DateTime<chrono::Utc>| format!("{:02}:{:02}", at.hour(), at.minute());
+    let opens = hm(now - chrono::Duration::hours(1));
+    let closes = hm(now - chrono::Duration::hours(2));
+    format!(
+        "[connection.limits]\nrate_per_second = 1000000\nburst = 1000\n\
+         daily_quota = 1000000000\nwindow = \"{opens}-{closes}\"\n"
     )
 }
 
