@@ -2,7 +2,8 @@
 //! shared count (`storage::quota`) and has not made yet, per connection.
 //! A call takes one; when none is left, the worker reserves the next block
 //! (one at a time per connection, so a wave of calls costs one statement);
-//! when PostgreSQL grants none, the day's quota is used up.
+//! when PostgreSQL grants none, the day's quota is used up, and this
+//! worker asks no more that day.
 
 use super::context::Context;
 use crate::domain::Limits;
@@ -16,6 +17,9 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct Quotas {
     held: Mutex<HashMap<String, (NaiveDate, u64)>>,
+    /// Per connection, the last day PostgreSQL granted no more calls for:
+    /// the count only grows, so it stays used up for the day.
+    used_up: Mutex<HashMap<String, NaiveDate>>,
     /// One reservation at a time per connection.
     reserving: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -54,6 +58,16 @@ impl Quotas {
         entry.1 += n;
     }
 
+    fn is_used_up(&self, connection: &str, day: NaiveDate) -> bool {
+        let used_up = self.used_up.lock().unwrap_or_else(PoisonError::into_inner);
+        used_up.get(connection) == Some(&day)
+    }
+
+    fn note_used_up(&self, connection: &str, day: NaiveDate) {
+        let mut used_up = self.used_up.lock().unwrap_or_else(PoisonError::into_inner);
+        used_up.insert(connection.to_owned(), day);
+    }
+
     /// Gives back a call taken for `day` and not made.
     pub fn give_back(&self, connection: &str, day: NaiveDate) {
         self.add_held(connection, day, 1);
@@ -78,10 +92,16 @@ pub async fn take(ctx: &Context, connection: &str, limits: &Limits, now: DateTim
     if quotas.take_held(connection, day) {
         return Quota::Granted(day);
     }
+    if quotas.is_used_up(connection, day) {
+        return Quota::UsedUp;
+    }
     let lock = quotas.lock_of(connection);
     let _one = lock.lock().await;
     if quotas.take_held(connection, day) {
         return Quota::Granted(day); // reserved by another task meanwhile
+    }
+    if quotas.is_used_up(connection, day) {
+        return Quota::UsedUp;
     }
     let reserved = tokio::time::timeout(
         RESERVE_WITHIN,
@@ -90,12 +110,54 @@ pub async fn take(ctx: &Context, connection: &str, limits: &Limits, now: DateTim
     )
     .await;
     match reserved {
-        Ok(Ok(0)) => Quota::UsedUp,
+        Ok(Ok(0)) => {
+            quotas.note_used_up(connection, day);
+            Quota::UsedUp
+        }
         Ok(Ok(granted)) => {
             quotas.add_held(connection, day, granted - 1);
             Quota::Granted(day)
         }
         Ok(Err(err)) => Quota::Unknown(crate::error_chain(&err)),
         Err(_) => Quota::Unknown(format!("no answer within {RESERVE_WITHIN:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("a date")
+    }
+
+    #[test]
+    fn held_calls_serve_their_own_day_only() {
+        let quotas = Quotas::default();
+        quotas.add_held("c", day("2026-12-02"), 2);
+        assert!(quotas.take_held("c", day("2026-12-02")));
+        assert!(
+            !quotas.take_held("c", day("2026-12-03")),
+            "not carried over"
+        );
+        assert!(!quotas.take_held("other", day("2026-12-02")));
+        quotas.add_held("c", day("2026-12-03"), 1);
+        assert!(
+            !quotas.take_held("c", day("2026-12-02")),
+            "yesterday's are gone"
+        );
+        assert!(quotas.take_held("c", day("2026-12-03")));
+        assert!(!quotas.take_held("c", day("2026-12-03")));
+        quotas.give_back("c", day("2026-12-03"));
+        assert!(quotas.take_held("c", day("2026-12-03")));
+    }
+
+    #[test]
+    fn a_used_up_day_stays_used_up_and_the_next_is_asked_again() {
+        let quotas = Quotas::default();
+        quotas.note_used_up("c", day("2026-12-02"));
+        assert!(quotas.is_used_up("c", day("2026-12-02")));
+        assert!(!quotas.is_used_up("c", day("2026-12-03")));
+        assert!(!quotas.is_used_up("other", day("2026-12-02")));
     }
 }
