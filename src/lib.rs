@@ -18,7 +18,7 @@
 //!   provider; each sorts its provider's answers into the domain's classes.
 //! - [`queue`]: RabbitMQ topology, publishing with confirms, the broker link.
 //! - [`storage`]: every SQL statement the service runs.
-//! - [`metrics`]: the Prometheus metrics; [`print`]: tables, times and
+//! - [`metrics`]: the Prometheus metrics; [`print`](mod@print): tables, times and
 //!   counts as herald prints them for a person.
 //! - [`config`]: `herald.toml`, substitution, validation, into domain values.
 //! - [`domain`]: every decision about a delivery, pure: the state machine,

@@ -69,7 +69,7 @@ impl StorageError {
     /// busy (IO, pool, our own timeout, SQLSTATE classes such as 08
     /// connection, 40 serialization and deadlock, 53 resources, 57
     /// operator intervention, 58 system). An error its data causes (see
-    /// [`PERMANENT_CLASSES`]) fails the same way every time and is not.
+    /// `PERMANENT_CLASSES`) fails the same way every time and is not.
     ///
     /// Errors of the statement itself, not of its data (42, a column a
     /// deploy has not migrated yet), count as transient: every row would

@@ -6,7 +6,7 @@
 //!   (`herald simulate`, and every integration test's providers).
 //! - [`demo`]: the simulator, a worker and a batch of sample commands
 //!   (`herald demo`).
-//! - [`bench`]: deliveries per second against the machine's ceiling
+//! - [`bench`](mod@bench): deliveries per second against the machine's ceiling
 //!   (`herald bench`).
 
 pub mod bench;

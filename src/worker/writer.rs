@@ -35,7 +35,7 @@ pub enum Written {
 ///
 /// Each write gets its own answer: a set that fails for the data of one of
 /// its rows is split until the rows that can land have landed (see
-/// [`write_set`]).
+/// `write_set`).
 pub type Writes = Batcher<Write, Result<Written, Arc<StorageError>>, StorageError>;
 
 /// How many rows one set statement carries at most.

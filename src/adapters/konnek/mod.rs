@@ -15,7 +15,7 @@
 //!
 //! Answers: 2xx with `meta.status: true` is a send, unless `data.status` is
 //! negative (-1 Unsent: retry; -2/-3: fail). 2xx with `meta.status: false` is
-//! classified by `meta.code`. Other statuses by [`classify_status`]; 401/403
+//! classified by `meta.code`. Other statuses by [`classify_status`](super::classify_status); 401/403
 //! fail at once, since the credentials are static.
 
 mod answer;

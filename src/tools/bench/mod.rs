@@ -1,8 +1,8 @@
 //! `herald bench`: deliveries per second of herald against the machine's own
 //! ceiling, measured in the same run, with what each delivery costs.
 //!
-//! 1. The ceiling ([`ceiling`]): a bare pipeline with no database.
-//! 2. herald ([`herald`]): real `herald worker` processes draining a backlog
+//! 1. The ceiling (`ceiling`): a bare pipeline with no database.
+//! 2. herald (`herald`): real `herald worker` processes draining a backlog
 //!    published before they start, once per `--workers` count; then a steady
 //!    offered rate at 25%, 50% and 75% of the first count's drain rate, for
 //!    the latency from publish to `success`.

@@ -4,7 +4,7 @@
 //!
 //! Scripted faults make the run show retries, token renewals (OneBox's
 //! "Expired token", HighQ's 403) and a quota deferral: OneBox's quota closes
-//! halfway, its refusal pauses `demo-onebox` for [`samples::QUOTA_PAUSE`],
+//! halfway, its refusal pauses `demo-onebox` for `samples::QUOTA_PAUSE`,
 //! the simulator reopens the quota, and the deliveries that waited go out
 //! once the pause ends.
 //!

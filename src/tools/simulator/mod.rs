@@ -25,7 +25,7 @@
 //!   the per-id counters), `books.rs` and `onebox_book.rs` (the twins' own
 //!   state), `config.rs` ([`SimConfig`]).
 //!
-//! A new provider is a module with a `routes()` merged in [`router`], its
+//! A new provider is a module with a `routes()` merged in `router`, its
 //! state in a book, and its credentials in [`SimConfig`].
 
 mod books;
