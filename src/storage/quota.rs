@@ -1,7 +1,7 @@
 //! `connection_quota`: the calls each connection made per calendar day,
 //! shared by every worker. A worker reserves a block of calls in one
 //! statement; the row's lock orders the workers, so that together they
-//! never pass the quota.
+//! never pass the quota. A call reserved and not made is given back.
 
 use super::{StorageError, Store};
 use chrono::NaiveDate;
@@ -38,6 +38,19 @@ impl Store {
         .await?;
         let granted: i64 = row.try_get("last_grant")?;
         Ok(granted.max(0) as u64)
+    }
+
+    /// Gives back a call of `connection` on `day` that was not made.
+    pub async fn return_quota(&self, connection: &str, day: NaiveDate) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE connection_quota SET used = used - 1, updated_at = now() \
+             WHERE connection = $1 AND day = $2 AND used > 0",
+        )
+        .bind(connection)
+        .bind(day)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The calls `connection` made on `day`, as counted.

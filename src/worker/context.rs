@@ -43,7 +43,7 @@ pub struct Context {
     pub sweep_now: Notify,
     pub shutdown: CancellationToken,
     /// The calls this worker reserved of each connection's daily quota.
-    pub quotas: super::quota::Quotas,
+    pub quotas: Arc<super::quota::Quotas>,
 }
 
 /// What [`Context::with_db_retry`] came to.

@@ -41,7 +41,7 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant, room: bool
                 if let Some(day) = quota_day
                     && outcome.attempt.is_none()
                 {
-                    ctx.quotas.give_back(&claim.connection, day); // no call made
+                    quota::give_back(ctx, &claim.connection, day).await; // no call made
                 }
                 outcome
             }

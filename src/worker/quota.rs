@@ -3,7 +3,9 @@
 //! A call takes one; when none is left, the worker reserves the next block
 //! (one at a time per connection, so a wave of calls costs one statement);
 //! when PostgreSQL grants none, the day's quota is used up, and this
-//! worker asks no more that day.
+//! worker asks again only a second later. A reservation whose answer
+//! comes late still lands in the book; a call taken and not made is given
+//! back to PostgreSQL, for every worker.
 
 use super::context::Context;
 use crate::domain::Limits;
@@ -11,15 +13,16 @@ use crate::domain::limits::quota_block;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Per connection, the calls this worker holds for a day.
 #[derive(Default)]
 pub struct Quotas {
     held: Mutex<HashMap<String, (NaiveDate, u64)>>,
-    /// Per connection, the last day PostgreSQL granted no more calls for:
-    /// the count only grows, so it stays used up for the day.
-    used_up: Mutex<HashMap<String, NaiveDate>>,
+    /// Per connection, the last day PostgreSQL granted no more calls for,
+    /// and when: for [`USED_UP_FOR`] this worker does not ask again (a
+    /// call given back may free one later).
+    used_up: Mutex<HashMap<String, (NaiveDate, Instant)>>,
     /// One reservation at a time per connection.
     reserving: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -36,6 +39,8 @@ pub enum Quota {
 
 /// How long a reservation may wait for PostgreSQL.
 const RESERVE_WITHIN: Duration = Duration::from_secs(2);
+/// How long a used-up day is taken as used up without asking again.
+const USED_UP_FOR: Duration = Duration::from_secs(1);
 
 impl Quotas {
     fn take_held(&self, connection: &str, day: NaiveDate) -> bool {
@@ -52,6 +57,9 @@ impl Quotas {
     fn add_held(&self, connection: &str, day: NaiveDate, n: u64) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = held.entry(connection.to_owned()).or_insert((day, 0));
+        if day < entry.0 {
+            return; // a past day's call is worth nothing now
+        }
         if entry.0 != day {
             *entry = (day, 0); // a day's calls are not carried into the next
         }
@@ -60,17 +68,14 @@ impl Quotas {
 
     fn is_used_up(&self, connection: &str, day: NaiveDate) -> bool {
         let used_up = self.used_up.lock().unwrap_or_else(PoisonError::into_inner);
-        used_up.get(connection) == Some(&day)
+        used_up
+            .get(connection)
+            .is_some_and(|(d, at)| *d == day && at.elapsed() < USED_UP_FOR)
     }
 
     fn note_used_up(&self, connection: &str, day: NaiveDate) {
         let mut used_up = self.used_up.lock().unwrap_or_else(PoisonError::into_inner);
-        used_up.insert(connection.to_owned(), day);
-    }
-
-    /// Gives back a call taken for `day` and not made.
-    pub fn give_back(&self, connection: &str, day: NaiveDate) {
-        self.add_held(connection, day, 1);
+        used_up.insert(connection.to_owned(), (day, Instant::now()));
     }
 
     fn lock_of(&self, connection: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -96,30 +101,55 @@ pub async fn take(ctx: &Context, connection: &str, limits: &Limits, now: DateTim
         return Quota::UsedUp;
     }
     let lock = quotas.lock_of(connection);
-    let _one = lock.lock().await;
+    let Ok(_one) = tokio::time::timeout(RESERVE_WITHIN, lock.lock()).await else {
+        return Quota::Unknown(format!("another reservation took over {RESERVE_WITHIN:?}"));
+    };
     if quotas.take_held(connection, day) {
         return Quota::Granted(day); // reserved by another task meanwhile
     }
     if quotas.is_used_up(connection, day) {
         return Quota::UsedUp;
     }
-    let reserved = tokio::time::timeout(
-        RESERVE_WITHIN,
-        ctx.store
-            .reserve_quota(connection, day, quota, quota_block(quota)),
-    )
-    .await;
-    match reserved {
-        Ok(Ok(0)) => {
-            quotas.note_used_up(connection, day);
-            Quota::UsedUp
+    // The reservation runs on its own: a grant that comes after this call
+    // stopped waiting for it is still this worker's to use, never lost.
+    let reserving = tokio::spawn({
+        let (quotas, store, connection) =
+            (ctx.quotas.clone(), ctx.store.clone(), connection.to_owned());
+        async move {
+            let granted = store
+                .reserve_quota(&connection, day, quota, quota_block(quota))
+                .await;
+            match &granted {
+                Ok(0) => quotas.note_used_up(&connection, day),
+                Ok(n) => quotas.add_held(&connection, day, *n),
+                Err(_) => {}
+            }
+            granted.map_err(|err| crate::error_chain(&err))
         }
-        Ok(Ok(granted)) => {
-            quotas.add_held(connection, day, granted - 1);
-            Quota::Granted(day)
-        }
-        Ok(Err(err)) => Quota::Unknown(crate::error_chain(&err)),
+    });
+    match tokio::time::timeout(RESERVE_WITHIN, reserving).await {
+        Ok(Ok(Ok(_))) if quotas.take_held(connection, day) => Quota::Granted(day),
+        Ok(Ok(Ok(0))) => Quota::UsedUp,
+        // Granted, and taken by this worker's other calls meanwhile.
+        Ok(Ok(Ok(_))) => Quota::Unknown("the calls reserved were taken by others".into()),
+        Ok(Ok(Err(why))) => Quota::Unknown(why),
+        Ok(Err(err)) => Quota::Unknown(format!("the reservation ended: {err}")),
         Err(_) => Quota::Unknown(format!("no answer within {RESERVE_WITHIN:?}")),
+    }
+}
+
+/// Gives back to every worker a call taken for `day` and not made.
+pub async fn give_back(ctx: &Context, connection: &str, day: NaiveDate) {
+    let returned =
+        tokio::time::timeout(RESERVE_WITHIN, ctx.store.return_quota(connection, day)).await;
+    match returned {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(error = %crate::error_chain(&err), "a call of the daily quota not made could not be given back; it counts as made")
+        }
+        Err(_) => tracing::warn!(
+            "giving back a call of the daily quota got no answer within {RESERVE_WITHIN:?}; it may count as made"
+        ),
     }
 }
 
@@ -148,8 +178,10 @@ mod tests {
         );
         assert!(quotas.take_held("c", day("2026-12-03")));
         assert!(!quotas.take_held("c", day("2026-12-03")));
-        quotas.give_back("c", day("2026-12-03"));
-        assert!(quotas.take_held("c", day("2026-12-03")));
+        quotas.add_held("c", day("2026-12-03"), 1);
+        quotas.add_held("c", day("2026-12-02"), 1); // a late one of yesterday
+        assert!(quotas.take_held("c", day("2026-12-03")), "today's kept");
+        assert!(!quotas.take_held("c", day("2026-12-02")));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! quota's calls a day, and the rest wait for the next day without a call.
 
 use crate::helpers::*;
-use chrono::{Days, Utc};
+use chrono::{Days, TimeZone, Timelike, Utc};
 use herald::startup;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -11,9 +11,18 @@ use uuid::Uuid;
 #[tokio::test]
 async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
     let connection = unique_connection("konnek-quota");
+    // A zone whose clock reads about noon now, so that no day ends during
+    // the test (Etc/GMT-5 is UTC+5).
+    let offset = 12 - Utc::now().hour() as i32;
+    let zone_name = match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let zone: chrono_tz::Tz = zone_name.parse().expect("a zone");
     let app = spawn_app_with(Options {
         extra_toml: format!(
-            "{}\n[connection.limits]\ndaily_quota = 2\n",
+            "{}\n[connection.limits]\ndaily_quota = 2\ntimezone = \"{zone_name}\"\n",
             konnek_connection(&connection)
         ),
         ..Options::default()
@@ -52,15 +61,20 @@ async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
     assert_eq!(calls, 2, "exactly the quota's calls");
     let delivered = settled.iter().filter(|d| d.status == "success").count();
     assert_eq!(delivered, 2);
-    let today = Utc::now().date_naive();
+    let today = Utc::now().with_timezone(&zone).date_naive();
     let midnight = today
         .checked_add_days(Days::new(1))
         .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| zone.from_local_datetime(&d).single())
         .expect("tomorrow")
-        .and_utc();
+        .with_timezone(&Utc);
     for d in settled.iter().filter(|d| d.status != "success") {
         assert_eq!(d.status, "waitForSending");
-        assert_eq!(d.next_attempt_at, Some(midnight), "the next day's start");
+        assert_eq!(
+            d.next_attempt_at,
+            Some(midnight),
+            "the next day's start in {zone_name}"
+        );
         assert_eq!(d.attempts, 0, "no attempt used");
         assert!(app.attempts(d.id).await.is_empty(), "no attempt row");
     }

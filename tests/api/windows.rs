@@ -82,8 +82,9 @@ async fn outside_its_window_a_connection_waits_without_a_call_and_others_go_on()
 #[tokio::test]
 async fn a_window_that_opens_releases_its_deliveries() {
     let connection = unique_connection("konnek-opening");
-    // The next whole minute, at least five seconds ahead.
-    let opens = (Utc::now() + Span::seconds(65))
+    // A whole minute 15 to 75 seconds ahead: time enough to see the
+    // deliveries wait before it.
+    let opens = (Utc::now() + Span::seconds(75))
         .duration_trunc(Span::minutes(1))
         .expect("in range");
     let app = spawn_app_with(Options {
