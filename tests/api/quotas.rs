@@ -8,17 +8,20 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-#[tokio::test]
-async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
-    let connection = unique_connection("konnek-quota");
-    // A zone whose clock reads about noon now, so that no day ends during
-    // the test (Etc/GMT-5 is UTC+5).
-    let offset = 12 - Utc::now().hour() as i32;
-    let zone_name = match offset {
+/// A zone whose clock reads about noon now, so that no day ends during a
+/// test (`Etc/GMT-5` is UTC+5).
+fn noon_zone() -> String {
+    match 12 - Utc::now().hour() as i32 {
         0 => "Etc/GMT".to_owned(),
         o if o > 0 => format!("Etc/GMT-{o}"),
         o => format!("Etc/GMT+{}", -o),
-    };
+    }
+}
+
+#[tokio::test]
+async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
+    let connection = unique_connection("konnek-quota");
+    let zone_name = noon_zone();
     let zone: chrono_tz::Tz = zone_name.parse().expect("a zone");
     let app = spawn_app_with(Options {
         extra_toml: format!(
@@ -86,4 +89,58 @@ async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
         2
     );
     other.cancel();
+}
+
+#[tokio::test]
+async fn the_days_count_survives_a_restart_of_the_worker() {
+    let connection = unique_connection("konnek-quota-restart");
+    let zone_name = noon_zone();
+    let mut app = spawn_app_with(Options {
+        extra_toml: format!(
+            "{}\n[connection.limits]\ndaily_quota = 3\ntimezone = \"{zone_name}\"\n",
+            konnek_connection(&connection)
+        ),
+        ..Options::default()
+    })
+    .await;
+    let publish = |to: String| {
+        let id = Uuid::new_v4();
+        let mut command = send(id, &to);
+        command["connection"] = json!(connection);
+        (id, command)
+    };
+    let before: Vec<_> = (0..2).map(|i| publish(format!("62811100098{i}"))).collect();
+    for (_, command) in &before {
+        app.publish(command).await;
+    }
+    for (id, _) in &before {
+        app.wait_for_status(*id, "success").await;
+    }
+    app.stop_worker().await;
+    app.start_worker().await;
+    let after: Vec<_> = (0..3).map(|i| publish(format!("62811100099{i}"))).collect();
+    for (_, command) in &after {
+        app.publish(command).await;
+    }
+    let settled = eventually(30, "the sends after the restart to settle", || async {
+        let mut rows = Vec::new();
+        for (id, _) in &after {
+            let d = app.delivery(*id).await?;
+            (d.status == "success" || d.wait_reason.as_deref() == Some("quota")).then_some(())?;
+            rows.push(d);
+        }
+        Some(rows)
+    })
+    .await;
+    let delivered = settled.iter().filter(|d| d.status == "success").count();
+    assert_eq!(
+        delivered, 1,
+        "the restarted worker had one call of the day left"
+    );
+    let calls: usize = before
+        .iter()
+        .chain(&after)
+        .map(|(id, _)| app.sim.sends_of(&id.to_string()))
+        .sum();
+    assert_eq!(calls, 3);
 }
