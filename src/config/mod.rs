@@ -19,7 +19,7 @@ pub use error::ConfigError;
 use error::line_column;
 pub use secret::Secret;
 
-use crate::domain::RetryPolicy;
+use crate::domain::{Limits, RetryPolicy};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -286,6 +286,12 @@ impl Config {
 
     pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
         self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The limits of a connection; none for a connection not configured.
+    pub fn limits_for(&self, connection: &str) -> &Limits {
+        static NONE: std::sync::LazyLock<Limits> = std::sync::LazyLock::new(Limits::default);
+        self.connection(connection).map_or(&NONE, |c| &c.limits)
     }
 
     /// The retry policy of a connection, falling back to `[defaults.retry]`.

@@ -68,11 +68,7 @@ async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     let now = Utc::now();
     let adapter = ctx.adapters.get(&claim.connection);
     let unsupported = adapter.and_then(|a| a.check(&claim.command.message).err());
-    let default_limits = Limits::default();
-    let limits = ctx
-        .config
-        .connection(&claim.connection)
-        .map_or(&default_limits, |c| &c.limits);
+    let limits = ctx.config.limits_for(&claim.connection);
     let admission = admit::admit(Facts {
         limits,
         now,
@@ -208,11 +204,7 @@ async fn decide(
     budget: &Budget,
 ) -> Outcome {
     let policy = ctx.config.retry_for(&claim.connection);
-    let default_limits = Limits::default();
-    let limits = ctx
-        .config
-        .connection(&claim.connection)
-        .map_or(&default_limits, |c| &c.limits);
+    let limits = ctx.config.limits_for(&claim.connection);
     let mut outcome = decide::decide(call, policy, limits, rand::random::<f64>());
     let Some(attempt) = &outcome.attempt else {
         return outcome;
