@@ -112,6 +112,15 @@ pub fn sources(event: DeliveryEvent) -> Vec<&'static str> {
         .collect()
 }
 
+/// Where `event` takes a delivery, from any state it applies to (the
+/// operator's events lead to one state, whatever the state they leave).
+pub fn target(event: DeliveryEvent) -> Option<&'static str> {
+    DeliveryStatus::ALL
+        .into_iter()
+        .find_map(|from| transition(from, event).ok())
+        .map(DeliveryStatus::as_str)
+}
+
 /// Whether `to` can follow `from` through some event.
 pub fn can_move(from: DeliveryStatus, to: DeliveryStatus) -> bool {
     use DeliveryEvent as E;
@@ -187,6 +196,8 @@ mod tests {
     fn an_operator_resends_settled_deliveries_and_cancels_waiting_ones() {
         assert_eq!(sources(DeliveryEvent::Resend), ["success", "failed"]);
         assert_eq!(sources(DeliveryEvent::Cancel), ["waitForSending"]);
+        assert_eq!(target(DeliveryEvent::Resend), Some("waitForSending"));
+        assert_eq!(target(DeliveryEvent::Cancel), Some("failed"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! resend and cancel. The same statements serve the CLI and the admin API.
 
 use super::{StorageError, Store};
-use crate::domain::status::{DeliveryEvent, sources, transition};
+use crate::domain::status::{DeliveryEvent, sources, target};
 use crate::domain::{DeliveryStatus, FailReason, WaitReason};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -166,7 +166,7 @@ impl Store {
         .bind(key)
         .bind(repeat_is_duplicate)
         .bind(sources(DeliveryEvent::Resend))
-        .bind(after(DeliveryEvent::Resend))
+        .bind(target(DeliveryEvent::Resend))
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -199,7 +199,7 @@ impl Store {
         )
         .bind(id)
         .bind(sources(DeliveryEvent::Cancel))
-        .bind(after(DeliveryEvent::Cancel))
+        .bind(target(DeliveryEvent::Cancel))
         .bind(FailReason::Cancelled.as_str())
         .fetch_optional(&self.pool)
         .await?;
@@ -270,14 +270,6 @@ impl Store {
             sending: n("sending")?,
         })
     }
-}
-
-/// Where an operator's `event` takes a delivery, from any state it applies to.
-fn after(event: DeliveryEvent) -> Option<&'static str> {
-    DeliveryStatus::ALL
-        .into_iter()
-        .find_map(|from| transition(from, event).ok())
-        .map(DeliveryStatus::as_str)
 }
 
 /// Deliveries waiting, by connection and reason (a due one without a

@@ -73,6 +73,18 @@ impl Quotas {
             .is_some_and(|(d, at)| *d == day && at.elapsed() < USED_UP_FOR)
     }
 
+    /// What the book alone can say: a call held for `day`, or the day
+    /// found used up a moment ago.
+    fn known(&self, connection: &str, day: NaiveDate) -> Option<Quota> {
+        if self.take_held(connection, day) {
+            Some(Quota::Granted(day))
+        } else if self.is_used_up(connection, day) {
+            Some(Quota::UsedUp)
+        } else {
+            None
+        }
+    }
+
     fn note_used_up(&self, connection: &str, day: NaiveDate) {
         let mut used_up = self.used_up.lock().unwrap_or_else(PoisonError::into_inner);
         used_up.insert(connection.to_owned(), (day, Instant::now()));
@@ -94,21 +106,15 @@ pub async fn take(ctx: &Context, connection: &str, limits: &Limits, now: DateTim
     };
     let day = limits.quota_day(now);
     let quotas = &ctx.quotas;
-    if quotas.take_held(connection, day) {
-        return Quota::Granted(day);
-    }
-    if quotas.is_used_up(connection, day) {
-        return Quota::UsedUp;
+    if let Some(known) = quotas.known(connection, day) {
+        return known;
     }
     let lock = quotas.lock_of(connection);
     let Ok(_one) = tokio::time::timeout(RESERVE_WITHIN, lock.lock()).await else {
         return Quota::Unknown(format!("another reservation took over {RESERVE_WITHIN:?}"));
     };
-    if quotas.take_held(connection, day) {
-        return Quota::Granted(day); // reserved by another task meanwhile
-    }
-    if quotas.is_used_up(connection, day) {
-        return Quota::UsedUp;
+    if let Some(known) = quotas.known(connection, day) {
+        return known; // reserved, or found used up, by another task meanwhile
     }
     // The reservation runs on its own: a grant that comes after this call
     // stopped waiting for it is still this worker's to use, never lost.
