@@ -308,6 +308,14 @@ pub fn send(id: Uuid, to: &str) -> Value {
            "message": {"to": to, "text": "Your order has shipped"}})
 }
 
+/// A valid send command for `to` through `connection`, with a new id.
+pub fn send_to(connection: &str, to: &str) -> (Uuid, Value) {
+    let id = Uuid::new_v4();
+    let mut command = send(id, to);
+    command["connection"] = json!(connection);
+    (id, command)
+}
+
 /// A Konnek connection named `name` (with the `callback_token`), as a
 /// `[[connection]]` table for [`Options::extra_toml`]: metrics labelled with
 /// a name only one test uses count only what that test caused (the metrics
@@ -433,6 +441,16 @@ impl TestApp {
     }
 
     /// Waits until the delivery is in `status`, and returns it.
+    /// Waits until the delivery waits for `reason`, and returns it.
+    pub async fn wait_for_reason(&self, id: Uuid, reason: &str) -> DeliveryView {
+        eventually(30, &format!("{id} to wait for {reason}"), || async {
+            self.delivery(id).await.filter(|d| {
+                d.status == "waitForSending" && d.wait_reason.as_deref() == Some(reason)
+            })
+        })
+        .await
+    }
+
     pub async fn wait_for_status(&self, id: Uuid, status: &str) -> DeliveryView {
         eventually(20, &format!("{id} to be {status}"), || async {
             self.delivery(id).await.filter(|d| d.status == status)

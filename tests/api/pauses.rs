@@ -25,12 +25,7 @@ fn requests_to(app: &TestApp, to: &str) -> Vec<Received> {
 }
 
 async fn wait_for_quota(app: &TestApp, id: Uuid) -> DeliveryView {
-    eventually(20, &format!("{id} to wait for the quota"), || async {
-        app.delivery(id)
-            .await
-            .filter(|d| d.status == "waitForSending" && d.wait_reason.as_deref() == Some("quota"))
-    })
-    .await
+    app.wait_for_reason(id, "quota").await
 }
 
 /// `herald_deferrals_total` of a connection for the reason `quota`.

@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use chrono::{Days, TimeZone, Timelike, Utc};
 use herald::startup;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -37,12 +36,13 @@ async fn two_workers_share_a_daily_quota_and_make_exactly_its_calls() {
         .await
         .expect("second worker starts");
 
-    let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
-    for (i, id) in ids.iter().enumerate() {
-        let mut command = send(*id, &format!("62811100097{i}"));
-        command["connection"] = json!(connection);
-        app.publish(&command).await;
+    let sends: Vec<_> = (0..6)
+        .map(|i| send_to(&connection, &format!("62811100097{i}")))
+        .collect();
+    for (_, command) in &sends {
+        app.publish(command).await;
     }
+    let ids: Vec<Uuid> = sends.iter().map(|(id, _)| *id).collect();
     let settled = eventually(
         30,
         "every send delivered or waiting for the quota",
@@ -103,13 +103,9 @@ async fn the_days_count_survives_a_restart_of_the_worker() {
         ..Options::default()
     })
     .await;
-    let publish = |to: String| {
-        let id = Uuid::new_v4();
-        let mut command = send(id, &to);
-        command["connection"] = json!(connection);
-        (id, command)
-    };
-    let before: Vec<_> = (0..2).map(|i| publish(format!("62811100098{i}"))).collect();
+    let before: Vec<_> = (0..2)
+        .map(|i| send_to(&connection, &format!("62811100098{i}")))
+        .collect();
     for (_, command) in &before {
         app.publish(command).await;
     }
@@ -118,7 +114,9 @@ async fn the_days_count_survives_a_restart_of_the_worker() {
     }
     app.stop_worker().await;
     app.start_worker().await;
-    let after: Vec<_> = (0..3).map(|i| publish(format!("62811100099{i}"))).collect();
+    let after: Vec<_> = (0..3)
+        .map(|i| send_to(&connection, &format!("62811100099{i}")))
+        .collect();
     for (_, command) in &after {
         app.publish(command).await;
     }

@@ -3,7 +3,7 @@
 //! go on; when the window opens, they are sent.
 
 use crate::helpers::*;
-use chrono::{DateTime, Duration as Span, DurationRound, Timelike, Utc};
+use chrono::{DateTime, Duration as Span, DurationRound, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,33 +11,12 @@ use uuid::Uuid;
 /// `opens` and stays open an hour.
 fn windowed(name: &str, opens: DateTime<Utc>) -> String {
     let closes = opens + Span::hours(1);
-    let hm = |at: DateTime<Utc>| format!("{:02}:{:02}", at.hour(), at.minute());
     format!(
         "{}\n[connection.limits]\nwindow = \"{}-{}\"\ntimezone = \"UTC\"\n",
         konnek_connection(name),
-        hm(opens),
-        hm(closes)
+        opens.format("%H:%M"),
+        closes.format("%H:%M")
     )
-}
-
-fn send_to(connection: &str, to: &str) -> (Uuid, serde_json::Value) {
-    let id = Uuid::new_v4();
-    let mut command = send(id, to);
-    command["connection"] = json!(connection);
-    (id, command)
-}
-
-/// Waits until the delivery waits for its window, and returns it.
-async fn waiting_for_the_window(
-    app: &TestApp,
-    id: Uuid,
-) -> herald::storage::operator::DeliveryView {
-    eventually(30, "a delivery waiting for its window", || async {
-        app.delivery(id)
-            .await
-            .filter(|d| d.wait_reason.as_deref() == Some("window"))
-    })
-    .await
 }
 
 #[tokio::test]
@@ -64,7 +43,7 @@ async fn outside_its_window_a_connection_waits_without_a_call_and_others_go_on()
 
     app.wait_for_status(beside, "success").await;
     for (id, _) in &held {
-        let d = waiting_for_the_window(&app, *id).await;
+        let d = app.wait_for_reason(*id, "window").await;
         assert_eq!(d.status, "waitForSending");
         assert_eq!(d.next_attempt_at, Some(opens), "the window's exact opening");
         assert_eq!(d.attempts, 0, "no attempt used");
@@ -99,7 +78,7 @@ async fn a_window_that_opens_releases_its_deliveries() {
         app.publish(command).await;
     }
     for (id, _) in &sends {
-        let d = waiting_for_the_window(&app, *id).await;
+        let d = app.wait_for_reason(*id, "window").await;
         assert_eq!(d.next_attempt_at, Some(opens));
     }
     for (id, _) in &sends {

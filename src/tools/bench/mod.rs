@@ -284,11 +284,9 @@ password = "sim-pass"
 /// billion a day, and a window from an hour ago to two hours ago (open for
 /// the 23 hours between).
 fn far_limits() -> String {
-    use chrono::Timelike;
     let now = chrono::Utc::now();
-    let hm = |at: chrono::DateTime<chrono::Utc>| format!("{:02}:{:02}", at.hour(), at.minute());
-    let opens = hm(now - chrono::Duration::hours(1));
-    let closes = hm(now - chrono::Duration::hours(2));
+    let opens = (now - chrono::Duration::hours(1)).format("%H:%M");
+    let closes = (now - chrono::Duration::hours(2)).format("%H:%M");
     format!(
         "[connection.limits]\nrate_per_second = 1000000\nburst = 1000\n\
          daily_quota = 1000000000\nwindow = \"{opens}-{closes}\"\n"
