@@ -5,6 +5,7 @@
 //! check here, in order, and a delivery held back moves at once without a
 //! call, using no attempt.
 
+use super::group::{self, Member, Turn};
 use super::limits::{self, Limits};
 use super::outcome::Outcome;
 use super::reasons::{FailReason, WaitReason, prefix};
@@ -30,6 +31,8 @@ pub struct Facts<'a> {
     pub paused_until: Option<DateTime<Utc>>,
     /// The connection's limits: its sending window.
     pub limits: &'a Limits,
+    /// Its place in an ordered group, and the group's standing.
+    pub group: Option<Member>,
 }
 
 /// Why a claimed delivery was not called.
@@ -47,6 +50,12 @@ pub enum Held {
     Paused,
     /// Outside the connection's sending window: it waits for its opening.
     Window,
+    /// Not its turn in its ordered group: it waits for its predecessor.
+    Group,
+    /// A member before it in its group failed: it fails.
+    GroupAborted,
+    /// Its group's predecessor did not arrive in time: it fails.
+    GroupGap,
 }
 
 /// The admission decision.
@@ -73,6 +82,14 @@ pub fn admit(facts: Facts<'_>) -> Admission {
     if let Some(why) = facts.unsupported {
         let reason = format!("{}: {why}", prefix::UNSUPPORTED);
         return held(Held::Unsupported, Outcome::fail(reason));
+    }
+    if let Some(member) = facts.group {
+        match group::turn(member, facts.now) {
+            Turn::Go => {}
+            Turn::Wait(outcome) => return held(Held::Group, outcome),
+            Turn::Aborted(outcome) => return held(Held::GroupAborted, outcome),
+            Turn::Gap(outcome) => return held(Held::GroupGap, outcome),
+        }
     }
     if let Some(until) = facts.paused_until.filter(|until| *until > facts.now) {
         return held(Held::Paused, limits::paused(until));
@@ -109,6 +126,7 @@ mod tests {
             expires_at: None,
             unsupported: None,
             paused_until: None,
+            group: None,
         }
     }
 

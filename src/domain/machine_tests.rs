@@ -6,6 +6,7 @@ use super::accept::born;
 use super::admit::{Admission, Facts, admit};
 use super::call::{ErrorClass, ProviderError, Sent};
 use super::decide::{Call, decide};
+use super::group::{Member, Standing};
 use super::limits::Limits;
 use super::lost::lost_claim;
 use super::outcome::Outcome;
@@ -108,6 +109,33 @@ fn limits() -> impl Strategy<Value = Limits> {
     })
 }
 
+fn member() -> impl Strategy<Value = Member> {
+    let status = proptest::sample::select(vec![
+        DeliveryStatus::WaitForSending,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Success,
+        DeliveryStatus::Failed,
+    ]);
+    (
+        0u32..4,
+        proptest::option::of(status),
+        any::<bool>(),
+        -600i64..600,
+        1u64..600,
+    )
+        .prop_map(
+            |(order, predecessor, earlier_failed, accepted, timeout)| Member {
+                order,
+                accepted_at: at(accepted),
+                standing: Standing {
+                    predecessor,
+                    earlier_failed: earlier_failed || predecessor == Some(DeliveryStatus::Failed),
+                },
+                timeout: Duration::from_secs(timeout),
+            },
+        )
+}
+
 fn send(not_before: Option<i64>, expires_at: Option<i64>) -> SendCommand {
     let mut body = serde_json::json!({
         "type": "send", "id": "7f1c2a4e-0000-4000-8000-000000000001", "connection": "c",
@@ -152,6 +180,7 @@ proptest! {
         expires in proptest::option::of(-60i64..60),
         paused in proptest::option::of(-60i64..3600),
         limits in limits(),
+        group in proptest::option::of(member()),
     ) {
         let facts = Facts {
             limits: &limits,
@@ -161,10 +190,14 @@ proptest! {
             expires_at: expires.map(at),
             unsupported: unsupported.then_some("no images"),
             paused_until: paused.map(at),
+            group,
         };
         match admit(facts) {
             Admission::Call => {
                 prop_assert!(known && room && !unsupported);
+                if let Some(m) = group {
+                    prop_assert!(m.order == 0 || m.standing.predecessor == Some(DeliveryStatus::Success));
+                }
                 prop_assert!(expires.is_none_or(|e| e > 0) && paused.is_none_or(|p| p <= 0));
                 prop_assert!(limits.closed_until(at(0)).is_none());
             }

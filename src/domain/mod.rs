@@ -34,6 +34,7 @@ pub mod budget;
 pub mod call;
 pub mod command;
 pub mod decide;
+pub mod group;
 pub mod limits;
 pub mod lost;
 pub mod message;

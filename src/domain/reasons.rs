@@ -80,6 +80,10 @@ words! {
         Expired => "expired",
         /// An operator cancelled it while it waited.
         Cancelled => "cancelled",
+        /// A member of its ordered group before it failed.
+        GroupAborted => "group_aborted",
+        /// Its predecessor in its ordered group did not arrive in time.
+        GroupGap => "group_gap",
     }
 }
 

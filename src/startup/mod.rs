@@ -120,7 +120,9 @@ fn worker_context(
     broker: Arc<BrokerLink>,
     shutdown: CancellationToken,
 ) -> Context {
-    let (accepts, outcomes) = writer::batchers(&store, config.worker.sending_lease);
+    let sweep_now = Arc::new(Notify::new());
+    let (accepts, outcomes) =
+        writer::batchers(&store, config.worker.sending_lease, sweep_now.clone());
     Context {
         accepts,
         outcomes,
@@ -132,7 +134,7 @@ fn worker_context(
         broker,
         tasks: TaskTracker::new(),
         recording: TaskTracker::new(),
-        sweep_now: Notify::new(),
+        sweep_now,
         shutdown,
         quotas: Default::default(),
     }

@@ -8,6 +8,7 @@
 pub use super::columns::Accept;
 use super::columns::{OutcomeColumns, SendColumns};
 use super::deliveries::{AcceptOutcome, Claimed};
+use super::groups::{self, Settled};
 use super::{StorageError, Store};
 use crate::domain::{DeliveryStatus, Outcome, SendCommand};
 use chrono::{DateTime, Utc};
@@ -60,6 +61,8 @@ pub struct SetWritten {
     /// Per outcome, the delivery's `accepted_at` where it landed; `None`
     /// where the claim was no longer this worker's.
     pub recorded: Vec<Option<DateTime<Utc>>>,
+    /// What the outcomes of group members settled in their groups.
+    pub settled: Settled,
 }
 
 /// The statement. Both halves run on one snapshot and touch different rows:
@@ -138,6 +141,8 @@ impl Store {
     /// (the worker has no room for its connection now) is not claimed but
     /// left due at once, for the sweeper of a worker with room. An outcome lands only if its
     /// claim is still this worker's; its attempt row is kept either way, once.
+    /// Outcomes of group members settle their groups (`groups`) in the
+    /// same transaction, under the groups' locks.
     pub async fn write_set(
         &self,
         sends: &[Accept],
@@ -146,7 +151,7 @@ impl Store {
     ) -> Result<SetWritten, StorageError> {
         let s = SendColumns::new(sends, now)?;
         let o = OutcomeColumns::new(outcomes);
-        let rows = sqlx::query(WRITE_SET.as_str())
+        let query = sqlx::query(WRITE_SET.as_str())
             .bind(&s.ids)
             .bind(&s.connections)
             .bind(&s.statuses)
@@ -175,9 +180,22 @@ impl Store {
             .bind(&o.http_statuses)
             .bind(&o.outcomes)
             .bind(&o.errors)
-            .bind(&s.tokens)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(&s.tokens);
+        // An outcome of a group member settles its group in the same commit.
+        let groups: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|(claim, _)| claim.command.group.as_ref().map(|g| g.id.as_str()))
+            .collect();
+        let (rows, settled) = if groups.is_empty() {
+            (query.fetch_all(&self.pool).await?, Settled::default())
+        } else {
+            let mut tx = self.pool.begin().await?;
+            groups::lock(&mut tx, &groups).await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            let settled = groups::settle(&mut tx, &groups).await?;
+            tx.commit().await?;
+            (rows, settled)
+        };
         let mut returned: HashMap<Uuid, AcceptedRow> = HashMap::with_capacity(sends.len());
         let mut applied: HashMap<Uuid, DateTime<Utc>> = HashMap::with_capacity(outcomes.len());
         for row in &rows {
@@ -213,7 +231,11 @@ impl Store {
             .iter()
             .map(|(claim, _)| applied.get(&claim.id).copied())
             .collect();
-        Ok(SetWritten { accepted, recorded })
+        Ok(SetWritten {
+            accepted,
+            recorded,
+            settled,
+        })
     }
 
     /// Records new `send` commands, in order (a [`Store::write_set`] with

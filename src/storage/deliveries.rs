@@ -145,15 +145,28 @@ impl Store {
         Ok(claims)
     }
 
-    /// Fails waiting deliveries whose `expires_at` has passed; returns their
-    /// connections and acceptance times, for the metrics.
+    /// Fails waiting deliveries whose `expires_at` has passed, and the
+    /// group members waiting behind them; returns their connections and
+    /// acceptance times, for the metrics.
     pub async fn expire_due(&self) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
         let rows = sqlx::query(EXPIRE_DUE.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("connection")?, r.try_get("accepted_at")?)))
-            .collect()
+        let mut failed = Vec::with_capacity(rows.len());
+        let mut groups: Vec<String> = Vec::new();
+        for row in &rows {
+            failed.push((row.try_get("connection")?, row.try_get("accepted_at")?));
+            groups.extend(row.try_get::<Option<String>, _>("group_id")?);
+        }
+        // Settled after the expiry's commit: where this fails, a member left
+        // waiting behind a failure is aborted when it is next claimed.
+        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+        match self.settle_groups(&groups).await {
+            Ok(settled) => failed.extend(settled.aborted),
+            Err(err) => tracing::warn!(error = %crate::error_chain(&err),
+                "the groups of expired members could not be settled; their members are, when next claimed"),
+        }
+        Ok(failed)
     }
 }
 
@@ -186,7 +199,7 @@ pub static EXPIRE_DUE: LazyLock<String> = LazyLock::new(|| {
         "UPDATE deliveries SET status = '{failed}', fail_reason = '{expired}', \
              next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
          WHERE status = '{waiting}' AND expires_at IS NOT NULL AND expires_at <= now() \
-         RETURNING connection, accepted_at",
+         RETURNING connection, accepted_at, group_id",
         failed = DeliveryStatus::Failed,
         expired = FailReason::Expired,
         waiting = DeliveryStatus::WaitForSending,

@@ -11,12 +11,15 @@
 //! - [`pauses`]: connections a provider's quota refusal paused, and this
 //!   process's copy of them.
 //! - [`quota`]: the calls of each connection per day, against its daily quota.
+//! - [`groups`]: ordered groups: a member's standing, and settling a group
+//!   after one of its members changed.
 
 pub mod batch;
 pub mod callbacks;
 mod columns;
 pub mod deliveries;
 pub mod figures;
+pub mod groups;
 pub mod operator;
 pub mod pauses;
 pub mod quota;

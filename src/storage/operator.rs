@@ -1,12 +1,14 @@
 //! What operators read and change: one delivery with its attempts, lists,
 //! resend and cancel. The same statements serve the CLI and the admin API.
 
+use super::groups;
 use super::{StorageError, Store};
 use crate::domain::status::{DeliveryEvent, sources, target};
 use crate::domain::{DeliveryStatus, FailReason, WaitReason};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +63,8 @@ pub struct StatusCounts {
 pub enum Change {
     Done {
         connection: String,
+        /// The connections of the group members the change aborted.
+        aborted: Vec<String>,
     },
     /// Not applied; the text says why.
     Refused(String),
@@ -153,7 +157,10 @@ impl Store {
         id: Uuid,
         key: Uuid,
         repeat_is_duplicate: bool,
+        group_timeout: Duration,
     ) -> Result<Change, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let member = lock_group_of(&mut tx, id).await?;
         let row = sqlx::query(
             "UPDATE deliveries SET status = $5, attempts = 0, resends = resends + 1, \
                  next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
@@ -167,11 +174,19 @@ impl Store {
         .bind(repeat_is_duplicate)
         .bind(sources(DeliveryEvent::Resend))
         .bind(target(DeliveryEvent::Resend))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if row.is_some()
+            && let Some((group, order)) = &member
+        {
+            // The members aborted behind it wait for their turn again.
+            groups::rearm(&mut tx, group, *order, group_timeout).await?;
+        }
+        tx.commit().await?;
         match row {
             Some(row) => Ok(Change::Done {
                 connection: row.try_get("connection")?,
+                aborted: Vec::new(),
             }),
             None if repeat_is_duplicate && self.last_resend_key(id).await? == Some(key) => {
                 Ok(Change::Refused(format!(
@@ -190,8 +205,11 @@ impl Store {
         Ok(key.flatten())
     }
 
-    /// Fails a delivery that is still `waitForSending`, with `cancelled`.
+    /// Fails a delivery that is still `waitForSending`, with `cancelled`;
+    /// the members of its group waiting behind it are aborted.
     pub async fn cancel(&self, id: Uuid) -> Result<Change, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let member = lock_group_of(&mut tx, id).await?;
         let row = sqlx::query(
             "UPDATE deliveries SET status = $3, fail_reason = $4, next_attempt_at = NULL, \
                  wait_reason = NULL, updated_at = now() \
@@ -201,11 +219,20 @@ impl Store {
         .bind(sources(DeliveryEvent::Cancel))
         .bind(target(DeliveryEvent::Cancel))
         .bind(FailReason::Cancelled.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        let aborted = match (&row, &member) {
+            (Some(_), Some((group, _))) => groups::settle(&mut tx, &[group]).await?.aborted,
+            _ => Vec::new(),
+        };
+        tx.commit().await?;
         match row {
             Some(row) => Ok(Change::Done {
                 connection: row.try_get("connection")?,
+                aborted: aborted
+                    .into_iter()
+                    .map(|(connection, _)| connection)
+                    .collect(),
             }),
             None => self.refusal(id, "cancel").await,
         }
@@ -283,3 +310,21 @@ static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
         waiting = DeliveryStatus::WaitForSending,
     )
 });
+
+/// Locks the group of delivery `id`, if it is a group member, for the rest
+/// of the transaction: its group and place.
+async fn lock_group_of(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, i32)>, StorageError> {
+    let member: Option<(Option<String>, Option<i32>)> =
+        sqlx::query_as("SELECT group_id, group_order FROM deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((Some(group), Some(order))) = member else {
+        return Ok(None);
+    };
+    groups::lock(tx, &[&group]).await?;
+    Ok(Some((group, order)))
+}

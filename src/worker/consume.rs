@@ -69,7 +69,9 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                 delivery.redelivered || delivery.properties.message_id().is_some();
             let change = ctx
                 .with_db_retry("resending", || {
-                    ctx.store.resend(resend.id, key, repeat_is_duplicate)
+                    let group_timeout = ctx.config.worker.group_timeout;
+                    ctx.store
+                        .resend(resend.id, key, repeat_is_duplicate, group_timeout)
                 })
                 .await;
             let Some((delivery, change)) = committed(ctx, delivery, "resend", change).await else {
@@ -86,8 +88,14 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                 return;
             };
             ack(&delivery).await;
-            if let Change::Done { connection } = &change {
-                metrics::record_delivery(connection, DeliveryStatus::Failed.as_str(), None);
+            if let Change::Done {
+                connection,
+                aborted,
+            } = &change
+            {
+                for connection in std::iter::once(connection).chain(aborted) {
+                    metrics::record_delivery(connection, DeliveryStatus::Failed.as_str(), None);
+                }
             }
             operator_change(ctx, "cancel", cancel.id, change, None);
         }

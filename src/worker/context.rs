@@ -40,7 +40,7 @@ pub struct Context {
     /// after its grace, as each gives up at its claim's deadline.
     pub recording: TaskTracker,
     /// Wakes the due-sweeper early (a resend just made something due).
-    pub sweep_now: Notify,
+    pub sweep_now: Arc<Notify>,
     pub shutdown: CancellationToken,
     /// The calls this worker reserved of each connection's daily quota.
     pub quotas: Arc<super::quota::Quotas>,

@@ -15,6 +15,7 @@ use crate::adapters::{
 use crate::domain::admit::{self, Admission, Facts, Held};
 use crate::domain::budget::{self, Budget};
 use crate::domain::decide::{self, Call};
+use crate::domain::group::{Member, Standing};
 use crate::domain::limits;
 use crate::domain::{AttemptOutcome, Limits, Outcome, WaitReason};
 use crate::metrics;
@@ -66,6 +67,15 @@ enum Admitted {
 /// it is, whether its connection's daily quota has a call left for it.
 async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     let now = Utc::now();
+    let group = match member(ctx, claim).await {
+        Ok(group) => group,
+        Err(why) => {
+            tracing::warn!(
+                "the delivery's group could not be read ({why}); trying again shortly, no call"
+            );
+            return Admitted::Held(again_shortly(now));
+        }
+    };
     let adapter = ctx.adapters.get(&claim.connection);
     let unsupported = adapter.and_then(|a| a.check(&claim.command.message).err());
     let limits = ctx.config.limits_for(&claim.connection);
@@ -77,6 +87,7 @@ async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
         expires_at: claim.command.expires_at,
         unsupported: unsupported.as_ref().map(|u| u.0.as_str()),
         paused_until: ctx.store.paused_until(&claim.connection, now),
+        group,
     });
     let (held, outcome) = match (admission, adapter) {
         (Admission::Call, Some(adapter)) => {
@@ -99,9 +110,51 @@ async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
             tracing::info!(until = ?outcome.next_attempt_at, "outside the connection's sending window; no call");
             metrics::record_deferral(&claim.connection, WaitReason::Window.as_str());
         }
+        Held::Group => {
+            tracing::info!(until = ?outcome.next_attempt_at, "not its turn in its group yet; no call");
+            metrics::record_deferral(&claim.connection, WaitReason::Group.as_str());
+        }
+        Held::GroupAborted => tracing::info!("a member before it in its group failed; no call"),
+        Held::GroupGap => tracing::info!(
+            "its predecessor in its group did not arrive within the group timeout; no call"
+        ),
         Held::Expired | Held::Unsupported => {}
     }
     Admitted::Held(outcome)
+}
+
+/// How long the read of a member's group may take.
+const GROUP_READ_WITHIN: Duration = Duration::from_secs(2);
+
+/// The claimed delivery's place in its ordered group, with its group's
+/// standing as PostgreSQL has it now (the first member needs none).
+async fn member(ctx: &Context, claim: &Claimed) -> Result<Option<Member>, String> {
+    let Some(group) = &claim.command.group else {
+        return Ok(None);
+    };
+    let standing = if group.order == 0 {
+        Standing::default()
+    } else {
+        let read = ctx.store.group_standing(&group.id, group.order);
+        match tokio::time::timeout(GROUP_READ_WITHIN, read).await {
+            Ok(Ok(standing)) => standing,
+            Ok(Err(err)) => return Err(crate::error_chain(&err)),
+            Err(_) => return Err(format!("no answer within {GROUP_READ_WITHIN:?}")),
+        }
+    };
+    Ok(Some(Member {
+        order: group.order,
+        accepted_at: claim.accepted_at,
+        standing,
+        timeout: ctx.config.worker.group_timeout,
+    }))
+}
+
+/// No call now: due again in a second, using no attempt (what the
+/// admission needed to know could not be read).
+fn again_shortly(now: chrono::DateTime<Utc>) -> Outcome {
+    let again = now + chrono::Duration::seconds(1);
+    Outcome::wait(again, Some(WaitReason::Retry)).refunded()
 }
 
 /// The admitted delivery, if its connection's daily quota has a call left.
@@ -127,8 +180,7 @@ async fn within_quota(
             tracing::warn!(
                 "the daily quota could not be read ({why}); trying again shortly, no call"
             );
-            let again = now + chrono::Duration::seconds(1);
-            Admitted::Held(Outcome::wait(again, Some(WaitReason::Retry)).refunded())
+            Admitted::Held(again_shortly(now))
         }
     }
 }

@@ -2,14 +2,17 @@
 //! into sets, one statement and one commit each, with an answer per write.
 
 use super::batcher::{BatchError, Batcher};
+use crate::domain::DeliveryStatus;
 use crate::domain::SendCommand;
 use crate::domain::{AttemptRecord, Outcome};
 use crate::storage::batch::Accept;
+use crate::storage::groups::Settled;
 use crate::storage::{AcceptOutcome, Claimed, StorageError, Store};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// One write of the hot path, to be run in a set with others.
 pub enum Write {
@@ -109,18 +112,23 @@ async fn within<T>(
         .unwrap_or(Err(StorageError::Timeout(limit)))
 }
 
-/// The hot path's writer over `store`, with its two sides.
-pub fn batchers(store: &Store, sending_lease: Duration) -> (Accepts, Outcomes) {
+/// The hot path's writer over `store`, with its two sides. A group member
+/// an outcome released wakes `sweep_now`, this worker's sweeper, to claim it.
+pub fn batchers(
+    store: &Store,
+    sending_lease: Duration,
+    sweep_now: Arc<Notify>,
+) -> (Accepts, Outcomes) {
     let store = store.clone();
     let limit = set_timeout(sending_lease);
     let writes = Arc::new(Batcher::spawn(
         MAX_SET,
         SETS_IN_FLIGHT,
         move |writes: Vec<Write>| {
-            let store = store.clone();
+            let (store, sweep_now) = (store.clone(), sweep_now.clone());
             async move {
                 let (rows, started) = (writes.len(), std::time::Instant::now());
-                let written = write_set(&store, &writes, limit).await;
+                let written = write_set(&store, &writes, limit, &sweep_now).await;
                 crate::metrics::record_write_set(rows, started.elapsed());
                 Ok(written)
             }
@@ -140,13 +148,19 @@ type Answer = Result<Written, Arc<StorageError>>;
 /// be stored is stored in a reduced form (see [`reduced`]), so that its
 /// delivery leaves `sending` and the lease does not send it again. A
 /// transient error is every row's answer: their callers retry.
-async fn write_set(store: &Store, writes: &[Write], limit: Duration) -> Vec<Answer> {
+async fn write_set(
+    store: &Store,
+    writes: &[Write],
+    limit: Duration,
+    sweep_now: &Notify,
+) -> Vec<Answer> {
     let mut answers: Vec<Option<Answer>> = writes.iter().map(|_| None).collect();
     // Ranges of `writes` still to write, the next one last.
     let mut pending: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
     pending.push(0..writes.len());
     while let Some(range) = pending.pop() {
-        let err = match within(limit, write_part(store, &writes[range.clone()])).await {
+        let part = write_part(store, &writes[range.clone()], sweep_now);
+        let err = match within(limit, part).await {
             Ok(written) => {
                 for (answer, written) in answers[range].iter_mut().zip(written) {
                     *answer = Some(Ok(written));
@@ -174,9 +188,12 @@ async fn write_set(store: &Store, writes: &[Write], limit: Duration) -> Vec<Answ
             )
             .await;
             answers[range.start] = Some(match written {
-                Ok(written) => Ok(Written::Recorded(
-                    written.recorded.into_iter().next().flatten(),
-                )),
+                Ok(written) => {
+                    settled(&written.settled, sweep_now);
+                    Ok(Written::Recorded(
+                        written.recorded.into_iter().next().flatten(),
+                    ))
+                }
                 Err(err) => Err(Arc::new(err)),
             });
             continue;
@@ -198,6 +215,18 @@ async fn write_set(store: &Store, writes: &[Write], limit: Duration) -> Vec<Answ
         .collect()
 }
 
+/// What the outcomes of group members settled: the members aborted are
+/// deliveries that ended, and the members released are due now.
+fn settled(settled: &Settled, sweep_now: &Notify) {
+    for (connection, accepted_at) in &settled.aborted {
+        let latency = (Utc::now() - *accepted_at).to_std().ok();
+        crate::metrics::record_delivery(connection, DeliveryStatus::Failed.as_str(), latency);
+    }
+    if !settled.released.is_empty() {
+        sweep_now.notify_one();
+    }
+}
+
 /// An outcome without what a provider said: no message id or status, and
 /// a fixed text for its error and reason.
 fn reduced(outcome: &Outcome) -> Outcome {
@@ -215,7 +244,11 @@ fn reduced(outcome: &Outcome) -> Outcome {
 }
 
 /// One statement for `writes`: an answer per write, in order.
-async fn write_part(store: &Store, writes: &[Write]) -> Result<Vec<Written>, StorageError> {
+async fn write_part(
+    store: &Store,
+    writes: &[Write],
+    sweep_now: &Notify,
+) -> Result<Vec<Written>, StorageError> {
     let mut sends = Vec::new();
     let mut records = Vec::new();
     for write in writes {
@@ -225,6 +258,7 @@ async fn write_part(store: &Store, writes: &[Write]) -> Result<Vec<Written>, Sto
         }
     }
     let written = store.write_set(&sends, &records, Utc::now()).await?;
+    settled(&written.settled, sweep_now);
     let mut accepted = written.accepted.into_iter();
     let mut recorded = written.recorded.into_iter();
     Ok(writes

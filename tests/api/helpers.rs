@@ -58,6 +58,8 @@ pub struct Options {
     pub schedule: &'static str,
     pub http_timeout: &'static str,
     pub sending_lease: &'static str,
+    /// `[worker] group_timeout`.
+    pub group_timeout: &'static str,
     pub start_worker: bool,
     /// `classic` by default: every test makes its own queues and deletes
     /// them, a churn quorum queues are not made for.
@@ -78,6 +80,7 @@ impl Default for Options {
             schedule: r#"["100ms", "200ms"]"#,
             http_timeout: "2s",
             sending_lease: "30s",
+            group_timeout: "5m",
             start_worker: true,
             queue_type: "classic",
             extra_toml: String::new(),
@@ -154,6 +157,7 @@ concurrency = 16
 http_timeout = "{http_timeout}"
 shutdown_grace = "10s"
 sending_lease = "{lease}"
+group_timeout = "{group_timeout}"
 
 [defaults.retry]
 max_attempts = {max_attempts}
@@ -260,6 +264,7 @@ refresh_token = "a-stale-refresh-token"
         amqp = amqp_url(),
         http_timeout = options.http_timeout,
         lease = options.sending_lease,
+        group_timeout = options.group_timeout,
         max_attempts = options.max_attempts,
         schedule = options.schedule,
         sim_url = sim.base_url(),

@@ -8,6 +8,7 @@ mod chatwoot;
 mod cli;
 mod comm100;
 mod delivery;
+mod groups;
 mod helpers;
 mod highq;
 mod lease;

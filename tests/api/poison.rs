@@ -175,7 +175,8 @@ async fn a_providers_answer_that_cannot_be_stored_still_lands() {
 #[tokio::test]
 async fn one_bad_row_does_not_fail_the_rest_of_its_set() {
     let app = spawn_app_without_worker().await;
-    let (accepts, outcomes) = herald::worker::writer::batchers(&app.store, Duration::from_secs(30));
+    let (accepts, outcomes) =
+        herald::worker::writer::batchers(&app.store, Duration::from_secs(30), Default::default());
     let (good, bad) = (Uuid::new_v4(), Uuid::new_v4());
     let mut unstorable = (*send_command(bad, "628111000740")).clone();
     unstorable.message.text = Some("a\u{0}b".into());
