@@ -59,14 +59,14 @@ async fn outside_its_window_a_connection_waits_without_a_call_and_others_go_on()
 }
 
 #[tokio::test]
-async fn a_window_that_opens_releases_its_deliveries() {
+async fn a_window_that_opens_releases_its_deliveries_through_a_restart_of_the_worker() {
     let connection = unique_connection("konnek-opening");
     // A whole minute 15 to 75 seconds ahead: time enough to see the
     // deliveries wait before it.
     let opens = (Utc::now() + Span::seconds(75))
         .duration_trunc(Span::minutes(1))
         .expect("in range");
-    let app = spawn_app_with(Options {
+    let mut app = spawn_app_with(Options {
         extra_toml: windowed(&connection, opens),
         ..Options::default()
     })
@@ -81,6 +81,9 @@ async fn a_window_that_opens_releases_its_deliveries() {
         let d = app.wait_for_reason(*id, "window").await;
         assert_eq!(d.next_attempt_at, Some(opens));
     }
+    // What waits for the window waits in the table, not in the worker.
+    app.stop_worker().await;
+    app.start_worker().await;
     for (id, _) in &sends {
         let d = eventually(150, "the window to open and the send to go", || async {
             app.delivery(*id).await.filter(|d| d.status == "success")
