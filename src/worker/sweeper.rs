@@ -40,6 +40,11 @@ pub async fn run(ctx: Arc<Context>) {
     let mut reach = Reach::new(Instant::now());
     let mut batch = BATCH;
     loop {
+        // A worker that stops claims nothing more: what is due waits for
+        // the next worker, rather than being claimed while this one drains.
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
         if last_recovery.elapsed() >= recovery_every && reach.for_at_least(lease) {
             last_recovery = Instant::now();
             reach.note(recover(&ctx).await);
@@ -220,10 +225,11 @@ async fn claim(ctx: &Arc<Context>, most: usize) -> Result<usize, ()> {
     // claim runs in a task of its own, and whatever it claimed is delivered
     // with the permits it holds even when its answer comes after the
     // sweeper stopped waiting. Nothing claimed is left in `sending` with
-    // nobody sending it.
+    // nobody sending it: the task is one of the worker's tasks, which a
+    // stopping worker drains, deliveries it starts included.
     let within = limit / 2;
     let task_ctx = ctx.clone();
-    let claiming = tokio::spawn(async move {
+    let claiming = ctx.tasks.spawn(async move {
         let names: Vec<&str> = connections.iter().map(String::as_str).collect();
         let claims = task_ctx
             .store
