@@ -2,6 +2,7 @@
 
 mod operator;
 mod publish;
+mod timeline;
 mod view;
 
 use crate::tools::{bench, demo, simulate};
@@ -45,6 +46,9 @@ pub enum Command {
     Cancel {
         #[arg(required = true)]
         ids: Vec<String>,
+        /// Your name, for the audit trail (`herald show ID` prints who cancelled).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
     },
     /// Print one delivery with its attempts.
     Show(operator::ShowArgs),
@@ -97,7 +101,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Publish { file } => publish::run(&load()?, &file).await,
         Command::Resend(args) => operator::resend(&load()?, args).await,
-        Command::Cancel { ids } => operator::cancel(&load()?, &ids).await,
+        Command::Cancel { ids, operator } => {
+            operator::cancel(&load()?, &ids, operator.as_ref()).await
+        }
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => operator::list(&load_to_read()?, args).await,
         Command::Simulate(args) => {

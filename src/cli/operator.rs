@@ -4,7 +4,7 @@
 use super::{Failure, parse_id, view};
 use crate::config::Config;
 use crate::domain::status::{DeliveryEvent, sources};
-use crate::domain::{CancelCommand, Command, DeliveryStatus, ResendCommand};
+use crate::domain::{Actor, CancelCommand, Command, DeliveryStatus, Requester, ResendCommand};
 use crate::print::count;
 use crate::storage::Store;
 use crate::storage::operator::Filter;
@@ -26,9 +26,20 @@ pub struct ResendArgs {
     /// Only deliveries created before this time (RFC 3339).
     #[arg(long)]
     pub until: Option<String>,
-    /// Why, kept in the command.
+    /// Why, kept in the command and in each delivery's audit trail.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Your name, for the audit trail (`herald show ID` prints who resent).
+    #[arg(long = "as", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+/// Who asks, as the commands the CLI publishes say it.
+fn from_cli(operator: Option<&String>) -> Option<Requester> {
+    Some(Requester {
+        via: Actor::Cli.as_str().to_owned(),
+        name: operator.cloned(),
+    })
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,6 +136,7 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
             Command::Resend(ResendCommand {
                 id,
                 reason: args.reason.clone(),
+                by: from_cli(args.operator.as_ref()),
             })
         })
         .collect();
@@ -138,10 +150,20 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn cancel(config: &Config, ids: &[String]) -> Result<(), Failure> {
+pub async fn cancel(
+    config: &Config,
+    ids: &[String],
+    operator: Option<&String>,
+) -> Result<(), Failure> {
+    let cancel = |id| {
+        Command::Cancel(CancelCommand {
+            id,
+            by: from_cli(operator),
+        })
+    };
     let commands = ids
         .iter()
-        .map(|id| parse_id(id).map(|id| Command::Cancel(CancelCommand { id })))
+        .map(|id| parse_id(id).map(cancel))
         .collect::<Result<Vec<_>, _>>()?;
     publish(config, &commands).await?;
     println!(
@@ -165,12 +187,16 @@ pub async fn show(config: &Config, args: ShowArgs) -> Result<(), Failure> {
         .attempts(id)
         .await
         .context("reading attempts failed")?;
+    let events = store
+        .events(id)
+        .await
+        .context("reading the audit trail failed")?;
     if !args.json {
-        println!("{}", view::show(&delivery, &attempts));
+        println!("{}", view::show(&delivery, &attempts, &events));
         return Ok(());
     }
     let text = serde_json::to_string_pretty(
-        &serde_json::json!({ "delivery": delivery, "attempts": attempts }),
+        &serde_json::json!({ "delivery": delivery, "attempts": attempts, "events": events }),
     )
     .context("formatting failed")?;
     println!("{text}");

@@ -3,8 +3,10 @@
 //! in UTC to the second, a reason cut to fit a list's row (`show` prints it
 //! whole), and every count with its noun in the right number.
 
+use super::timeline;
 use crate::domain::ProviderStatus;
 use crate::print::{self, MISSING};
+use crate::storage::events::EventView;
 use crate::storage::operator::{AttemptView, DeliveryView};
 
 /// Characters of a reason a row of `herald list` shows.
@@ -66,13 +68,17 @@ pub fn list(deliveries: &[DeliveryView], limit: i64) -> String {
     format!("{}\n{total}, newest first{more}", print::render(&table))
 }
 
-/// What `herald show` prints: the delivery's fields, its attempts, and the
-/// command it was given.
-pub fn show(delivery: &DeliveryView, attempts: &[AttemptView]) -> String {
+/// Characters of a message's text `herald show` prints.
+const SHOW_TEXT: usize = 60;
+
+/// What `herald show` prints: the delivery's fields, a summary of its
+/// message (recipients, kind, the start of its text; never a provider's
+/// credentials, which no command holds), and its timeline.
+pub fn show(delivery: &DeliveryView, attempts: &[AttemptView], events: &[EventView]) -> String {
     let d = delivery;
     let text = |value: &Option<String>| print::or_missing(value.as_deref().map(print::one_line));
     let mut fields = print::table(&[], &[]);
-    for (name, value) in [
+    let mut rows = vec![
         ("delivery", d.id.to_string()),
         ("connection", d.connection.clone()),
         ("status", d.status.clone()),
@@ -88,47 +94,65 @@ pub fn show(delivery: &DeliveryView, attempts: &[AttemptView]) -> String {
         ("fail reason", text(&d.fail_reason)),
         ("created (UTC)", print::time(d.created_at)),
         ("updated (UTC)", print::time(d.updated_at)),
-    ] {
+    ];
+    match &d.command {
+        Some(command) => rows.extend(summary(command)),
+        None => rows.push(("message", format!("{MISSING} (the command was rejected)"))),
+    }
+    for (name, value) in rows {
         fields.add_row([name.to_owned(), value]);
     }
-    let mut out = print::render(&fields);
-    out.push_str(&format!(
-        "\n\n{}",
-        print::count(attempts.len(), "attempt", "attempts")
-    ));
-    if !attempts.is_empty() {
-        let mut table = print::table(
-            &[
-                "round",
-                "attempt",
-                "started (UTC)",
-                "finished (UTC)",
-                "HTTP",
-                "outcome",
-                "error",
-            ],
-            &[0, 1, 4],
-        );
-        for a in attempts {
-            table.add_row([
-                a.round.to_string(),
-                a.attempt.to_string(),
-                print::time(a.started_at),
-                print::time(a.finished_at),
-                print::or_missing(a.http_status.map(|s| s.to_string())),
-                a.outcome.clone(),
-                text(&a.error),
-            ]);
+    format!(
+        "{}\n\n{}, {}\n{}",
+        print::render(&fields),
+        print::count(attempts.len(), "attempt", "attempts"),
+        print::count(events.len(), "other change", "other changes"),
+        timeline::timeline(d, attempts, events)
+    )
+}
+
+/// The message of a stored send command, as `show`'s rows.
+fn summary(command: &serde_json::Value) -> Vec<(&'static str, String)> {
+    let message = &command["message"];
+    let words = |value: &serde_json::Value| value.as_str().map(print::one_line);
+    let mut rows = Vec::new();
+    let kind = words(&message["kind"]).unwrap_or_else(|| "text".to_owned());
+    rows.push(("message", kind));
+    let mut to = words(&message["to"]).into_iter().collect::<Vec<_>>();
+    for copy in ["cc", "bcc"] {
+        if let Some(list) = message[copy].as_array() {
+            to.extend(
+                list.iter()
+                    .filter_map(words)
+                    .map(|r| format!("{r} ({copy})")),
+            );
         }
-        out.push_str(&format!("\n{}", print::render(&table)));
     }
-    let command = d
-        .command
-        .as_ref()
-        .and_then(|c| serde_json::to_string_pretty(c).ok())
-        .unwrap_or_else(|| format!("{MISSING} (the command was rejected)"));
-    out.push_str(&format!("\n\ncommand\n{command}"));
-    out
+    if !to.is_empty() {
+        rows.push(("to", to.join(", ")));
+    }
+    for (name, key) in [("subject", "subject"), ("text", "text")] {
+        if let Some(value) = words(&message[key]) {
+            rows.push((name, print::cut(&value, SHOW_TEXT)));
+        }
+    }
+    if let Some(media) =
+        words(&message["media"]["name"]).or_else(|| words(&message["media"]["url"]))
+    {
+        rows.push(("media", print::cut(&media, SHOW_TEXT)));
+    }
+    if let (Some(group), Some(order)) = (
+        words(&command["group"]["id"]),
+        command["group"]["order"].as_u64(),
+    ) {
+        rows.push(("group", format!("{group}, member {order}")));
+    }
+    for (name, key) in [("not before", "not_before"), ("expires at", "expires_at")] {
+        if let Some(value) = words(&command[key]) {
+            rows.push((name, value));
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -157,7 +181,9 @@ mod tests {
             fail_reason: reason.map(str::to_owned),
             created_at: at("2026-12-02T21:03:11.5+07:00"),
             updated_at: at("2026-12-02T14:03:12Z"),
-            command: Some(serde_json::json!({"type": "send"})),
+            command: Some(
+                serde_json::json!({"type": "send", "message": {"to": "+1", "text": "hi"}}),
+            ),
         }
     }
 
@@ -206,11 +232,12 @@ mod tests {
             outcome: "permanent".into(),
             error: None,
         };
-        let text = show(&d, &[attempt(1)]);
+        let text = show(&d, &[attempt(1)], &[]);
         assert!(
-            text.contains("Delivered") && text.contains("1 attempt\n"),
+            text.contains("Delivered") && text.contains("1 attempt, 0 other changes\n"),
             "{text}"
         );
+        assert!(text.contains("to   ") && text.contains("+1"), "{text}");
         assert!(text.contains("blocked by the provider"), "{text}");
         let created = text.lines().find(|l| l.contains("created (UTC)"));
         assert!(
@@ -218,11 +245,11 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("+00:00"), "{text}");
-        let two = show(&d, &[attempt(1), attempt(2)]);
-        assert!(two.contains("2 attempts\n"), "{two}");
+        let two = show(&d, &[attempt(1), attempt(2)], &[]);
+        assert!(two.contains("2 attempts, 0 other changes\n"), "{two}");
         let last_attempt = two
             .lines()
-            .find(|l| l.contains("permanent") && l.contains(MISSING));
-        assert!(last_attempt.is_some(), "no HTTP status is {MISSING}: {two}");
+            .find(|l| l.contains("permanent") && l.contains("no HTTP answer"));
+        assert!(last_attempt.is_some(), "{two}");
     }
 }

@@ -2,6 +2,7 @@
 //! edge. Nothing after [`Command::parse`] sees raw bytes.
 
 use super::message::{InvalidMessage, Message};
+use super::reasons::Actor;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -61,11 +62,37 @@ pub struct ResendCommand {
     pub id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Requester>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CancelCommand {
     pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Requester>,
+}
+
+/// Who asked for a resend or cancel, as herald's own tools say in the
+/// command (`"by": {"via": "cli", "name": "alice"}`), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// `cli` or `api`; anything else is taken for another producer.
+    pub via: String,
+    /// The operator's name, where given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Requester {
+    /// The actor the audit trail records for a command that says `by`.
+    pub fn actor(by: Option<&Requester>) -> Actor {
+        match by.map(|by| by.via.as_str()) {
+            Some("cli") => Actor::Cli,
+            Some("api") => Actor::Api,
+            _ => Actor::Producer,
+        }
+    }
 }
 
 /// The wire form: a serde enum tagged by `type` (parsing goes type by type,

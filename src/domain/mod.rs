@@ -49,11 +49,11 @@ pub mod window;
 #[cfg(test)]
 mod machine_tests;
 
-pub use command::{CancelCommand, Command, GroupRef, ResendCommand, SendCommand};
+pub use command::{CancelCommand, Command, GroupRef, Requester, ResendCommand, SendCommand};
 pub use limits::Limits;
 pub use message::{Message, MessageKind};
 pub use outcome::{AttemptRecord, Outcome};
 pub use provider_status::ProviderStatus;
-pub use reasons::{AttemptOutcome, FailReason, WaitReason};
+pub use reasons::{Actor, AttemptOutcome, EventKind, FailReason, WaitReason};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use status::{DeliveryEvent, DeliveryStatus, InvalidTransition};

@@ -3,7 +3,7 @@
 //! moves by one event of the state machine: its status is
 //! [`transition`]'s answer, never set by hand.
 
-use super::reasons::{AttemptOutcome, WaitReason};
+use super::reasons::{AttemptOutcome, EventKind, WaitReason};
 use super::status::{DeliveryEvent, DeliveryStatus, transition};
 use chrono::{DateTime, Utc};
 
@@ -92,6 +92,16 @@ impl Outcome {
         Outcome {
             attempt: Some(attempt),
             ..self
+        }
+    }
+
+    /// The audit event this outcome records, where no attempt row tells
+    /// it: a delivery held back without a call waits or fails.
+    pub fn audit(&self) -> Option<EventKind> {
+        match (&self.attempt, self.status) {
+            (Some(_), _) => None,
+            (None, DeliveryStatus::Failed) => Some(EventKind::Failed),
+            (None, _) => Some(EventKind::Deferred),
         }
     }
 }

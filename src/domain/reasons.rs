@@ -87,6 +87,49 @@ words! {
     }
 }
 
+words! {
+    /// What an audit event of a delivery (`delivery_events.kind`) records.
+    EventKind {
+        /// Claimed, and held back without a call: it waits (`reason` says why).
+        Deferred => "deferred",
+        /// Claimed, and failed without a call (expired, unsupported, its
+        /// group aborted or with a gap).
+        Failed => "failed",
+        /// Its predecessor in its group succeeded: it is due now.
+        Released => "released",
+        /// A member before it in its group failed: it failed, `group_aborted`.
+        Aborted => "aborted",
+        /// The member before it was resent: it waits for its turn again.
+        Requeued => "requeued",
+        /// Its worker was lost: the lease took the claim back.
+        Recovered => "recovered",
+        /// An operator started a new round of attempts.
+        Resent => "resent",
+        /// An operator cancelled it while it waited.
+        Cancelled => "cancelled",
+        /// Its `expires_at` passed while it waited.
+        Expired => "expired",
+        /// A provider's callback moved its provider status.
+        ProviderStatus => "provider_status",
+    }
+}
+
+words! {
+    /// Who made a change the audit trail records (`delivery_events.actor`).
+    Actor {
+        /// A worker, on its own.
+        Worker => "worker",
+        /// An operator through `herald resend` / `herald cancel`.
+        Cli => "cli",
+        /// An operator through the admin API.
+        Api => "api",
+        /// A provider's status callback.
+        Callback => "callback",
+        /// A `resend` or `cancel` command published by other means.
+        Producer => "producer",
+    }
+}
+
 /// How a failure's text opens when it names why, beside a fixed reason.
 pub mod prefix {
     /// The adapter cannot carry the message.
@@ -119,6 +162,8 @@ mod tests {
             AttemptOutcome::parse,
         );
         check(FailReason::ALL, FailReason::as_str, FailReason::parse);
+        check(EventKind::ALL, EventKind::as_str, EventKind::parse);
+        check(Actor::ALL, Actor::as_str, Actor::parse);
     }
 
     #[test]

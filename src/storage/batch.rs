@@ -8,9 +8,10 @@
 pub use super::columns::Accept;
 use super::columns::{OutcomeColumns, SendColumns};
 use super::deliveries::{AcceptOutcome, Claimed};
+use super::events::By;
 use super::groups::{self, Settled};
 use super::{StorageError, Store};
-use crate::domain::{DeliveryStatus, Outcome, SendCommand};
+use crate::domain::{Actor, DeliveryStatus, Outcome, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -78,7 +79,8 @@ pub struct SetWritten {
 /// for an insert still in progress and sees it committed) returns that row
 /// as it is now. A row of another token is not returned: a duplicate. The
 /// outcome's update finds the claim gone the second time, and its attempt
-/// row is keyed by delivery and call start.
+/// row is keyed by delivery and call start. An outcome without a call
+/// leaves its audit event beside it, only where it landed.
 static WRITE_SET: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
@@ -102,10 +104,10 @@ accepted AS ( \
 outcomes AS ( \
     SELECT * FROM UNNEST($13::uuid[], $14::timestamptz[], $15::text[], $16::timestamptz[], \
         $17::text[], $18::text[], $19::smallint[], $20::text[], $21::int[], $22::int[], $23::int[], \
-        $24::timestamptz[], $25::timestamptz[], $26::int[], $27::text[], $28::text[]) \
+        $24::timestamptz[], $25::timestamptz[], $26::int[], $27::text[], $28::text[], $30::text[]) \
     AS t(id, claimed_at, status, next_at, wait_reason, fail_reason, provider_status, \
          remote_id, refund, round, attempt, started_at, finished_at, http_status, \
-         outcome, error)), \
+         outcome, error, event)), \
 updated AS ( \
     UPDATE deliveries d SET status = o.status, next_attempt_at = o.next_at, \
         wait_reason = o.wait_reason, fail_reason = o.fail_reason, \
@@ -120,12 +122,18 @@ attempt AS ( \
         http_status, outcome, error) \
     SELECT id, round, attempt, started_at, finished_at, http_status, outcome, error \
     FROM outcomes WHERE outcome IS NOT NULL \
-    ON CONFLICT (delivery_id, started_at) DO NOTHING) \
+    ON CONFLICT (delivery_id, started_at) DO NOTHING), \
+audit AS ( \
+    INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, until, actor) \
+    SELECT o.id, o.event, '{sending}', o.status, COALESCE(o.fail_reason, o.wait_reason), \
+        o.next_at, '{worker}' \
+    FROM outcomes o JOIN updated u ON u.id = o.id WHERE o.event IS NOT NULL) \
 SELECT true AS accept, id, status, attempts, resends, remote_id, claimed_at, accepted_at \
 FROM accepted \
 UNION ALL \
 SELECT false, id, NULL, NULL, NULL, NULL, NULL, accepted_at FROM updated",
         sending = DeliveryStatus::Sending,
+        worker = Actor::Worker,
     )
 });
 
@@ -180,7 +188,8 @@ impl Store {
             .bind(&o.http_statuses)
             .bind(&o.outcomes)
             .bind(&o.errors)
-            .bind(&s.tokens);
+            .bind(&s.tokens)
+            .bind(&o.events);
         // An outcome of a group member settles its group in the same commit.
         let groups: Vec<&str> = outcomes
             .iter()
@@ -192,7 +201,7 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             groups::lock(&mut tx, &groups).await?;
             let rows = query.fetch_all(&mut *tx).await?;
-            let settled = groups::settle(&mut tx, &groups).await?;
+            let settled = groups::settle(&mut tx, &groups, By::WORKER).await?;
             tx.commit().await?;
             (rows, settled)
         };

@@ -8,7 +8,7 @@
 //! sweeper once a second, applies it when the delivery appears.
 
 use super::{StorageError, Store};
-use crate::domain::ProviderStatus;
+use crate::domain::{Actor, EventKind, ProviderStatus};
 use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
@@ -60,13 +60,17 @@ impl Store {
         let own_id = Uuid::parse_str(remote_id.trim()).ok();
         let row = sqlx::query(
             "WITH target AS ( \
-                 SELECT id FROM deliveries \
+                 SELECT id, provider_status AS was FROM deliveries \
                  WHERE connection = $1 AND (id = $2 OR remote_id = $3) LIMIT 1 \
              ), moved AS ( \
                  UPDATE deliveries d SET provider_status = $4, updated_at = now() \
                  FROM target WHERE d.id = target.id \
                    AND (d.provider_status IS NULL OR d.provider_status < $4) \
-                 RETURNING d.id \
+                 RETURNING d.id, target.was \
+             ), audit AS ( \
+                 INSERT INTO delivery_events (delivery_id, kind, reason, actor) \
+                 SELECT id, $5, 'provider status ' || COALESCE(was::text, 'none') || ' -> ' || $4, $6 \
+                 FROM moved \
              ), kept AS ( \
                  INSERT INTO early_callbacks (connection, remote_id, status) \
                  SELECT $1, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM target) \
@@ -80,6 +84,8 @@ impl Store {
         .bind(own_id)
         .bind(remote_id)
         .bind(status.get())
+        .bind(EventKind::ProviderStatus.as_str())
+        .bind(Actor::Callback.as_str())
         .fetch_one(&self.pool)
         .await?;
         let found: i64 = row.try_get("found")?;
@@ -123,10 +129,16 @@ impl Store {
                  RETURNING d.id, e.status \
              ), moved AS ( \
                  UPDATE deliveries d SET provider_status = m.status, updated_at = now() \
-                 FROM (SELECT id, max(status) AS status FROM matched GROUP BY id) m \
+                 FROM (SELECT m.id, max(m.status) AS status, min(w.provider_status) AS was \
+                       FROM matched m JOIN deliveries w ON w.id = m.id GROUP BY m.id) m \
                  WHERE d.id = m.id \
                    AND (d.provider_status IS NULL OR d.provider_status < m.status) \
-                 RETURNING d.id \
+                 RETURNING d.id, m.was, m.status \
+             ), audit AS ( \
+                 INSERT INTO delivery_events (delivery_id, kind, reason, actor) \
+                 SELECT id, $2, \
+                     'provider status ' || COALESCE(was::text, 'none') || ' -> ' || status, $3 \
+                 FROM moved \
              ), forgotten AS ( \
                  DELETE FROM early_callbacks e \
                  WHERE e.received_at < now() - make_interval(secs => $1) \
@@ -139,6 +151,8 @@ impl Store {
                     (SELECT count(*) FROM forgotten) AS forgotten",
         )
         .bind(EARLY_CALLBACK_KEPT.as_secs_f64())
+        .bind(EventKind::ProviderStatus.as_str())
+        .bind(Actor::Callback.as_str())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -135,6 +135,8 @@ pub(super) struct OutcomeColumns<'a> {
     pub(super) http_statuses: Vec<Option<i32>>,
     pub(super) outcomes: Vec<Option<&'static str>>,
     pub(super) errors: Vec<Option<Cow<'a, str>>>,
+    /// The audit event of an outcome no attempt row tells.
+    pub(super) events: Vec<Option<&'static str>>,
 }
 
 impl<'a> OutcomeColumns<'a> {
@@ -157,6 +159,7 @@ impl<'a> OutcomeColumns<'a> {
             http_statuses: Vec::with_capacity(n),
             outcomes: Vec::with_capacity(n),
             errors: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
         };
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| items[i].0.id);
@@ -192,6 +195,7 @@ impl<'a> OutcomeColumns<'a> {
                     .and_then(|a| a.error.as_deref())
                     .map(|error| storable(error, MAX_TEXT)),
             );
+            c.events.push(outcome.audit().map(|kind| kind.as_str()));
         }
         c
     }

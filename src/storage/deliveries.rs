@@ -8,7 +8,7 @@ use super::{StorageError, Store};
 
 /// The longest connection name kept for a refused command, in bytes.
 const MAX_CONNECTION: usize = 200;
-use crate::domain::{DeliveryStatus, FailReason, SendCommand};
+use crate::domain::{Actor, DeliveryStatus, EventKind, FailReason, SendCommand};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::sync::{Arc, LazyLock};
@@ -196,13 +196,21 @@ static CLAIM_DUE: LazyLock<String> = LazyLock::new(|| {
 /// holds only the waiting rows that have an `expires_at`.
 pub static EXPIRE_DUE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE deliveries SET status = '{failed}', fail_reason = '{expired}', \
-             next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
-         WHERE status = '{waiting}' AND expires_at IS NOT NULL AND expires_at <= now() \
-         RETURNING connection, accepted_at, group_id",
+        "WITH expired AS ( \
+             UPDATE deliveries SET status = '{failed}', fail_reason = '{expired}', \
+                 next_attempt_at = NULL, wait_reason = NULL, updated_at = now() \
+             WHERE status = '{waiting}' AND expires_at IS NOT NULL AND expires_at <= now() \
+             RETURNING id, connection, accepted_at, group_id), \
+         audit AS ( \
+             INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, actor) \
+             SELECT id, '{expired_event}', '{waiting}', '{failed}', '{expired}', '{worker}' \
+             FROM expired) \
+         SELECT connection, accepted_at, group_id FROM expired",
         failed = DeliveryStatus::Failed,
         expired = FailReason::Expired,
         waiting = DeliveryStatus::WaitForSending,
+        expired_event = EventKind::Expired,
+        worker = Actor::Worker,
     )
 });
 

@@ -10,9 +10,10 @@
 //! lock, a member that starts to wait while its predecessor succeeds could
 //! be missed by both settlings.
 
+use super::events::By;
 use super::{StorageError, Store};
 use crate::domain::group::Standing;
-use crate::domain::{DeliveryStatus, FailReason, WaitReason};
+use crate::domain::{DeliveryStatus, EventKind, FailReason, WaitReason};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use std::sync::LazyLock;
@@ -49,9 +50,10 @@ pub struct Settled {
     pub aborted: Vec<(String, DateTime<Utc>)>,
 }
 
-/// The settling of groups `$1`. The outer conditions on `d` are the
-/// members' again: a member claimed meanwhile (by a sweeper that found it
-/// due) is left to its claim.
+/// The settling of groups `$1`, each change with its audit event by `$2`
+/// (the actor) and `$3` (the operator, where named). The outer conditions
+/// on `d` are the members' again: a member claimed meanwhile (by a sweeper
+/// that found it due) is left to its claim.
 static SETTLE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\
@@ -62,28 +64,39 @@ WITH waiting AS ( \
         EXISTS (SELECT 1 FROM deliveries p WHERE p.group_id = d.group_id \
             AND p.group_order = d.group_order - 1 AND p.status = '{success}') AS released \
     FROM deliveries d \
-    WHERE d.group_id = ANY($1) AND d.status = '{waiting}' AND d.wait_reason = '{group}') \
-UPDATE deliveries d SET \
-    status = CASE WHEN w.aborted THEN '{failed}' ELSE d.status END, \
-    fail_reason = CASE WHEN w.aborted THEN '{aborted}' END, \
-    next_attempt_at = CASE WHEN w.aborted THEN NULL ELSE now() END, \
-    wait_reason = NULL, updated_at = now() \
-FROM waiting w \
-WHERE d.id = w.id AND (w.aborted OR w.released) \
-  AND d.status = '{waiting}' AND d.wait_reason = '{group}' \
-RETURNING d.connection, d.accepted_at, w.aborted",
+    WHERE d.group_id = ANY($1) AND d.status = '{waiting}' AND d.wait_reason = '{group}'), \
+settled AS ( \
+    UPDATE deliveries d SET \
+        status = CASE WHEN w.aborted THEN '{failed}' ELSE d.status END, \
+        fail_reason = CASE WHEN w.aborted THEN '{group_aborted}' END, \
+        next_attempt_at = CASE WHEN w.aborted THEN NULL ELSE now() END, \
+        wait_reason = NULL, updated_at = now() \
+    FROM waiting w \
+    WHERE d.id = w.id AND (w.aborted OR w.released) \
+      AND d.status = '{waiting}' AND d.wait_reason = '{group}' \
+    RETURNING d.id, d.connection, d.accepted_at, w.aborted), \
+audit AS ( \
+    INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, actor, operator) \
+    SELECT id, CASE WHEN aborted THEN '{aborted_event}' ELSE '{released_event}' END, '{waiting}', \
+        CASE WHEN aborted THEN '{failed}' ELSE '{waiting}' END, \
+        CASE WHEN aborted THEN '{group_aborted}' ELSE 'its predecessor succeeded' END, $2, $3 \
+    FROM settled) \
+SELECT connection, accepted_at, aborted FROM settled",
         failed = DeliveryStatus::Failed,
         success = DeliveryStatus::Success,
         waiting = DeliveryStatus::WaitForSending,
         group = WaitReason::Group,
-        aborted = FailReason::GroupAborted,
+        group_aborted = FailReason::GroupAborted,
+        aborted_event = EventKind::Aborted,
+        released_event = EventKind::Released,
     )
 });
 
-/// Settles `groups`, locked by [`lock`] in this transaction.
+/// Settles `groups`, locked by [`lock`] in this transaction, for `by`.
 pub(super) async fn settle(
     tx: &mut PgConnection,
     groups: &[&str],
+    by: By<'_>,
 ) -> Result<Settled, StorageError> {
     let mut settled = Settled::default();
     if groups.is_empty() {
@@ -91,6 +104,8 @@ pub(super) async fn settle(
     }
     let rows = sqlx::query(SETTLE.as_str())
         .bind(groups)
+        .bind(by.actor.as_str())
+        .bind(by.operator)
         .fetch_all(&mut *tx)
         .await?;
     for row in rows {
@@ -106,32 +121,44 @@ pub(super) async fn settle(
 
 /// The members aborted behind member `$2` of group `$1`, put back to wait
 /// for their turn when that member is resent: due a timeout later (`$3`,
-/// in seconds) in case no release comes.
+/// in seconds) in case no release comes; audited for `$4`, `$5`.
 static REARM: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE deliveries SET status = '{waiting}', wait_reason = '{group}', fail_reason = NULL, \
-             next_attempt_at = now() + make_interval(secs => $3), updated_at = now() \
-         WHERE group_id = $1 AND group_order > $2 AND status = '{failed}' \
-           AND fail_reason = '{aborted}'",
+        "WITH requeued AS ( \
+             UPDATE deliveries SET status = '{waiting}', wait_reason = '{group}', \
+                 fail_reason = NULL, next_attempt_at = now() + make_interval(secs => $3), \
+                 updated_at = now() \
+             WHERE group_id = $1 AND group_order > $2 AND status = '{failed}' \
+               AND fail_reason = '{aborted}' \
+             RETURNING id, next_attempt_at) \
+         INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, until, \
+             actor, operator) \
+         SELECT id, '{requeued}', '{failed}', '{waiting}', \
+             'the member it waited behind was resent', next_attempt_at, $4, $5 \
+         FROM requeued",
         waiting = DeliveryStatus::WaitForSending,
         group = WaitReason::Group,
         failed = DeliveryStatus::Failed,
         aborted = FailReason::GroupAborted,
+        requeued = EventKind::Requeued,
     )
 });
 
 /// Puts the members aborted behind member `order` of `group` back to wait
-/// for their turn (see [`REARM`]); returns how many.
+/// for their turn (see [`REARM`]), for `by`; returns how many.
 pub(super) async fn rearm(
     tx: &mut PgConnection,
     group: &str,
     order: i32,
     timeout: Duration,
+    by: By<'_>,
 ) -> Result<u64, StorageError> {
     let done = sqlx::query(REARM.as_str())
         .bind(group)
         .bind(order)
         .bind(timeout.as_secs_f64())
+        .bind(by.actor.as_str())
+        .bind(by.operator)
         .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
@@ -174,7 +201,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         lock(&mut tx, groups).await?;
-        let settled = settle(&mut tx, groups).await?;
+        let settled = settle(&mut tx, groups, By::WORKER).await?;
         tx.commit().await?;
         Ok(settled)
     }

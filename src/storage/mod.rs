@@ -11,6 +11,7 @@
 //! - [`pauses`]: connections a provider's quota refusal paused, and this
 //!   process's copy of them.
 //! - [`quota`]: the calls of each connection per day, against its daily quota.
+//! - [`events`]: the audit trail of changes no attempt row tells.
 //! - [`groups`]: ordered groups: a member's standing, and settling a group
 //!   after one of its members changed.
 
@@ -18,6 +19,7 @@ pub mod batch;
 pub mod callbacks;
 mod columns;
 pub mod deliveries;
+pub mod events;
 pub mod figures;
 pub mod groups;
 pub mod operator;

@@ -1,13 +1,16 @@
 //! What operators read and change: one delivery with its attempts, lists,
 //! resend and cancel. The same statements serve the CLI and the admin API.
 
+use super::events::By;
 use super::groups;
+use super::text::{MAX_TEXT, storable};
 use super::{StorageError, Store};
 use crate::domain::status::{DeliveryEvent, sources, target};
-use crate::domain::{DeliveryStatus, FailReason, WaitReason};
+use crate::domain::{DeliveryStatus, EventKind, FailReason, WaitReason};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -146,7 +149,9 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Starts a new round of attempts for a `failed` or `success` delivery.
+    /// Starts a new round of attempts for a `failed` or `success` delivery,
+    /// for `by`, with the operator's `reason`; the members of its group
+    /// aborted behind it wait for their turn again.
     ///
     /// `key` identifies the resend command; the delivery keeps the last one
     /// applied. Where `repeat_is_duplicate` (the command was handed out
@@ -158,29 +163,27 @@ impl Store {
         key: Uuid,
         repeat_is_duplicate: bool,
         group_timeout: Duration,
+        by: By<'_>,
+        reason: Option<&str>,
     ) -> Result<Change, StorageError> {
         let mut tx = self.pool.begin().await?;
         let member = lock_group_of(&mut tx, id).await?;
-        let row = sqlx::query(
-            "UPDATE deliveries SET status = $5, attempts = 0, resends = resends + 1, \
-                 next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
-                 last_resend_key = $2, updated_at = now() \
-             WHERE id = $1 AND status = ANY($4) AND command IS NOT NULL \
-               AND NOT ($3 AND last_resend_key IS NOT DISTINCT FROM $2) \
-             RETURNING connection",
-        )
-        .bind(id)
-        .bind(key)
-        .bind(repeat_is_duplicate)
-        .bind(sources(DeliveryEvent::Resend))
-        .bind(target(DeliveryEvent::Resend))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = sqlx::query(RESEND.as_str())
+            .bind(id)
+            .bind(key)
+            .bind(repeat_is_duplicate)
+            .bind(sources(DeliveryEvent::Resend))
+            .bind(target(DeliveryEvent::Resend))
+            .bind(reason.map(|r| storable(r, MAX_TEXT)))
+            .bind(by.actor.as_str())
+            .bind(by.operator)
+            .fetch_optional(&mut *tx)
+            .await?;
         if row.is_some()
             && let Some((group, order)) = &member
         {
             // The members aborted behind it wait for their turn again.
-            groups::rearm(&mut tx, group, *order, group_timeout).await?;
+            groups::rearm(&mut tx, group, *order, group_timeout, by).await?;
         }
         tx.commit().await?;
         match row {
@@ -205,24 +208,22 @@ impl Store {
         Ok(key.flatten())
     }
 
-    /// Fails a delivery that is still `waitForSending`, with `cancelled`;
-    /// the members of its group waiting behind it are aborted.
-    pub async fn cancel(&self, id: Uuid) -> Result<Change, StorageError> {
+    /// Fails a delivery that is still `waitForSending`, with `cancelled`,
+    /// for `by`; the members of its group waiting behind it are aborted.
+    pub async fn cancel(&self, id: Uuid, by: By<'_>) -> Result<Change, StorageError> {
         let mut tx = self.pool.begin().await?;
         let member = lock_group_of(&mut tx, id).await?;
-        let row = sqlx::query(
-            "UPDATE deliveries SET status = $3, fail_reason = $4, next_attempt_at = NULL, \
-                 wait_reason = NULL, updated_at = now() \
-             WHERE id = $1 AND status = ANY($2) RETURNING connection",
-        )
-        .bind(id)
-        .bind(sources(DeliveryEvent::Cancel))
-        .bind(target(DeliveryEvent::Cancel))
-        .bind(FailReason::Cancelled.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = sqlx::query(CANCEL.as_str())
+            .bind(id)
+            .bind(sources(DeliveryEvent::Cancel))
+            .bind(target(DeliveryEvent::Cancel))
+            .bind(FailReason::Cancelled.as_str())
+            .bind(by.actor.as_str())
+            .bind(by.operator)
+            .fetch_optional(&mut *tx)
+            .await?;
         let aborted = match (&row, &member) {
-            (Some(_), Some((group, _))) => groups::settle(&mut tx, &[group]).await?.aborted,
+            (Some(_), Some((group, _))) => groups::settle(&mut tx, &[group], by).await?.aborted,
             _ => Vec::new(),
         };
         tx.commit().await?;
@@ -307,6 +308,45 @@ static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
         "SELECT connection, COALESCE(wait_reason, '{retry}') AS reason, count(*) AS n \
          FROM deliveries WHERE status = '{waiting}' GROUP BY 1, 2",
         retry = WaitReason::Retry,
+        waiting = DeliveryStatus::WaitForSending,
+    )
+});
+
+/// A resend of `$1` (see [`Store::resend`]) and its audit event: from the
+/// status it had, for actor `$7` and operator `$8`, with the reason `$6`.
+static RESEND: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH resent AS ( \
+             UPDATE deliveries d SET status = $5, attempts = 0, resends = d.resends + 1, \
+                 next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
+                 last_resend_key = $2, updated_at = now() \
+             FROM (SELECT status AS was FROM deliveries WHERE id = $1) o \
+             WHERE d.id = $1 AND d.status = ANY($4) AND d.command IS NOT NULL \
+               AND NOT ($3 AND d.last_resend_key IS NOT DISTINCT FROM $2) \
+             RETURNING d.connection, o.was), \
+         audit AS ( \
+             INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, \
+                 actor, operator) \
+             SELECT $1, '{resent}', was, $5, $6, $7, $8 FROM resent) \
+         SELECT connection FROM resent",
+        resent = EventKind::Resent,
+    )
+});
+
+/// A cancel of `$1` (see [`Store::cancel`]) and its audit event, for actor
+/// `$5` and operator `$6`.
+static CANCEL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH cancelled AS ( \
+             UPDATE deliveries SET status = $3, fail_reason = $4, next_attempt_at = NULL, \
+                 wait_reason = NULL, updated_at = now() \
+             WHERE id = $1 AND status = ANY($2) RETURNING connection), \
+         audit AS ( \
+             INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, \
+                 actor, operator) \
+             SELECT $1, '{cancelled}', '{waiting}', $3, $4, $5, $6 FROM cancelled) \
+         SELECT connection FROM cancelled",
+        cancelled = EventKind::Cancelled,
         waiting = DeliveryStatus::WaitForSending,
     )
 });

@@ -5,7 +5,7 @@
 
 use super::{StorageError, Store};
 use crate::domain::lost::lost_claim;
-use crate::domain::{DeliveryStatus, RetryPolicy};
+use crate::domain::{Actor, DeliveryStatus, EventKind, RetryPolicy};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::sync::LazyLock;
@@ -16,10 +16,29 @@ use uuid::Uuid;
 /// predicate the state's literal must match).
 static STALE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT id, connection, attempts, resends, claimed_at, accepted_at FROM deliveries \
+        "SELECT id, connection, attempts, resends, claimed_at, accepted_at, group_id FROM deliveries \
          WHERE status = '{sending}' AND claimed_at < now() - make_interval(secs => $1) \
          ORDER BY claimed_at LIMIT 500 FOR UPDATE SKIP LOCKED",
         sending = DeliveryStatus::Sending,
+    )
+});
+
+/// A lost claim's delivery moved to the state `$2` (waiting until `$3` for
+/// `$4`, or failed for `$5`), with its audit event.
+static RECOVER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH moved AS ( \
+             UPDATE deliveries SET status = $2, next_attempt_at = $3, wait_reason = $4, \
+                 fail_reason = $5, claimed_at = NULL, updated_at = now() \
+             WHERE id = $1 RETURNING id) \
+         INSERT INTO delivery_events (delivery_id, kind, from_status, to_status, reason, until, \
+             actor) \
+         SELECT id, '{recovered}', '{sending}', $2, \
+             COALESCE($5, 'its worker was lost: the sending lease ended'), $3, '{worker}' \
+         FROM moved",
+        recovered = EventKind::Recovered,
+        sending = DeliveryStatus::Sending,
+        worker = Actor::Worker,
     )
 });
 
@@ -54,6 +73,7 @@ impl Store {
             .await?;
         let now = Utc::now();
         let mut recovered = Vec::with_capacity(rows.len());
+        let mut failed_groups: Vec<String> = Vec::new();
         for (i, row) in rows.into_iter().enumerate() {
             let unit = (unit_random + i as f64 * SPREAD).fract();
             let id: Uuid = row.try_get("id")?;
@@ -76,17 +96,17 @@ impl Store {
             .bind(attempt.and_then(|a| a.error.as_deref()))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE deliveries SET status = $2, next_attempt_at = $3, wait_reason = $4, fail_reason = $5, \
-                     claimed_at = NULL, updated_at = now() WHERE id = $1",
-            )
-            .bind(id)
-            .bind(outcome.status.as_str())
-            .bind(outcome.next_attempt_at)
-            .bind(outcome.wait_reason.map(|r| r.as_str()))
-            .bind(outcome.fail_reason.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(RECOVER.as_str())
+                .bind(id)
+                .bind(outcome.status.as_str())
+                .bind(outcome.next_attempt_at)
+                .bind(outcome.wait_reason.map(|r| r.as_str()))
+                .bind(outcome.fail_reason.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            if outcome.status == DeliveryStatus::Failed {
+                failed_groups.extend(row.try_get::<Option<String>, _>("group_id")?);
+            }
             recovered.push(Recovered {
                 id,
                 connection,
@@ -95,6 +115,13 @@ impl Store {
             });
         }
         tx.commit().await?;
+        // The members waiting behind a member that failed here are aborted
+        // (or, where this fails, when they are next claimed).
+        let groups: Vec<&str> = failed_groups.iter().map(String::as_str).collect();
+        if let Err(err) = self.settle_groups(&groups).await {
+            tracing::warn!(error = %crate::error_chain(&err),
+                "the groups of members failed by the lease could not be settled; their members are, when next claimed");
+        }
         Ok(recovered)
     }
 }

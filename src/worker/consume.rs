@@ -11,10 +11,11 @@ use super::context::{Context, Retried};
 use super::deliver::deliver;
 use super::reject::reject;
 use crate::domain::command::{RejectReason, Rejection};
-use crate::domain::{Command, DeliveryStatus, SendCommand};
+use crate::domain::{Command, DeliveryStatus, Requester, SendCommand};
 use crate::metrics;
 use crate::queue::ack;
 
+use crate::storage::events::By;
 use crate::storage::operator::Change;
 use crate::storage::{AcceptOutcome, Claimed};
 use lapin::message::Delivery;
@@ -70,8 +71,15 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             let change = ctx
                 .with_db_retry("resending", || {
                     let group_timeout = ctx.config.worker.group_timeout;
-                    ctx.store
-                        .resend(resend.id, key, repeat_is_duplicate, group_timeout)
+                    let (by, reason) = (requested_by(resend.by.as_ref()), resend.reason.as_deref());
+                    ctx.store.resend(
+                        resend.id,
+                        key,
+                        repeat_is_duplicate,
+                        group_timeout,
+                        by,
+                        reason,
+                    )
                 })
                 .await;
             let Some((delivery, change)) = committed(ctx, delivery, "resend", change).await else {
@@ -82,7 +90,10 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         }
         Ok(Command::Cancel(cancel)) => {
             let change = ctx
-                .with_db_retry("cancelling", || ctx.store.cancel(cancel.id))
+                .with_db_retry("cancelling", || {
+                    ctx.store
+                        .cancel(cancel.id, requested_by(cancel.by.as_ref()))
+                })
                 .await;
             let Some((delivery, change)) = committed(ctx, delivery, "cancel", change).await else {
                 return;
@@ -99,6 +110,14 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             }
             operator_change(ctx, "cancel", cancel.id, change, None);
         }
+    }
+}
+
+/// Who a resend or cancel command says asked for it, for the audit trail.
+fn requested_by(by: Option<&Requester>) -> By<'_> {
+    By {
+        actor: Requester::actor(by),
+        operator: by.and_then(|by| by.name.as_deref()),
     }
 }
 

@@ -80,6 +80,20 @@ async fn konnek_pushes_from_its_twin_move_the_status_only_forward() {
     };
     assert_eq!(count("unchanged"), Some(3.0), "{metrics}");
     assert_eq!(count("updated"), Some(2.0), "{metrics}");
+    // The two moves are in the audit trail, by the callback.
+    let events = app.store.events(id).await.expect("the audit trail");
+    let moves: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.reason.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("provider_status", "provider status 0 -> 2"),
+            ("provider_status", "provider status 2 -> 3")
+        ]
+    );
+    assert!(events.iter().all(|e| e.actor == "callback"));
 }
 
 #[tokio::test]

@@ -104,7 +104,8 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
     assert_eq!(field("status"), "success");
     assert_eq!(field("provider"), "Sent", "a name, not 1");
     assert_eq!(field("created (UTC)").len(), "2026-12-02 14:03:11".len());
-    assert!(shown.contains("\n1 attempt\n"), "{shown}");
+    assert!(shown.contains("\n1 attempt, 0 other changes\n"), "{shown}");
+    assert_eq!(field("to"), "628111000400", "the recipient, in the summary");
 
     let shown = cli.ok(&["show", &bad.to_string()]);
     assert!(
@@ -138,7 +139,17 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
         .unwrap_or_else(|| panic!("no row for {good}:\n{listed}"));
     assert!(row.contains(" Sent ") && !row.contains(" 1 Sent"), "{row}");
 
-    let resent = cli.ok(&["resend", "--status", "failed", "--connection", CONNECTION]);
+    let resent = cli.ok(&[
+        "resend",
+        "--status",
+        "failed",
+        "--connection",
+        CONNECTION,
+        "--reason",
+        "opted in since",
+        "--as",
+        "alice",
+    ]);
     assert!(
         resent.contains("resend published for 1 delivery\n"),
         "{resent}"
@@ -148,6 +159,30 @@ async fn operators_publish_inspect_and_resend_from_the_command_line() {
     })
     .await;
     assert_eq!(d.resends, 1);
+    // One timeline: the failed attempt, the resend (who and why), the
+    // attempt of the new round.
+    let shown = cli.ok(&["show", &bad.to_string()]);
+    let timeline: Vec<&str> = shown
+        .lines()
+        .skip_while(|line| !line.contains("time (UTC)"))
+        .skip(2)
+        .collect();
+    assert_eq!(timeline.len(), 4, "{shown}");
+    assert!(timeline[0].contains("accepted"), "{shown}");
+    assert!(
+        timeline[1].contains("attempt 1") && timeline[1].contains("permanent"),
+        "{shown}"
+    );
+    assert!(
+        timeline[2].contains("resent")
+            && timeline[2].contains("opted in since")
+            && timeline[2].trim_end().ends_with("cli (alice)"),
+        "{shown}"
+    );
+    assert!(
+        timeline[3].contains("attempt 1 (resend 1)") && timeline[3].contains("success"),
+        "{shown}"
+    );
 
     // Two deliveries not due for an hour, cancelled from the command line.
     let later: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();

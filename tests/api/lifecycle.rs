@@ -87,6 +87,12 @@ async fn a_delivery_left_in_sending_by_a_killed_worker_is_recovered() {
     );
     assert_eq!(attempts[1].outcome, "success");
     assert_eq!(app.sim.sends_of(&id.to_string()), 2);
+    let events = app.store.events(id).await.expect("the audit trail");
+    let recovered: Vec<_> = events.iter().filter(|e| e.kind == "recovered").collect();
+    assert_eq!(recovered.len(), 1, "{events:?}");
+    assert_eq!(recovered[0].from_status.as_deref(), Some("sending"));
+    assert_eq!(recovered[0].to_status.as_deref(), Some("waitForSending"));
+    assert_eq!(recovered[0].actor, "worker");
     std::fs::remove_dir_all(dir).ok();
 }
 

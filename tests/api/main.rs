@@ -1,6 +1,7 @@
 //! herald's integration tests: a real PostgreSQL, a real RabbitMQ, the
 //! provider simulator, and the worker in-process or as the real binary.
 
+mod audit;
 mod bad_input;
 mod broker;
 mod callbacks;
