@@ -74,6 +74,14 @@ pub trait ChannelAdapter: Send + Sync {
     /// fields the provider requires). Checked before any call.
     fn check(&self, message: &Message) -> Result<(), Unsupported>;
 
+    /// Whether a resend round sends by the provider's id of the message
+    /// (Comm100 resends what it holds by its id), so that a resend keeps
+    /// `remote_id`; elsewhere a resend clears it, as the new round's
+    /// message gets a new one.
+    fn resends_by_remote_id(&self) -> bool {
+        false
+    }
+
     /// Makes one provider call and classifies its answer.
     fn send<'a>(&'a self, outbound: Outbound<'a>) -> BoxFuture<'a, Result<Sent, ProviderError>>;
 }

@@ -151,12 +151,16 @@ impl Store {
 
     /// Starts a new round of attempts for a `failed` or `success` delivery,
     /// for `by`, with the operator's `reason`; the members of its group
-    /// aborted behind it wait for their turn again.
+    /// aborted behind it wait for their turn again. The provider's id of
+    /// the message is kept where the delivery's connection is one of
+    /// `keep_remote_id` (whose provider resends by it); elsewhere the new
+    /// round clears it.
     ///
     /// `key` identifies the resend command; the delivery keeps the last one
     /// applied. Where `repeat_is_duplicate` (the command was handed out
     /// before, or its key is unique per publish), a resend whose key is
     /// that last one was applied already and changes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn resend(
         &self,
         id: Uuid,
@@ -165,6 +169,7 @@ impl Store {
         group_timeout: Duration,
         by: By<'_>,
         reason: Option<&str>,
+        keep_remote_id: &[&str],
     ) -> Result<Change, StorageError> {
         let mut tx = self.pool.begin().await?;
         let member = lock_group_of(&mut tx, id).await?;
@@ -177,6 +182,7 @@ impl Store {
             .bind(reason.map(|r| storable(r, MAX_TEXT)))
             .bind(by.actor.as_str())
             .bind(by.operator)
+            .bind(keep_remote_id)
             .fetch_optional(&mut *tx)
             .await?;
         if row.is_some()
@@ -313,12 +319,14 @@ static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 });
 
 /// A resend of `$1` (see [`Store::resend`]) and its audit event: from the
-/// status it had, for actor `$7` and operator `$8`, with the reason `$6`.
+/// status it had, for actor `$7` and operator `$8`, with the reason `$6`;
+/// the provider's id of the message is kept only on the connections `$9`.
 static RESEND: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH resent AS ( \
              UPDATE deliveries d SET status = $5, attempts = 0, resends = d.resends + 1, \
                  next_attempt_at = now(), wait_reason = NULL, fail_reason = NULL, \
+                 remote_id = CASE WHEN d.connection = ANY($9) THEN d.remote_id END, \
                  last_resend_key = $2, updated_at = now() \
              FROM (SELECT status AS was FROM deliveries WHERE id = $1) o \
              WHERE d.id = $1 AND d.status = ANY($4) AND d.command IS NOT NULL \

@@ -68,10 +68,17 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             // unique per publish.
             let repeat_is_duplicate =
                 delivery.redelivered || delivery.properties.message_id().is_some();
+            // The connections whose provider resends by its id of the message.
+            let keep: Vec<&str> = ctx
+                .adapters
+                .iter()
+                .filter(|(_, adapter)| adapter.resends_by_remote_id())
+                .map(|(connection, _)| connection.as_str())
+                .collect();
+            let group_timeout = ctx.config.worker.group_timeout;
+            let (by, reason) = (requested_by(resend.by.as_ref()), resend.reason.as_deref());
             let change = ctx
                 .with_db_retry("resending", || {
-                    let group_timeout = ctx.config.worker.group_timeout;
-                    let (by, reason) = (requested_by(resend.by.as_ref()), resend.reason.as_deref());
                     ctx.store.resend(
                         resend.id,
                         key,
@@ -79,6 +86,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
                         group_timeout,
                         by,
                         reason,
+                        &keep,
                     )
                 })
                 .await;

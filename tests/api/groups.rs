@@ -26,9 +26,12 @@ fn members(connection: &str, group: &str, n: u32, to: &str) -> Vec<(Uuid, Value)
         .collect()
 }
 
-/// The ids in the order the simulator received their calls.
+/// The ids in the order the simulator received their calls (in any round).
 fn arrivals(app: &TestApp, ids: &[Uuid]) -> Vec<Uuid> {
-    let ids: Vec<(Uuid, String)> = ids.iter().map(|id| (*id, id.to_string())).collect();
+    let ids: Vec<(Uuid, String)> = ids
+        .iter()
+        .flat_map(|id| konnek_ids(*id).into_iter().map(|key| (*id, key)))
+        .collect();
     app.sim
         .requests()
         .iter()

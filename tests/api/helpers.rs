@@ -594,3 +594,18 @@ pub fn outcomes(attempts: &[AttemptView]) -> Vec<(String, Option<i32>)> {
         .map(|a| (a.outcome.clone(), a.http_status))
         .collect()
 }
+
+/// The body ids a Konnek delivery is sent under: its own in the first
+/// round, one derived from it in each resend's round.
+pub fn konnek_ids(id: Uuid) -> Vec<String> {
+    let rounds = (1..=5).map(|round| Uuid::new_v5(&id, format!("resend {round}").as_bytes()));
+    std::iter::once(id)
+        .chain(rounds)
+        .map(|id| id.to_string())
+        .collect()
+}
+
+/// The Konnek calls of delivery `id`, every round's.
+pub fn konnek_calls(app: &TestApp, id: Uuid) -> usize {
+    konnek_ids(id).iter().map(|key| app.sim.sends_of(key)).sum()
+}

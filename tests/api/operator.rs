@@ -39,7 +39,9 @@ async fn resend_starts_a_new_round_and_keeps_the_old_attempts() {
         rounds,
         vec![(0, "permanent".to_owned()), (1, "success".to_owned())]
     );
-    assert_eq!(app.sim.sends_of(&id.to_string()), 2);
+    assert_eq!(app.sim.sends_of(&id.to_string()), 1);
+    let round = Uuid::new_v5(&id, b"resend 1").to_string();
+    assert_eq!(app.sim.sends_of(&round), 1, "the new round's own id");
 }
 
 #[tokio::test]
@@ -75,4 +77,44 @@ async fn cancel_fails_a_waiting_delivery_and_leaves_others_alone() {
     app.publish(&json!({"type": "cancel", "id": done})).await;
     settle(&mut app).await;
     assert_eq!(app.delivery(done).await.expect("row").status, "success");
+}
+
+#[tokio::test]
+async fn a_konnek_resend_reaches_the_recipient_again_and_its_callbacks_find_it() {
+    let app = spawn_app().await;
+    let id = Uuid::new_v4();
+    app.publish(&send(id, "628111000230")).await;
+    app.wait_for_status(id, "success").await;
+    assert_eq!(app.sim.accepted_of(&id.to_string()), 1);
+
+    // Konnek holds one message per body id: the resend's round sends an id
+    // of its own, or Konnek would drop it as the message it has.
+    app.publish(&json!({"type": "resend", "id": id})).await;
+    let d = eventually(20, "the resend to succeed", || async {
+        app.delivery(id)
+            .await
+            .filter(|d| d.status == "success" && d.resends == 1)
+    })
+    .await;
+    let round = Uuid::new_v5(&id, b"resend 1").to_string();
+    assert_eq!(app.sim.duplicates_of(&id.to_string()), 0, "not the old id");
+    assert_eq!(
+        app.sim.accepted_of(&round),
+        1,
+        "sent again, under the round's id"
+    );
+    assert_eq!(d.remote_id.as_deref(), Some(round.as_str()));
+
+    // Konnek's callbacks for the resent message name it by that id.
+    let push = json!({"status": {"message_id": round, "status": 3}});
+    let answer = reqwest::Client::new()
+        .post(app.callback_url(CONNECTION))
+        .bearer_auth(CALLBACK_TOKEN)
+        .json(&push)
+        .send()
+        .await
+        .expect("callback answered");
+    assert_eq!(answer.status(), 200);
+    let d = app.delivery(id).await.expect("the delivery");
+    assert_eq!(d.provider_status, Some(3));
 }

@@ -364,7 +364,7 @@ async fn resent_once(app: &TestApp, to: &str, resend: &str, message_id: Option<&
             .filter(|d| d.resends == 1 && d.status == "success")
     })
     .await;
-    assert_eq!(app.sim.sends_of(&id.to_string()), 2);
+    assert_eq!(konnek_calls(app, id), 2);
     id
 }
 
@@ -406,7 +406,7 @@ async fn a_redelivered_resend_starts_no_second_round() {
         let d = app.delivery(id).await.expect("row");
         assert_eq!(d.resends, 1, "no second round ({message_id:?})");
         assert_eq!(d.status, "success");
-        assert_eq!(app.sim.sends_of(&id.to_string()), 2);
+        assert_eq!(konnek_calls(&app, id), 2);
         app.start_worker().await;
     }
 }
@@ -425,7 +425,7 @@ async fn the_same_resend_published_again_is_a_new_resend() {
             .filter(|d| d.resends == 2 && d.status == "success")
     })
     .await;
-    assert_eq!(app.sim.sends_of(&id.to_string()), 3);
+    assert_eq!(konnek_calls(&app, id), 3);
 }
 
 #[tokio::test]

@@ -108,6 +108,10 @@ impl ChannelAdapter for Comm100Adapter {
         "comm100"
     }
 
+    fn resends_by_remote_id(&self) -> bool {
+        true
+    }
+
     fn check(&self, message: &Message) -> Result<(), Unsupported> {
         check(message)
     }

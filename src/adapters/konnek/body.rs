@@ -5,6 +5,7 @@ use super::super::Outbound;
 use crate::domain::MessageKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 /// `extra` keys the adapter places itself rather than merging them.
 const PLACED_EXTRA: [&str; 5] = ["list", "header", "footer", "reply_token", "body"];
@@ -19,6 +20,23 @@ fn konnek_type(kind: MessageKind) -> &'static str {
 
 /// The request body for one send, as the document describes it; only the
 /// `body` keys of the message's kind are present.
+/// The body's `id`, Konnek's unique message code, by which it drops a
+/// message it holds already: the delivery id in the first round, so that a
+/// retry of a call that reached Konnek is not sent twice; in a resend's
+/// round, an id of that round's own, derived from the delivery id, so that
+/// the resend reaches the recipient again. Retries within a round share it.
+pub fn message_id(outbound: &Outbound<'_>) -> String {
+    match outbound.resends {
+        0 => outbound.delivery_id.hyphenated().to_string(),
+        round => {
+            let name = format!("resend {round}");
+            Uuid::new_v5(&outbound.delivery_id, name.as_bytes())
+                .hyphenated()
+                .to_string()
+        }
+    }
+}
+
 pub fn request_body(outbound: Outbound<'_>, now: DateTime<Utc>) -> Value {
     let message = outbound.message;
     let extra = &message.extra;
@@ -73,8 +91,7 @@ pub fn request_body(outbound: Outbound<'_>, now: DateTime<Utc>) -> Value {
         Some(other) => other.to_string(),
     };
     let mut request = Map::new();
-    let id = outbound.delivery_id.hyphenated().to_string();
-    request.insert("id".into(), id.into());
+    request.insert("id".into(), message_id(&outbound).into());
     let reply_id = message.reply_to.as_deref().unwrap_or_default();
     request.insert("reply_id".into(), reply_id.into());
     request.insert("times".into(), now.timestamp().into());

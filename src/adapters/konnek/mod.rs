@@ -26,7 +26,7 @@ use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupport
 use crate::config::KonnekSettings;
 use crate::domain::{Message, MessageKind};
 use answer::interpret;
-pub use body::request_body;
+pub use body::{message_id, request_body};
 use chrono::Utc;
 use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -64,12 +64,19 @@ impl KonnekAdapter {
                 "the Konnek username or password is not a valid HTTP header value",
             ));
         };
+        let id = message_id(&outbound);
         let body = request_body(outbound, Utc::now());
-        exchange(
+        let sent = exchange(
             self.http.post(&self.url).headers(auth.clone()).json(&body),
             interpret,
         )
-        .await
+        .await?;
+        // Konnek's callbacks name the message by the id it was sent with:
+        // kept as the provider's id where its answer names none.
+        Ok(Sent {
+            remote_id: sent.remote_id.or(Some(id)),
+            ..sent
+        })
     }
 
     /// A provider may echo what it was sent; no error string carries the

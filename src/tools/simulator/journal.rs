@@ -46,6 +46,8 @@ pub struct Stats {
 struct Counts {
     sends: usize,
     accepted: usize,
+    /// Sends a provider that holds one message per id did not send again.
+    duplicates: usize,
 }
 
 #[derive(Debug)]
@@ -92,6 +94,12 @@ impl Journal {
         }
     }
 
+    /// Counts a send of `id` answered but not sent again: the provider holds
+    /// a message of that id already.
+    pub fn drop_duplicate(&mut self, id: &str) {
+        self.bump(id, |c| c.duplicates += 1);
+    }
+
     /// Updates the counters of `id`, allocating its key only the first time.
     fn bump(&mut self, id: &str, change: impl FnOnce(&mut Counts)) {
         match self.by_id.get_mut(id) {
@@ -110,6 +118,10 @@ impl Journal {
 
     pub fn accepted_of(&self, id: &str) -> usize {
         self.by_id.get(id).map_or(0, |c| c.accepted)
+    }
+
+    pub fn duplicates_of(&self, id: &str) -> usize {
+        self.by_id.get(id).map_or(0, |c| c.duplicates)
     }
 
     pub fn requests(&self) -> Vec<Received> {

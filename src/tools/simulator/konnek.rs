@@ -165,8 +165,20 @@ fn success_as(
     recipient: &str,
     provider_status: i16,
 ) -> Response {
-    if provider_status >= 0 {
-        shared.book().journal.accept(Some(id));
+    // Konnek holds one message per `id`: a message whose id it accepted
+    // before is answered alike but not sent again (a retry of a call that
+    // reached it), and counted as a dropped duplicate.
+    let first = provider_status >= 0 && {
+        let mut book = shared.book();
+        let first = book.journal.accepted_of(id) == 0;
+        if first {
+            book.journal.accept(Some(id));
+        } else {
+            book.journal.drop_duplicate(id);
+        }
+        first
+    };
+    if first {
         super::konnek_callbacks::after_send(shared, id, recipient);
     }
     let meta = Meta {

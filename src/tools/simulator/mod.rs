@@ -159,6 +159,12 @@ impl SimHandle {
         self.shared.book().journal.accepted_of(message_id)
     }
 
+    /// Sends of `message_id` a provider that holds one message per id
+    /// (Konnek) answered without sending it again.
+    pub fn duplicates_of(&self, message_id: &str) -> usize {
+        self.shared.book().journal.duplicates_of(message_id)
+    }
+
     /// Totals: requests received, requests answered with success.
     pub fn stats(&self) -> Stats {
         self.shared.book().journal.stats()
