@@ -11,6 +11,7 @@
 //! - [`pauses`]: connections a provider's quota refusal paused, and this
 //!   process's copy of them.
 //! - [`quota`]: the calls of each connection per day, against its daily quota.
+//! - [`rate`]: each connection's send slots, reserved in runs.
 
 pub mod batch;
 pub mod callbacks;
@@ -20,6 +21,7 @@ pub mod figures;
 pub mod operator;
 pub mod pauses;
 pub mod quota;
+pub mod rate;
 pub mod recovery;
 pub mod text;
 pub mod tokens;
