@@ -104,7 +104,7 @@ impl Gcra {
     }
 
     /// How many slots one reservation asks for: those of
-    /// [`BLOCK_SPAN`] (50 ms), at least one, at most [`MAX_BLOCK`]. One
+    /// `BLOCK_SPAN` (50 ms), at least one, at most [`MAX_BLOCK`]. One
     /// at a time up to 20/s (a slot reserved and not used is rate lost,
     /// not more), so that a statement serves up to 1,024 calls at high
     /// rates.

@@ -42,7 +42,7 @@ impl SlotBook {
     }
 
     /// Takes the earliest slot a call at `now` can still use (one with at
-    /// least [`MARGIN`] of its lateness left) that is near (at most
+    /// least `MARGIN` (10 ms) of its lateness left) that is near (at most
     /// [`NEAR`] ahead). Slots that can no longer be used are dropped.
     pub fn take(&mut self, now: Micros) -> Option<Micros> {
         let earliest = now.saturating_sub(micros(LATENESS) - micros(MARGIN));

@@ -135,6 +135,7 @@ fn worker_context(
         sweep_now: Notify::new(),
         shutdown,
         quotas: Default::default(),
+        rates: Default::default(),
     }
 }
 

@@ -1,0 +1,280 @@
+//! Rates in one worker: the send slots it reserved from each connection's
+//! shared GCRA (`storage::rate`) and has not used yet (a [`SlotBook`] per
+//! connection), and the [`Gate`] each message request passes.
+//!
+//! A delivery takes a slot before anything else of its call: a near one
+//! (at most [`NEAR`] ahead) from the book, or from a reservation (one at a
+//! time per connection; its answer lands in the book even after the
+//! delivery stopped waiting for it). Without a near slot, the delivery
+//! waits in the table ([`rate::deferred`]) and holds no permit. With one, it
+//! takes its daily quota, and its adapter's message request waits at the
+//! gate for the slot's time, checks that it is at most ε late, and leaves;
+//! a slot missed is given up and another taken. A slot taken and not used
+//! goes back to the book.
+
+use super::context::Context;
+use crate::adapters::{ErrorClass, ProviderError, SendGate};
+use crate::domain::rate::{
+    self, Gcra, LATENESS, Micros, NEAR, due_before, may_use, micros, micros_of, time_of,
+};
+use crate::domain::slots::SlotBook;
+use crate::domain::{Limits, Outcome, WaitReason};
+use crate::metrics;
+use crate::storage::Store;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// Per connection, the slots this worker holds.
+#[derive(Default)]
+pub struct Rates {
+    books: Mutex<HashMap<String, SlotBook>>,
+    /// One reservation at a time per connection.
+    reserving: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A delivery's send slot.
+pub enum Slot {
+    /// A near slot, at this time.
+    Near(Micros),
+    /// None near: the delivery waits in the table until then.
+    Far(DateTime<Utc>),
+    /// PostgreSQL did not say.
+    Unknown(String),
+}
+
+/// How long a reservation may wait for PostgreSQL.
+const RESERVE_WITHIN: Duration = Duration::from_secs(2);
+/// How often a delivery tries again when the slots reserved for it were
+/// taken by others, or its slot was missed.
+const TRIES: usize = 3;
+
+fn now_us() -> Micros {
+    micros_of(Utc::now())
+}
+
+impl Rates {
+    fn books(&self) -> MutexGuard<'_, HashMap<String, SlotBook>> {
+        self.books.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the book alone can say at `now`: a near slot, or that
+    /// PostgreSQL has none near (the delivery waits for the slot it
+    /// expects).
+    fn known(&self, connection: &str, gcra: &Gcra, now: Micros) -> Option<Slot> {
+        let mut books = self.books();
+        let book = books.get_mut(connection)?;
+        if let Some(at) = book.take(now) {
+            return Some(Slot::Near(at));
+        }
+        book.is_full(now)
+            .then(|| Slot::Far(due_before(book.defer(now, gcra.spacing), now)))
+    }
+
+    /// A delivery without a near slot: it waits for the slot it expects.
+    fn defer(&self, connection: &str, gcra: &Gcra, now: Micros) -> Slot {
+        let mut books = self.books();
+        let book = books.entry(connection.to_owned()).or_default();
+        Slot::Far(due_before(book.defer(now, gcra.spacing), now))
+    }
+
+    fn note(&self, connection: &str, reservation: &rate::Reservation, want: u64) {
+        let mut books = self.books();
+        let book = books.entry(connection.to_owned()).or_default();
+        book.add(reservation.run);
+        if reservation.run.count < want {
+            book.note_full(reservation.next_free);
+        }
+    }
+
+    /// Keeps a slot taken and not used for another call.
+    fn give_back(&self, connection: &str, at: Micros) {
+        let mut books = self.books();
+        books
+            .entry(connection.to_owned())
+            .or_default()
+            .give_back(at);
+    }
+
+    fn lock_of(&self, connection: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .reserving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        locks.entry(connection.to_owned()).or_default().clone()
+    }
+}
+
+/// A send slot of `connection` for a delivery now.
+pub async fn slot(rates: &Arc<Rates>, store: &Store, connection: &str, gcra: Gcra) -> Slot {
+    if let Some(known) = rates.known(connection, &gcra, now_us()) {
+        return known;
+    }
+    let lock = rates.lock_of(connection);
+    let Ok(_one) = tokio::time::timeout(RESERVE_WITHIN, lock.lock()).await else {
+        return Slot::Unknown(format!("another reservation took over {RESERVE_WITHIN:?}"));
+    };
+    for tried in 0..=TRIES {
+        if let Some(known) = rates.known(connection, &gcra, now_us()) {
+            return known; // reserved, or found full, by another task meanwhile
+        }
+        if tried == TRIES {
+            break;
+        }
+        // The reservation runs on its own: slots granted after this call
+        // stopped waiting for them are still this worker's to use.
+        let want = gcra.block();
+        let reserving = tokio::spawn({
+            let (rates, store, connection) = (rates.clone(), store.clone(), connection.to_owned());
+            async move {
+                let granted = store
+                    .reserve_rate(&connection, &gcra, want, micros(NEAR))
+                    .await;
+                if let Ok(reservation) = &granted {
+                    rates.note(&connection, reservation, want);
+                }
+                granted
+                    .map(|r| r.run.count)
+                    .map_err(|err| crate::error_chain(&err))
+            }
+        });
+        match tokio::time::timeout(RESERVE_WITHIN, reserving).await {
+            // None near: whatever the clocks say of the book's note.
+            Ok(Ok(Ok(0))) => return rates.defer(connection, &gcra, now_us()),
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(why))) => return Slot::Unknown(why),
+            Ok(Err(err)) => return Slot::Unknown(format!("the reservation ended: {err}")),
+            Err(_) => return Slot::Unknown(format!("no answer within {RESERVE_WITHIN:?}")),
+        }
+    }
+    Slot::Unknown("the slots reserved were taken by others".into())
+}
+
+/// The rate's part of a delivery's admission: where its connection has a
+/// rate, the gate its call passes (holding a near slot), or, without a
+/// near slot, the outcome it waits in the table with.
+pub async fn admit(
+    ctx: &Context,
+    connection: &str,
+    limits: &Limits,
+) -> Result<Option<Arc<Gate>>, Outcome> {
+    let Some(gcra) = Gcra::of(limits) else {
+        return Ok(None);
+    };
+    match slot(&ctx.rates, &ctx.store, connection, gcra).await {
+        Slot::Near(at) => Ok(Some(Arc::new(Gate {
+            rates: ctx.rates.clone(),
+            store: ctx.store.clone(),
+            connection: connection.to_owned(),
+            gcra,
+            slot: Mutex::new(Some(at)),
+        }))),
+        Slot::Far(until) => {
+            tracing::debug!(%until, "no send slot of the connection's rate soon; waiting, no call");
+            metrics::record_deferral(connection, WaitReason::Rate.as_str());
+            Err(rate::deferred(until))
+        }
+        Slot::Unknown(why) => {
+            tracing::warn!(
+                "the rate's slots could not be reserved ({why}); trying again shortly, no call"
+            );
+            let again = Utc::now() + chrono::Duration::seconds(1);
+            Err(Outcome::wait(again, Some(WaitReason::Retry)).refunded())
+        }
+    }
+}
+
+/// The gate of one delivery's message requests: the first passes at the
+/// slot its admission took, any other (a repeat with a renewed token) at a
+/// slot of its own.
+pub struct Gate {
+    rates: Arc<Rates>,
+    store: Store,
+    connection: String,
+    gcra: Gcra,
+    /// The slot taken, until a request uses it.
+    slot: Mutex<Option<Micros>>,
+}
+
+impl Gate {
+    fn held(&self) -> Option<Micros> {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Waits for the slot's time, before the call starts (its attempt's
+    /// time and duration are the request's, not the wait's); the request
+    /// still checks its slot at the gate.
+    pub async fn ready(&self) {
+        let held = *self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = held {
+            at_slot(at).await;
+        }
+    }
+
+    /// Gives the slot back to the book, if no request used it.
+    pub fn release(&self) {
+        if let Some(at) = self.held() {
+            self.rates.give_back(&self.connection, at);
+        }
+    }
+
+    /// Refuses the request: the delivery waits until `until`.
+    fn refuse(&self, until: DateTime<Utc>, why: &str) -> ProviderError {
+        tracing::info!(%until, "{why}; no call");
+        metrics::record_deferral(&self.connection, WaitReason::Rate.as_str());
+        let message = format!("not sent: {why}");
+        ProviderError::new(ErrorClass::NoSlot { until }, None, message)
+    }
+
+    async fn pass_slot(&self) -> Result<(), ProviderError> {
+        for _ in 0..TRIES {
+            let at = match self.held() {
+                Some(at) => at,
+                None => match slot(&self.rates, &self.store, &self.connection, self.gcra).await {
+                    Slot::Near(at) => at,
+                    Slot::Far(until) => {
+                        return Err(
+                            self.refuse(until, "no send slot of the connection's rate soon")
+                        );
+                    }
+                    Slot::Unknown(why) => {
+                        let again = Utc::now() + chrono::Duration::seconds(1);
+                        let why = format!("the rate's slots could not be reserved ({why})");
+                        return Err(self.refuse(again, &why));
+                    }
+                },
+            };
+            if at_slot(at).await {
+                return Ok(());
+            }
+            tracing::info!(slot = %time_of(at), "a send slot was missed (more than {LATENESS:?} late); taking another");
+        }
+        let again = due_before(now_us() + self.gcra.spacing, now_us());
+        Err(self.refuse(again, "the send slots taken were missed"))
+    }
+}
+
+impl SendGate for Gate {
+    fn pass(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(self.pass_slot())
+    }
+}
+
+/// Waits for the slot at `at`; whether the clock, read once more as the
+/// wait ends, is at most ε past it. Nothing runs after that read before
+/// the request leaves.
+async fn at_slot(at: Micros) -> bool {
+    loop {
+        let now = now_us();
+        if now >= at {
+            return may_use(at, now, micros(LATENESS));
+        }
+        let ahead = u64::try_from(at - now).unwrap_or(0);
+        tokio::time::sleep(Duration::from_micros(ahead)).await;
+    }
+}
