@@ -278,3 +278,34 @@ async fn at_slot(at: Micros) -> bool {
         tokio::time::sleep(Duration::from_micros(ahead)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_short_of_its_want_sends_the_next_deliveries_to_wait() {
+        let rates = Rates::default();
+        let gcra = Gcra::new(5.0, 1, micros(LATENESS));
+        let now = now_us();
+        // Three slots granted of four asked (0, 220 and 440 ms): PostgreSQL
+        // has none more within 500 ms.
+        let granted = gcra.reserve(now, now, 4, micros(NEAR));
+        assert_eq!(granted.run.count, 3, "{granted:?}");
+        rates.note("c", &granted, 4);
+        for k in 0..3 {
+            let near = rates.known("c", &gcra, now);
+            assert!(matches!(near, Some(Slot::Near(at)) if at == granted.run.at(k)));
+        }
+        let Some(Slot::Far(until)) = rates.known("c", &gcra, now) else {
+            panic!("full: no statement, a wait");
+        };
+        assert_eq!(until, due_before(granted.next_free, now));
+        rates.give_back("c", now);
+        assert!(matches!(rates.known("c", &gcra, now), Some(Slot::Near(_))));
+        assert!(
+            rates.known("other", &gcra, now).is_none(),
+            "asks PostgreSQL"
+        );
+    }
+}
