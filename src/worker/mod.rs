@@ -8,7 +8,7 @@
 //!   (the decisions are the domain's: [`crate::domain`]).
 //! - [`quota`]: the calls this worker reserved of each daily quota.
 //! - [`rate`]: the send slots this worker reserved of each connection's
-//!   rate, and the gate a message request passes at its slot.
+//!   rate; [`gate`]: the gate a message request passes at its slot.
 //! - [`record`]: its outcome recorded on its claim.
 //! - [`reject`]: a refused command, dead-lettered with its reason.
 //! - [`pauses`]: recording and reloading the connections a provider's
@@ -31,6 +31,7 @@ pub mod batcher;
 pub mod consume;
 pub mod context;
 pub mod deliver;
+pub mod gate;
 pub mod pauses;
 pub mod quota;
 pub mod rate;

@@ -1,6 +1,6 @@
 //! Rates in one worker: the send slots it reserved from each connection's
 //! shared GCRA (`storage::rate`) and has not used yet (a [`SlotBook`] per
-//! connection), and the [`Gate`] each message request passes.
+//! connection), and the admission of a delivery by its connection's rate.
 //!
 //! A delivery takes a slot before anything else of its call: a near one
 //! (at most [`NEAR`] ahead) from the book, or from a reservation (one at a
@@ -8,21 +8,18 @@
 //! delivery stopped waiting for it). Without a near slot, the delivery
 //! waits in the table ([`rate::deferred`]) and holds no permit. With one, it
 //! takes its daily quota, and its adapter's message request waits at the
-//! gate for the slot's time, checks that it is at most ε late, and leaves;
-//! a slot missed is given up and another taken. A slot taken and not used
-//! goes back to the book.
+//! [`Gate`] for the slot's time, checks that it is at most ε late, and
+//! leaves; a slot missed is given up and another taken. A slot taken and
+//! not used goes back to the book.
 
 use super::context::Context;
-use crate::adapters::{ErrorClass, ProviderError, SendGate};
-use crate::domain::rate::{
-    self, Gcra, LATENESS, Micros, NEAR, due_before, may_use, micros, micros_of, time_of,
-};
+pub use super::gate::Gate;
+use crate::domain::rate::{self, Gcra, Micros, NEAR, due_before, micros, micros_of};
 use crate::domain::slots::SlotBook;
 use crate::domain::{Limits, Outcome, WaitReason};
 use crate::metrics;
 use crate::storage::Store;
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -49,9 +46,9 @@ pub enum Slot {
 const RESERVE_WITHIN: Duration = Duration::from_secs(2);
 /// How often a delivery tries again when the slots reserved for it were
 /// taken by others, or its slot was missed.
-const TRIES: usize = 3;
+pub(super) const TRIES: usize = 3;
 
-fn now_us() -> Micros {
+pub(super) fn now_us() -> Micros {
     micros_of(Utc::now())
 }
 
@@ -90,7 +87,7 @@ impl Rates {
     }
 
     /// Keeps a slot taken and not used for another call.
-    fn give_back(&self, connection: &str, at: Micros) {
+    pub(super) fn give_back(&self, connection: &str, at: Micros) {
         let mut books = self.books();
         books
             .entry(connection.to_owned())
@@ -164,13 +161,13 @@ pub async fn admit(
         return Ok(None);
     };
     match slot(&ctx.rates, &ctx.store, connection, gcra).await {
-        Slot::Near(at) => Ok(Some(Arc::new(Gate {
-            rates: ctx.rates.clone(),
-            store: ctx.store.clone(),
-            connection: connection.to_owned(),
+        Slot::Near(at) => Ok(Some(Arc::new(Gate::new(
+            ctx.rates.clone(),
+            ctx.store.clone(),
+            connection,
             gcra,
-            slot: Mutex::new(Some(at)),
-        }))),
+            at,
+        )))),
         Slot::Far(until) => {
             tracing::debug!(%until, "no send slot of the connection's rate soon; waiting, no call");
             metrics::record_deferral(connection, WaitReason::Rate.as_str());
@@ -186,99 +183,6 @@ pub async fn admit(
     }
 }
 
-/// The gate of one delivery's message requests: the first passes at the
-/// slot its admission took, any other (a repeat with a renewed token) at a
-/// slot of its own.
-pub struct Gate {
-    rates: Arc<Rates>,
-    store: Store,
-    connection: String,
-    gcra: Gcra,
-    /// The slot taken, until a request uses it.
-    slot: Mutex<Option<Micros>>,
-}
-
-impl Gate {
-    fn held(&self) -> Option<Micros> {
-        self.slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    /// Waits for the slot's time, before the call starts (its attempt's
-    /// time and duration are the request's, not the wait's); the request
-    /// still checks its slot at the gate.
-    pub async fn ready(&self) {
-        let held = *self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = held {
-            at_slot(at).await;
-        }
-    }
-
-    /// Gives the slot back to the book, if no request used it.
-    pub fn release(&self) {
-        if let Some(at) = self.held() {
-            self.rates.give_back(&self.connection, at);
-        }
-    }
-
-    /// Refuses the request: the delivery waits until `until`.
-    fn refuse(&self, until: DateTime<Utc>, why: &str) -> ProviderError {
-        tracing::info!(%until, "{why}; no call");
-        metrics::record_deferral(&self.connection, WaitReason::Rate.as_str());
-        let message = format!("not sent: {why}");
-        ProviderError::new(ErrorClass::NoSlot { until }, None, message)
-    }
-
-    async fn pass_slot(&self) -> Result<(), ProviderError> {
-        for _ in 0..TRIES {
-            let at = match self.held() {
-                Some(at) => at,
-                None => match slot(&self.rates, &self.store, &self.connection, self.gcra).await {
-                    Slot::Near(at) => at,
-                    Slot::Far(until) => {
-                        return Err(
-                            self.refuse(until, "no send slot of the connection's rate soon")
-                        );
-                    }
-                    Slot::Unknown(why) => {
-                        let again = Utc::now() + chrono::Duration::seconds(1);
-                        let why = format!("the rate's slots could not be reserved ({why})");
-                        return Err(self.refuse(again, &why));
-                    }
-                },
-            };
-            if at_slot(at).await {
-                return Ok(());
-            }
-            tracing::info!(slot = %time_of(at), "a send slot was missed (more than {LATENESS:?} late); taking another");
-        }
-        let again = due_before(now_us() + self.gcra.spacing, now_us());
-        Err(self.refuse(again, "the send slots taken were missed"))
-    }
-}
-
-impl SendGate for Gate {
-    fn pass(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
-        Box::pin(self.pass_slot())
-    }
-}
-
-/// Waits for the slot at `at`; whether the clock, read once more as the
-/// wait ends, is at most ε past it. Nothing runs after that read before
-/// the request leaves.
-async fn at_slot(at: Micros) -> bool {
-    loop {
-        let now = now_us();
-        if now >= at {
-            return may_use(at, now, micros(LATENESS));
-        }
-        let ahead = u64::try_from(at - now).unwrap_or(0);
-        tokio::time::sleep(Duration::from_micros(ahead)).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +190,7 @@ mod tests {
     #[test]
     fn a_reservation_short_of_its_want_sends_the_next_deliveries_to_wait() {
         let rates = Rates::default();
-        let gcra = Gcra::new(5.0, 1, micros(LATENESS));
+        let gcra = Gcra::new(5.0, 1, micros(rate::LATENESS));
         let now = now_us();
         // Three slots granted of four asked (0, 220 and 440 ms): PostgreSQL
         // has none more within 500 ms.
