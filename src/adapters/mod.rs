@@ -8,6 +8,7 @@ mod answer;
 pub mod callback;
 pub mod chatwoot;
 pub mod comm100;
+mod gate;
 pub mod highq;
 pub mod konnek;
 pub mod onebox;
@@ -17,6 +18,7 @@ use crate::config::{AdapterSettings, ConnectionConfig};
 pub use crate::domain::call::{ErrorClass, ProviderError, Sent};
 use crate::domain::{GroupRef, Message};
 use futures_util::future::BoxFuture;
+pub use gate::{SendGate, through_gate};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -158,8 +160,23 @@ fn over_budget() -> Option<ProviderError> {
 /// took the message, and a retry would send it twice); if the adapter
 /// cannot read it, its error says the answer was cut.
 /// Within a delivery's budget, a request that could not end in time is
-/// not sent (a retryable error instead).
+/// not sent (a retryable error instead). A message request: it passes the
+/// delivery's [`SendGate`] (its connection's rate) just before it leaves.
 pub async fn exchange<T>(
+    request: reqwest::RequestBuilder,
+    interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    if let Some(refused) = over_budget() {
+        return Err(refused);
+    }
+    gate::pass().await?;
+    exchange_auth(request, interpret).await
+}
+
+/// [`exchange`] for a request of credentials (a token), which passes no
+/// [`SendGate`]: it is not a message, and it comes before the message's
+/// own request, which passes the gate after it.
+pub async fn exchange_auth<T>(
     request: reqwest::RequestBuilder,
     interpret: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {

@@ -4,6 +4,7 @@
 
 use super::ProviderStatus;
 use super::reasons::AttemptOutcome;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// A provider accepted the message.
@@ -31,6 +32,10 @@ pub enum ErrorClass {
     /// send could start (see [`super::budget`]). No provider holds it, so
     /// it waits again at once for a fresh claim, using no attempt.
     NotSent,
+    /// The message was not sent: its connection's rate had no send slot
+    /// for it soon enough (see [`super::rate`]). No provider holds it; it
+    /// waits until `until` with `wait_reason` `rate`, using no attempt.
+    NoSlot { until: DateTime<Utc> },
 }
 
 impl ErrorClass {
@@ -42,7 +47,9 @@ impl ErrorClass {
                 AttemptOutcome::Retryable
             }
             ErrorClass::Permanent => AttemptOutcome::Permanent,
-            ErrorClass::QuotaClosed | ErrorClass::NotSent => AttemptOutcome::Deferred,
+            ErrorClass::QuotaClosed | ErrorClass::NotSent | ErrorClass::NoSlot { .. } => {
+                AttemptOutcome::Deferred
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::call::{ErrorClass, ProviderError, Sent};
 use super::limits::{self, Limits};
 use super::outcome::{AttemptRecord, Outcome};
+use super::rate;
 use super::reasons::{AttemptOutcome, WaitReason, prefix};
 use super::retry::{RetryDecision, RetryPolicy};
 use chrono::{DateTime, Utc};
@@ -59,6 +60,10 @@ pub fn decide(call: Call, policy: &RetryPolicy, limits: &Limits, unit_random: f6
         tracing::info!("not sent: {}", error.message);
         return Outcome::wait(now, Some(WaitReason::Retry)).refunded();
     }
+    if let ErrorClass::NoSlot { until } = error.class {
+        // Held back by the connection's rate before its request left.
+        return rate::deferred(until.max(now));
+    }
     let message = clip(&error.message);
     let attempt = record(
         error.class.outcome(),
@@ -76,7 +81,10 @@ pub fn decide(call: Call, policy: &RetryPolicy, limits: &Limits, unit_random: f6
         ErrorClass::Permanent => Outcome::fail(message.clone()),
         ErrorClass::QuotaClosed => limits::paused(limits.quota_paused_until(now)),
         ErrorClass::RateLimited { retry_after } => retry(retry_after),
-        ErrorClass::Transient | ErrorClass::AuthExpired | ErrorClass::NotSent => retry(None),
+        ErrorClass::Transient
+        | ErrorClass::AuthExpired
+        | ErrorClass::NotSent
+        | ErrorClass::NoSlot { .. } => retry(None),
     };
     // A message the provider created and holds despite the error: a resend
     // acts on it (Comm100's `:resend`).
@@ -210,6 +218,21 @@ mod tests {
         assert_eq!(o.next_attempt_at, Some(now));
         assert!(o.refund_attempt);
         assert!(o.attempt.is_none(), "no call, no attempt row");
+    }
+
+    #[test]
+    fn a_request_the_rate_held_back_waits_for_its_slot_using_no_attempt() {
+        let c = call(2, err(ErrorClass::NotSent));
+        let until = c.finished_at + chrono::Duration::seconds(3);
+        let c = Call {
+            result: err(ErrorClass::NoSlot { until }),
+            ..c
+        };
+        let o = decide(c, &RetryPolicy::default(), 0.5);
+        assert_eq!(o.status, DeliveryStatus::WaitForSending);
+        assert_eq!(o.next_attempt_at, Some(until));
+        assert_eq!(o.wait_reason, Some(WaitReason::Rate));
+        assert!(o.refund_attempt && o.attempt.is_none());
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn class() -> impl Strategy<Value = ErrorClass> {
         Just(ErrorClass::AuthExpired),
         Just(ErrorClass::QuotaClosed),
         Just(ErrorClass::NotSent),
+        (-60i64..600).prop_map(|s| ErrorClass::NoSlot { until: at(s) }),
     ]
 }
 
@@ -163,7 +164,10 @@ proptest! {
         limits in limits(),
         unit in 0.0f64..1.0,
     ) {
-        let not_sent = matches!(&result, Err(e) if e.class == ErrorClass::NotSent);
+        let not_sent = matches!(
+            &result,
+            Err(e) if matches!(e.class, ErrorClass::NotSent | ErrorClass::NoSlot { .. })
+        );
         let call = Call { attempt, started_at: at(0), finished_at: at(took), result };
         let o = decide(call, &policy, &limits, unit);
         lawful(&o, at(took))?;

@@ -22,6 +22,9 @@
 //! - [`limits`] and [`window`]: a connection's limits, its sending window,
 //!   and how long a provider's quota refusal pauses it; [`pauses`]: the
 //!   pauses as one worker knows them.
+//! - [`rate`]: a connection's rate as send slots (the GCRA, a run of slots
+//!   reserved at once, when a slot may be used); [`slots`]: the slots one
+//!   worker holds.
 //!
 //! What the commands carry:
 //! - [`command`]: the three commands (`send`, `resend`, `cancel`) as domain values.
@@ -41,8 +44,10 @@ pub mod message;
 pub mod outcome;
 pub mod pauses;
 pub mod provider_status;
+pub mod rate;
 pub mod reasons;
 pub mod retry;
+pub mod slots;
 pub mod status;
 pub mod window;
 

@@ -137,6 +137,7 @@ fn worker_context(
         sweep_now,
         shutdown,
         quotas: Default::default(),
+        rates: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`events`]: the audit trail of changes no attempt row tells.
 //! - [`groups`]: ordered groups: a member's standing, and settling a group
 //!   after one of its members changed.
+//! - [`rate`]: each connection's send slots, reserved in runs.
 
 pub mod batch;
 pub mod callbacks;
@@ -25,6 +26,7 @@ pub mod groups;
 pub mod operator;
 pub mod pauses;
 pub mod quota;
+pub mod rate;
 pub mod recovery;
 pub mod text;
 pub mod tokens;

@@ -44,6 +44,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// The calls this worker reserved of each connection's daily quota.
     pub quotas: Arc<super::quota::Quotas>,
+    /// The send slots this worker reserved of each connection's rate.
+    pub rates: Arc<super::rate::Rates>,
 }
 
 /// What [`Context::with_db_retry`] came to.

@@ -1,5 +1,6 @@
-//! Sending one claimed delivery, in stages: admit → call → decide →
-//! record, all within the delivery's [`Budget`]: nothing of it outlives the
+//! Sending one claimed delivery, in stages: admit (the domain's rules,
+//! then the rate's slot, then the daily quota) → call → decide → record,
+//! all within the delivery's [`Budget`]: nothing of it outlives the
 //! claim's sending lease while the worker runs and PostgreSQL answers.
 //! Both ways a delivery is claimed (born claimed by its accept in
 //! [`super::consume`], claimed by the [`super::sweeper`]) come in through
@@ -8,9 +9,11 @@
 use super::context::Context;
 use super::pauses;
 use super::quota::{self, Quota};
+use super::rate::{self, Gate};
 use super::record::record;
 use crate::adapters::{
-    CallBudget, ChannelAdapter, ErrorClass, Outbound, ProviderError, within_budget,
+    CallBudget, ChannelAdapter, ErrorClass, Outbound, ProviderError, SendGate, through_gate,
+    within_budget,
 };
 use crate::domain::admit::{self, Admission, Facts, Held};
 use crate::domain::budget::{self, Budget};
@@ -36,8 +39,11 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant, room: bool
     let budget = Budget::new(claimed, worker.sending_lease, worker.http_timeout);
     async {
         let outcome = match admit(ctx, &claim, room).await {
-            Admitted::Call(adapter, quota_day) => {
-                let (call, took) = call(ctx, &*adapter, &claim, &budget).await;
+            Admitted::Call(adapter, quota_day, gate) => {
+                let (call, took) = call(ctx, &*adapter, &claim, &budget, gate.clone()).await;
+                if let Some(gate) = &gate {
+                    gate.release(); // a slot no request used serves another
+                }
                 let outcome = decide(ctx, &claim, call, took, &budget).await;
                 if let Some(day) = quota_day
                     && outcome.attempt.is_none()
@@ -57,14 +63,21 @@ pub async fn deliver(ctx: &Context, claim: Claimed, claimed: Instant, room: bool
 /// What the admission came to in this worker.
 enum Admitted {
     /// Call the provider through this adapter; the call is one of this
-    /// day's daily quota, where the connection has one.
-    Call(Arc<dyn ChannelAdapter>, Option<NaiveDate>),
+    /// day's daily quota, where the connection has one, and its message
+    /// request passes this gate at its slot, where it has a rate.
+    Call(
+        Arc<dyn ChannelAdapter>,
+        Option<NaiveDate>,
+        Option<Arc<Gate>>,
+    ),
     /// No call: the delivery moves to this outcome.
     Held(Outcome),
 }
 
 /// Whether the delivery is called now (see [`admit::admit`]), and, where
-/// it is, whether its connection's daily quota has a call left for it.
+/// it is, whether its connection's rate has a near send slot for it and
+/// then its daily quota a call: the slot first, so that a delivery sent to
+/// wait for the rate takes no call of the quota to give back.
 async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     let now = Utc::now();
     let group = match member(ctx, claim).await {
@@ -91,7 +104,10 @@ async fn admit(ctx: &Context, claim: &Claimed, room: bool) -> Admitted {
     });
     let (held, outcome) = match (admission, adapter) {
         (Admission::Call, Some(adapter)) => {
-            return within_quota(ctx, claim, limits, now, adapter.clone()).await;
+            return match rate::admit(ctx, &claim.connection, limits).await {
+                Ok(gate) => within_quota(ctx, claim, limits, now, adapter.clone(), gate).await,
+                Err(outcome) => Admitted::Held(outcome),
+            };
         }
         // Not met: a connection without an adapter is held.
         (Admission::Call, None) => (Held::UnknownConnection, admit::unknown_connection(now)),
@@ -157,19 +173,27 @@ fn again_shortly(now: chrono::DateTime<Utc>) -> Outcome {
     Outcome::wait(again, Some(WaitReason::Retry)).refunded()
 }
 
-/// The admitted delivery, if its connection's daily quota has a call left.
+/// The admitted delivery, if its connection's daily quota has a call left;
+/// where it has none, the slot `gate` holds goes back to the book.
 async fn within_quota(
     ctx: &Context,
     claim: &Claimed,
     limits: &Limits,
     now: chrono::DateTime<Utc>,
     adapter: Arc<dyn ChannelAdapter>,
+    gate: Option<Arc<Gate>>,
 ) -> Admitted {
     if limits.daily_quota.is_none() {
-        return Admitted::Call(adapter, None);
+        return Admitted::Call(adapter, None, gate);
     }
-    match quota::take(ctx, &claim.connection, limits, now).await {
-        Quota::Granted(day) => Admitted::Call(adapter, Some(day)),
+    let quota = quota::take(ctx, &claim.connection, limits, now).await;
+    if !matches!(quota, Quota::Granted(_))
+        && let Some(gate) = &gate
+    {
+        gate.release();
+    }
+    match quota {
+        Quota::Granted(day) => Admitted::Call(adapter, Some(day), gate),
         Quota::UsedUp => {
             let outcome = limits::quota_used_up(limits, now);
             tracing::info!(until = ?outcome.next_attempt_at, "the connection's daily quota is used up; no call");
@@ -193,6 +217,7 @@ async fn call(
     adapter: &dyn ChannelAdapter,
     claim: &Claimed,
     budget: &Budget,
+    gate: Option<Arc<Gate>>,
 ) -> (Call, Duration) {
     let outbound = Outbound {
         delivery_id: claim.id,
@@ -202,6 +227,9 @@ async fn call(
         remote_id: claim.remote_id.as_deref(),
         group: claim.command.group.as_ref(),
     };
+    if let Some(gate) = &gate {
+        gate.ready().await;
+    }
     let _in_flight = metrics::InFlight::start(&claim.connection);
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -211,12 +239,13 @@ async fn call(
     // the write's reserve (whose last second is slack): what an adapter
     // does right after a call, such as storing a token the provider just
     // replaced, is not cut.
+    let gate = gate.map(|gate| gate as Arc<dyn SendGate>);
     let calls = within_budget(
         CallBudget {
             end_by: budget.calls_end_by,
             call_limit: budget.call_limit,
         },
-        adapter.send(outbound),
+        through_gate(gate, adapter.send(outbound)),
     );
     let end_by = tokio::time::Instant::from_std(budget.calls_end_by + AFTER_CALLS);
     let result = match tokio::time::timeout_at(end_by, calls).await {

@@ -7,6 +7,8 @@
 //! - [`deliver`]: one claimed delivery, in stages: admit → call → decide
 //!   (the decisions are the domain's: [`crate::domain`]).
 //! - [`quota`]: the calls this worker reserved of each daily quota.
+//! - [`rate`]: the send slots this worker reserved of each connection's
+//!   rate; [`gate`]: the gate a message request passes at its slot.
 //! - [`record`]: its outcome recorded on its claim.
 //! - [`reject`]: a refused command, dead-lettered with its reason.
 //! - [`pauses`]: recording and reloading the connections a provider's
@@ -29,8 +31,10 @@ pub mod batcher;
 pub mod consume;
 pub mod context;
 pub mod deliver;
+pub mod gate;
 pub mod pauses;
 pub mod quota;
+pub mod rate;
 pub mod record;
 pub mod reject;
 pub mod supervisor;

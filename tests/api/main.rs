@@ -21,6 +21,7 @@ mod poison;
 mod proxy;
 mod publishing;
 mod quotas;
+mod rates;
 mod robustness;
 mod storage;
 mod windows;

@@ -22,7 +22,9 @@ pub use answer::{interpret, interpret_token};
 pub use body::{check, recipients, request_body};
 
 use super::text::redacted;
-use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
+use super::{
+    ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange, exchange_auth,
+};
 use crate::config::HighqSettings;
 use crate::domain::Message;
 use crate::storage::Store;
@@ -59,7 +61,7 @@ impl TokenEndpoint {
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose()),
         ];
-        let result = exchange(
+        let result = exchange_auth(
             self.http
                 .post(&self.url)
                 .header(ACCEPT, HeaderValue::from_static("application/json"))

@@ -17,7 +17,9 @@ mod token;
 pub use body::{check, request_body};
 
 use super::text::redacted;
-use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
+use super::{
+    ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange, exchange_auth,
+};
 use crate::config::OneboxSettings;
 use crate::domain::Message;
 use answer::Issued;
@@ -60,7 +62,7 @@ impl OneboxAdapter {
     }
 
     async fn authenticate(&self) -> Result<Issued, ProviderError> {
-        let issued = exchange(
+        let issued = exchange_auth(
             self.http
                 .post(&self.authenticate_url)
                 .json(&self.credentials()),

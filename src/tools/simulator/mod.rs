@@ -48,6 +48,8 @@ mod chatwoot_tests;
 #[cfg(test)]
 mod comm100_tests;
 #[cfg(test)]
+mod gate_tests;
+#[cfg(test)]
 mod highq_tests;
 #[cfg(test)]
 mod konnek_tests;
