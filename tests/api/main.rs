@@ -13,6 +13,7 @@ mod helpers;
 mod highq;
 mod lease;
 mod lifecycle;
+mod listing;
 mod onebox;
 mod operator;
 mod pauses;
