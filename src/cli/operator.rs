@@ -127,6 +127,7 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
             Command::Resend(ResendCommand {
                 id,
                 reason: args.reason.clone(),
+                by: None,
             })
         })
         .collect();
@@ -143,7 +144,7 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
 pub async fn cancel(config: &Config, ids: &[String]) -> Result<(), Failure> {
     let commands = ids
         .iter()
-        .map(|id| parse_id(id).map(|id| Command::Cancel(CancelCommand { id })))
+        .map(|id| parse_id(id).map(|id| Command::Cancel(CancelCommand { id, by: None })))
         .collect::<Result<Vec<_>, _>>()?;
     publish(config, &commands).await?;
     println!(

@@ -61,11 +61,19 @@ pub struct ResendCommand {
     pub id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Who asked for it: the operator's name the admin API was given
+    /// (`X-Herald-Operator`), for the audit trail. Optional on the wire:
+    /// commands without it parse as before, and it is left out when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CancelCommand {
     pub id: Uuid,
+    /// Who asked for it, as [`ResendCommand::by`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The wire form: a serde enum tagged by `type` (parsing goes type by type,
