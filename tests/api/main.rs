@@ -1,6 +1,8 @@
 //! herald's integration tests: a real PostgreSQL, a real RabbitMQ, the
 //! provider simulator, and the worker in-process or as the real binary.
 
+mod admin;
+mod admin_actions;
 mod bad_input;
 mod broker;
 mod callbacks;
