@@ -43,8 +43,8 @@ pub struct Delivery {
     pub fail_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The message, summed up (`GET /v1/deliveries/{id}` only; null for a
-    /// command that was rejected before it could be read).
+    /// The message, summed up: in `GET /v1/deliveries/{id}` only, and
+    /// absent for a command that was rejected before it could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageSummary>,
 }
