@@ -1,5 +1,6 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
+mod list;
 mod operator;
 mod publish;
 mod timeline;
@@ -52,8 +53,9 @@ pub enum Command {
     },
     /// Print one delivery with its attempts.
     Show(operator::ShowArgs),
-    /// Print deliveries, newest first.
-    List(operator::ListArgs),
+    /// Print deliveries, newest first, a page at a time; filter by status,
+    /// connection, time, wait reason or group.
+    List(list::ListArgs),
     /// Serve the provider simulator.
     Simulate(simulate::SimulateArgs),
     /// Run the demo: simulator, worker and a batch of sample commands.
@@ -105,7 +107,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             operator::cancel(&load()?, &ids, operator.as_ref()).await
         }
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
-        Command::List(args) => operator::list(&load_to_read()?, args).await,
+        Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await

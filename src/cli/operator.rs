@@ -1,13 +1,13 @@
-//! The operator's commands: `show`, `list`, `resend`, `cancel`. Resend and
+//! The operator's commands: `show`, `resend`, `cancel` (`list`: `list.rs`). Resend and
 //! cancel are published as commands, so workers apply them like any other.
 
 use super::{Failure, parse_id, view};
 use crate::config::Config;
+use crate::domain::filter::{Cursor, Filter};
 use crate::domain::status::{DeliveryEvent, sources};
 use crate::domain::{Actor, CancelCommand, Command, DeliveryStatus, Requester, ResendCommand};
 use crate::print::count;
 use crate::storage::Store;
-use crate::storage::operator::Filter;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
@@ -50,16 +50,6 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct ListArgs {
-    #[arg(long)]
-    pub status: Option<String>,
-    #[arg(long)]
-    pub connection: Option<String>,
-    #[arg(long, default_value_t = 50)]
-    pub limit: i64,
-}
-
 async fn store(config: &Config) -> Result<Store, Failure> {
     Ok(Store::connect(&config.database)
         .await
@@ -78,6 +68,23 @@ fn time_arg(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, 
         .map(|v| DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)))
         .transpose()
         .map_err(|e| Failure::Usage(format!("--{name}: not an RFC 3339 time: {e}")))
+}
+
+/// The ids of every delivery `filter` matches, a page at a time.
+async fn matching(store: &Store, filter: &Filter) -> Result<Vec<uuid::Uuid>, Failure> {
+    let mut ids = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let page = store
+            .page(filter, after.as_ref(), 1000)
+            .await
+            .context("listing deliveries failed")?;
+        ids.extend(page.deliveries.iter().map(|d| d.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(ids),
+        }
+    }
 }
 
 async fn publish(config: &Config, commands: &[Command]) -> Result<(), Failure> {
@@ -116,18 +123,13 @@ pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {
                 ));
             }
             let filter = Filter {
-                status: Some(status),
+                status: status.parse().ok(),
                 connection: args.connection,
                 since: time_arg("since", args.since)?,
                 until: time_arg("until", args.until)?,
-                limit: i64::MAX,
+                ..Filter::default()
             };
-            let store = store(config).await?;
-            let found = store
-                .list(&filter)
-                .await
-                .context("listing deliveries failed")?;
-            found.into_iter().map(|d| d.id).collect()
+            matching(&store(config).await?, &filter).await?
         }
     };
     let commands: Vec<Command> = ids
@@ -200,24 +202,5 @@ pub async fn show(config: &Config, args: ShowArgs) -> Result<(), Failure> {
     )
     .context("formatting failed")?;
     println!("{text}");
-    Ok(())
-}
-
-pub async fn list(config: &Config, args: ListArgs) -> Result<(), Failure> {
-    if args.limit <= 0 {
-        return Err(Failure::Usage("--limit must be at least 1".into()));
-    }
-    let filter = Filter {
-        status: status_arg(args.status)?,
-        connection: args.connection,
-        limit: args.limit,
-        ..Filter::default()
-    };
-    let store = store(config).await?;
-    let deliveries = store
-        .list(&filter)
-        .await
-        .context("listing deliveries failed")?;
-    println!("{}", view::list(&deliveries, args.limit));
     Ok(())
 }

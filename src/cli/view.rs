@@ -24,9 +24,9 @@ fn provider(status: Option<i16>) -> String {
     )
 }
 
-/// The table of `herald list`, then how many rows it holds; `limit` is the
-/// `--limit` that may have cut the list short.
-pub fn list(deliveries: &[DeliveryView], limit: i64) -> String {
+/// The table of `herald list`, then how many rows it holds, and where more
+/// rows match, the command that prints the next page (`next`).
+pub fn list(deliveries: &[DeliveryView], next: Option<&str>) -> String {
     let n = deliveries.len();
     let total = print::count(n, "delivery", "deliveries");
     if n == 0 {
@@ -60,11 +60,7 @@ pub fn list(deliveries: &[DeliveryView], limit: i64) -> String {
             print::or_missing(reason.map(|r| print::cut(r, LIST_REASON))),
         ]);
     }
-    let more = if i64::try_from(n).is_ok_and(|n| n == limit) {
-        format!(" (--limit {limit}: there may be more)")
-    } else {
-        String::new()
-    };
+    let more = next.map_or_else(String::new, |next| format!("\nnext page: {next}"));
     format!("{}\n{total}, newest first{more}", print::render(&table))
 }
 
@@ -195,7 +191,7 @@ mod tests {
             delivery("failed", Some(-3), Some(&long)),
             delivery("sending", None, None),
         ];
-        let text = list(&rows, 50);
+        let text = list(&rows, None);
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines[2].contains(" Read ") && !lines[2].contains(" 3 "),
@@ -210,14 +206,19 @@ mod tests {
     }
 
     #[test]
-    fn a_list_counts_one_delivery_and_says_when_the_limit_cut_it() {
-        let one = list(&[delivery("success", Some(1), None)], 1);
+    fn a_list_counts_one_delivery_and_prints_how_to_see_more() {
+        let one = list(
+            &[delivery("success", Some(1), None)],
+            Some("herald list --limit 1 --cursor abc"),
+        );
         assert!(
-            one.ends_with("1 delivery, newest first (--limit 1: there may be more)"),
+            one.ends_with(
+                "1 delivery, newest first\nnext page: herald list --limit 1 --cursor abc"
+            ),
             "{one}"
         );
         assert!(one.contains(" Sent "), "{one}");
-        assert_eq!(list(&[], 50), "0 deliveries");
+        assert_eq!(list(&[], None), "0 deliveries");
     }
 
     #[test]

@@ -44,6 +44,33 @@ fn resend_and_cancel_parse() {
 }
 
 #[test]
+fn who_asked_is_optional_and_kept() {
+    let Ok(Command::Resend(resend)) = parse(json!({"type": "resend", "id": ID})) else {
+        panic!("a resend without `by` parses as before");
+    };
+    assert_eq!((resend.reason, resend.by), (None, None));
+    let by = json!({"type": "cancel", "id": ID, "by": {"via": "api", "name": "ana"}});
+    let Ok(cancel) = parse(by.clone()) else {
+        panic!("a cancel with `by` parses");
+    };
+    assert_eq!(cancel.to_json(), by, "kept on the wire");
+    let Command::Cancel(cancel) = cancel else {
+        panic!("a cancel");
+    };
+    assert_eq!(
+        Requester::actor(cancel.by.as_ref()),
+        crate::domain::Actor::Api
+    );
+    assert_eq!(Requester::actor(None), crate::domain::Actor::Producer);
+    let bare = Command::Resend(ResendCommand {
+        id: ID.parse().expect("uuid"),
+        reason: None,
+        by: None,
+    });
+    assert_eq!(bare.to_json(), json!({"type": "resend", "id": ID}));
+}
+
+#[test]
 fn rejections_say_why_and_keep_the_id() {
     let r = parse(json!({"type": "shout", "id": ID})).unwrap_err();
     assert_eq!(r.reason.label(), "unknown_type");

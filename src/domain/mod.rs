@@ -30,6 +30,10 @@
 //! - [`command`]: the three commands (`send`, `resend`, `cancel`) as domain values.
 //! - [`message`]: the validated message a `send` command carries.
 //! - [`provider_status`]: the providers' -3..3 status scale, which only moves forward.
+//!
+//! What operators ask for:
+//! - [`filter`]: the filters and the cursor of `herald list`, the bulk
+//!   resend and the admin API, parsed from their text.
 
 pub mod accept;
 pub mod admit;
@@ -37,6 +41,7 @@ pub mod budget;
 pub mod call;
 pub mod command;
 pub mod decide;
+pub mod filter;
 pub mod group;
 pub mod limits;
 pub mod lost;

@@ -1,10 +1,12 @@
 //! `POST /v1/callbacks/{connection}`: a provider's delivery-status push
 //! (contract §5).
 //!
-//! Open only for a connection that sets `callback_token` and whose provider
-//! pushes statuses herald reads (Konnek, Chatwoot): 404 otherwise. The
-//! caller presents the token as `?token=...` or `Authorization: Bearer ...`,
-//! compared in constant time (401 otherwise). A body that is not the
+//! Open only for a connection that sets `callback_token`, which the caller
+//! presents as `?token=...` or `Authorization: Bearer ...`, compared in
+//! constant time: 401 without it, with a wrong one, or for a connection
+//! that sets none; 404 only for a connection herald does not know. A push
+//! to a connection whose provider pushes nothing herald reads (only Konnek
+//! and Chatwoot do) is 202, ignored. A body that is not the
 //! provider's push is 400; a message herald does not know is 202 (its
 //! status is kept for 10 minutes and applied if a delivery with that
 //! provider id appears: the send's outcome may not be stored yet); otherwise `provider_status` moves forward only (200). A
@@ -13,7 +15,6 @@
 
 use super::HttpState;
 use crate::adapters::callback::{self, Pushed};
-use crate::config::ConnectionConfig;
 use crate::storage::callbacks::Advanced;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -62,6 +63,14 @@ fn token_matches(expected: &str, given: Option<&[u8]>) -> bool {
     given.is_some_and(|given| bool::from(expected.as_bytes().ct_eq(given)))
 }
 
+fn unauthorized() -> Response {
+    answer(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "present the connection's callback_token as ?token= or a bearer token",
+    )
+}
+
 async fn callback(
     State(state): State<HttpState>,
     Path(name): Path<String>,
@@ -69,27 +78,24 @@ async fn callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let config = &state.config;
-    let connection: Option<&ConnectionConfig> = config
-        .connections
-        .iter()
-        .find(|c| c.name == name && callback::takes_callbacks(&c.settings));
-    let Some((connection, expected)) =
-        connection.and_then(|c| c.callback_token.as_ref().map(|token| (c, token)))
-    else {
+    let Some(connection) = state.config.connections.iter().find(|c| c.name == name) else {
         return answer(
             StatusCode::NOT_FOUND,
             "unknown",
-            "no connection of that name takes status callbacks",
+            "no connection of that name",
         );
+    };
+    let Some(expected) = &connection.callback_token else {
+        // Closed: answered as a wrong token is, so that a caller learns
+        // nothing of which connections set one; the log says why.
+        tracing::info!(connection = %connection.name,
+            "status callback refused: the connection sets no callback_token");
+        crate::metrics::record_callback(&connection.name, "unauthorized");
+        return unauthorized();
     };
     if !token_matches(expected.expose(), presented(&query, &headers)) {
         crate::metrics::record_callback(&connection.name, "unauthorized");
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "present the connection's callback_token as ?token= or a bearer token",
-        );
+        return unauthorized();
     }
     let update = match callback::parse(&connection.settings, &body) {
         Ok(Pushed::Update(update)) => update,

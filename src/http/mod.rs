@@ -1,8 +1,9 @@
 //! The worker's HTTP side on `[http] listen`: `/metrics`, `/healthz`, `/readyz`,
-//! and the providers' status callbacks ([`callbacks`]). (The admin API joins
-//! this router.) It sees the store, the broker link and the configuration,
+//! the providers' status callbacks ([`callbacks`]) and the admin API
+//! ([`admin`], with its OpenAPI document at `/v1/openapi.json`). It sees the store, the broker link and the configuration,
 //! never the worker's internals.
 
+pub mod admin;
 pub mod callbacks;
 
 use crate::config::Config;
@@ -29,11 +30,13 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState) -> Router {
+    let admin = admin::routes(&state);
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(callbacks::routes())
+        .merge(admin)
         .with_state(state)
 }
 

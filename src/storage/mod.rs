@@ -4,7 +4,9 @@
 //!   one statement (their rows as columns: `columns`).
 //! - [`deliveries`]: claiming due deliveries, expiry, refused commands.
 //! - [`recovery`]: taking back the claims of lost workers.
-//! - [`operator`]: what operators read and change (show, list, resend, cancel).
+//! - [`operator`]: what operators read and change (show, resend, cancel).
+//! - [`listing`]: finding deliveries: a filter's matches, newest first, a
+//!   page at a time after a cursor.
 //! - [`figures`]: a set of deliveries' figures per connection (the demo's).
 //! - [`callbacks`]: providers' later statuses, moved only forward.
 //! - [`tokens`]: OAuth2 pairs a provider replaces on every refresh.
@@ -23,6 +25,7 @@ pub mod deliveries;
 pub mod events;
 pub mod figures;
 pub mod groups;
+pub mod listing;
 pub mod operator;
 pub mod pauses;
 pub mod quota;

@@ -1,5 +1,6 @@
-//! What operators read and change: one delivery with its attempts, lists,
-//! resend and cancel. The same statements serve the CLI and the admin API.
+//! What operators read and change: one delivery with its attempts, resend
+//! and cancel (lists: `listing`). The same statements serve the CLI and the
+//! admin API.
 
 use super::events::By;
 use super::groups;
@@ -43,16 +44,6 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
-/// Filters shared by `list` and bulk resend.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub status: Option<String>,
-    pub connection: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub limit: i64,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
     pub success: u64,
@@ -73,10 +64,13 @@ pub enum Change {
     Refused(String),
 }
 
-const COLUMNS: &str = "id, connection, status, provider_status, remote_id, attempts, resends, \
+pub(super) const COLUMNS: &str = "id, connection, status, provider_status, remote_id, attempts, resends, \
     next_attempt_at, wait_reason, fail_reason, created_at, updated_at, command";
 
-fn view(row: &sqlx::postgres::PgRow, with_command: bool) -> Result<DeliveryView, sqlx::Error> {
+pub(super) fn view(
+    row: &sqlx::postgres::PgRow,
+    with_command: bool,
+) -> Result<DeliveryView, sqlx::Error> {
     Ok(DeliveryView {
         id: row.try_get("id")?,
         connection: row.try_get("connection")?,
@@ -125,28 +119,6 @@ impl Store {
             })
         };
         Ok(rows.iter().map(attempt).collect::<Result<_, _>>()?)
-    }
-
-    /// Deliveries matching `filter`, newest first.
-    pub async fn list(&self, filter: &Filter) -> Result<Vec<DeliveryView>, StorageError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM deliveries \
-             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR connection = $2) \
-               AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4) \
-             ORDER BY created_at DESC LIMIT $5"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(filter.status.as_deref())
-            .bind(filter.connection.as_deref())
-            .bind(filter.since)
-            .bind(filter.until)
-            .bind(filter.limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| view(r, false))
-            .collect::<Result<_, _>>()?)
     }
 
     /// Starts a new round of attempts for a `failed` or `success` delivery,

@@ -135,12 +135,12 @@ async fn konnek_callbacks_are_refused_without_the_token_or_a_readable_body() {
 
     let other = app.callback_url("no-such-connection");
     assert_eq!(post(&other, Some(CALLBACK_TOKEN), &push).await.0, 404);
-    // OneBox sets no callback_token (and pushes nothing herald reads).
+    // OneBox sets no callback_token: closed, as to a wrong token.
     assert_eq!(
         post(&app.callback_url(ONEBOX), Some(CALLBACK_TOKEN), &push)
             .await
             .0,
-        404
+        401
     );
     // Another connection's delivery is not this one's.
     let chatwoot = app.callback_url(CHATWOOT);
@@ -278,4 +278,39 @@ async fn a_pushed_message_id_that_cannot_be_stored_is_ignored() {
         .await
         .expect("count early_callbacks");
     assert_eq!(kept, 0);
+}
+
+#[tokio::test]
+async fn a_known_connection_without_a_callback_token_answers_401_and_an_unknown_one_404() {
+    let connection = unique_connection("konnek-no-token");
+    let app = spawn_app_with(Options {
+        extra_toml: konnek_connection(&connection)
+            .replace(&format!("callback_token = \"{CALLBACK_TOKEN}\"\n"), ""),
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        app.config
+            .connections
+            .iter()
+            .any(|c| c.name == connection && c.callback_token.is_none())
+    );
+    let (id, command) = send_to(&connection, "628111000310");
+    app.publish(&command).await;
+    app.wait_for_status(id, "success").await;
+    let push = konnek_push(&id.to_string(), 3);
+    let url = app.callback_url(&connection);
+    for token in [None, Some(CALLBACK_TOKEN), Some("")] {
+        let (status, body) = post(&url, token, &push).await;
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert_eq!(body["result"], "unauthorized");
+    }
+    let (status, _) = post(&format!("{url}?token={CALLBACK_TOKEN}"), None, &push).await;
+    assert_eq!(status, 401);
+    assert_eq!(provider_status(&app, id).await, Some(1), "nothing changed");
+    let (status, body) = post(&app.callback_url("no-such-connection"), None, &push).await;
+    assert_eq!((status, body["result"].as_str()), (404, Some("unknown")));
+    let series =
+        format!("herald_callbacks_total{{connection=\"{connection}\",result=\"unauthorized\"}}");
+    assert_eq!(metric(&app.metrics().await, &series), Some(4.0));
 }

@@ -71,6 +71,8 @@ pub struct Options {
     /// (`app.db_proxy`, `app.amqp_proxy`), so that a test can cut them; the
     /// test's own store and publisher connect directly.
     pub proxied: bool,
+    /// `[http] admin_token`: empty, the admin API is off.
+    pub admin_token: &'static str,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             queue_type: "classic",
             extra_toml: String::new(),
             proxied: false,
+            admin_token: "",
         }
     }
 }
@@ -151,6 +154,7 @@ queue_type = "{queue_type}"
 
 [http]
 listen = "127.0.0.1:0"
+admin_token = "{admin_token}"
 
 [worker]
 concurrency = 16
@@ -269,6 +273,7 @@ refresh_token = "a-stale-refresh-token"
         schedule = options.schedule,
         sim_url = sim.base_url(),
         queue_type = options.queue_type,
+        admin_token = options.admin_token,
         extra_toml = options.extra_toml.replace("{sim_url}", &sim.base_url()),
     );
     let mut config = Config::parse(&config_toml, &|_| None).expect("test config is valid");
@@ -501,6 +506,12 @@ impl TestApp {
     pub fn callback_url(&self, connection: &str) -> String {
         let addr = self.worker.as_ref().expect("worker running").0.http_addr;
         format!("http://{addr}/v1/callbacks/{connection}")
+    }
+
+    /// The worker's address for `path` (`/v1/deliveries`).
+    pub fn http_url(&self, path: &str) -> String {
+        let addr = self.worker.as_ref().expect("worker running").0.http_addr;
+        format!("http://{addr}{path}")
     }
 
     /// The worker's metrics page.

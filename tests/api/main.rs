@@ -1,6 +1,8 @@
 //! herald's integration tests: a real PostgreSQL, a real RabbitMQ, the
 //! provider simulator, and the worker in-process or as the real binary.
 
+mod admin;
+mod admin_actions;
 mod audit;
 mod bad_input;
 mod broker;
@@ -14,6 +16,7 @@ mod helpers;
 mod highq;
 mod lease;
 mod lifecycle;
+mod listing;
 mod onebox;
 mod operator;
 mod pauses;

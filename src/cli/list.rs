@@ -1,0 +1,182 @@
+//! `herald list`: one page of the deliveries the filters match, newest
+//! first, and the command that prints the next page, ready to run as
+//! printed (the program as it was invoked, the configuration it read, the
+//! filters given, the cursor).
+
+use super::{Failure, view};
+use crate::config::Config;
+use crate::domain::filter::{self, FilterText, PageRequest};
+use crate::storage::Store;
+use anyhow::Context as _;
+use std::path::Path;
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Only deliveries in this status: waitForSending, sending, success or failed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only deliveries of this connection (its `name` in herald.toml).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    /// Only deliveries created at or after this time (RFC 3339, e.g. 2026-12-02T14:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only deliveries created before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only waiting deliveries that wait for this: retry, quota, window, rate, group or scheduled.
+    #[arg(long, value_name = "REASON")]
+    pub wait_reason: Option<String>,
+    /// Only the members of this ordered group (the `group.id` of their sends).
+    #[arg(long, value_name = "GROUP_ID")]
+    pub group: Option<String>,
+    /// At most this many rows (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = filter::DEFAULT_LIMIT)]
+    pub limit: i64,
+    /// Start after the rows already seen: the cursor of the previous page's
+    /// `next page:` hint (or `next_cursor` of --json).
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+    /// Print {"deliveries": [...], "next_cursor": ...} as JSON; next_cursor
+    /// is null on the last page.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ListArgs {
+    fn filters(&self) -> FilterText {
+        FilterText {
+            status: self.status.clone(),
+            connection: self.connection.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            wait_reason: self.wait_reason.clone(),
+            group: self.group.clone(),
+        }
+    }
+
+    fn request(&self) -> Result<PageRequest, Failure> {
+        let usage = |e: filter::BadFilter| Failure::Usage(e.as_flag());
+        let limit = filter::parse_limit(Some(&self.limit.to_string())).map_err(usage)?;
+        Ok(PageRequest {
+            filter: self.filters().parse().map_err(usage)?,
+            limit,
+            after: filter::parse_cursor(self.cursor.as_deref()).map_err(usage)?,
+        })
+    }
+
+    /// The flags given that the next page repeats (all but the cursor).
+    fn repeated(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, value) in [
+            ("--status", &self.status),
+            ("--connection", &self.connection),
+            ("--since", &self.since),
+            ("--until", &self.until),
+            ("--wait-reason", &self.wait_reason),
+            ("--group", &self.group),
+        ] {
+            if let Some(value) = value {
+                args.extend([flag.to_owned(), value.clone()]);
+            }
+        }
+        if self.limit != filter::DEFAULT_LIMIT {
+            args.extend(["--limit".to_owned(), self.limit.to_string()]);
+        }
+        args
+    }
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds only
+/// characters no shell treats specially, else in single quotes.
+fn quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=+@,%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The command that lists the page after `cursor`: this program as it was
+/// invoked, `--config` where a file was named on the command line (one
+/// from HERALD_CONFIG is still in the environment), the flags given.
+fn next_page(config: Option<&Path>, args: &ListArgs, cursor: &str) -> String {
+    let program = std::env::args_os()
+        .next()
+        .map_or_else(|| "herald".into(), |p| p.to_string_lossy().into_owned());
+    let mut words = vec![program];
+    let from_env = std::env::var_os("HERALD_CONFIG");
+    if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
+        words.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);
+    }
+    words.push("list".into());
+    words.extend(args.repeated());
+    words.extend(["--cursor".to_owned(), cursor.to_owned()]);
+    let words: Vec<String> = words.iter().map(|w| quoted(w)).collect();
+    words.join(" ")
+}
+
+pub async fn run(config: &Config, named: Option<&Path>, args: ListArgs) -> Result<(), Failure> {
+    let request = args.request()?;
+    let store = Store::connect(&config.database)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let page = store
+        .page(&request.filter, request.after.as_ref(), request.limit)
+        .await
+        .context("listing deliveries failed")?;
+    let next = page.next.map(|c| c.encode());
+    if args.json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "deliveries": page.deliveries,
+            "next_cursor": next,
+        }))
+        .context("formatting failed")?;
+        println!("{text}");
+        return Ok(());
+    }
+    let hint = next.map(|cursor| next_page(named, &args, &cursor));
+    println!("{}", view::list(&page.deliveries, hint.as_deref()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn words_a_shell_would_change_are_quoted() {
+        assert_eq!(quoted("failed"), "failed");
+        assert_eq!(
+            quoted("2026-12-02T14:00:00+07:00"),
+            "2026-12-02T14:00:00+07:00"
+        );
+        assert_eq!(quoted("my group"), "'my group'");
+        assert_eq!(quoted("it's"), r"'it'\''s'");
+        assert_eq!(quoted(""), "''");
+        assert_eq!(quoted("$HOME"), "'$HOME'");
+    }
+
+    #[test]
+    fn the_next_page_repeats_the_filters_given() {
+        let cli = crate::cli::Cli::parse_from([
+            "herald", "list", "--status", "failed", "--group", "a b", "--limit", "3",
+        ]);
+        let crate::cli::Command::List(args) = cli.command else {
+            panic!("not list");
+        };
+        let hint = next_page(Some(Path::new("/etc/herald.toml")), &args, "abc");
+        assert!(
+            hint.ends_with(
+                " --config /etc/herald.toml list --status failed --group 'a b' --limit 3 --cursor abc"
+            ),
+            "{hint}"
+        );
+        assert!(args.request().is_ok());
+    }
+}
