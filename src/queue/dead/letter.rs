@@ -6,7 +6,6 @@
 //! replay publishes it with. Everything here comes from outside: nothing
 //! panics on it, and a body is never printed whole.
 
-use crate::domain::command::MAX_COMMAND_BYTES;
 use crate::queue::publisher::header_text;
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
@@ -20,6 +19,9 @@ pub const PREVIEW_CHARS: usize = 80;
 pub const HANDLE_LEN: usize = 12;
 /// The longest `id` or `type` kept from a body.
 const FIELD_CHARS: usize = 120;
+/// The largest body read for its `id` and `type` (a command twice the
+/// worker's limit is still read; RabbitMQ may carry far larger ones).
+const PEEK_BYTES: usize = 16 * 1024 * 1024;
 
 /// The headers that say a message is dead: a replay leaves them behind.
 const DEATH_HEADERS: [&str; 10] = [
@@ -220,8 +222,8 @@ fn count(value: &AMQPValue) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-/// The command's `type` and `id`, where the body is a JSON object no larger
-/// than a command may be.
+/// The command's `type` and `id`, where the body is a JSON object of at
+/// most [`PEEK_BYTES`].
 fn peek(body: &[u8]) -> (Option<String>, Option<String>) {
     #[derive(serde::Deserialize)]
     struct Fields {
@@ -230,7 +232,7 @@ fn peek(body: &[u8]) -> (Option<String>, Option<String>) {
         #[serde(default)]
         id: Option<serde_json::Value>,
     }
-    if body.len() > MAX_COMMAND_BYTES {
+    if body.len() > PEEK_BYTES {
         return (None, None);
     }
     let Ok(fields) = serde_json::from_slice::<Fields>(body) else {

@@ -99,12 +99,14 @@ fn a_preview_is_short_escaped_and_never_the_whole_body() {
     let shown = preview(&odd);
     assert!(shown.starts_with("\u{FFFD}\u{FFFD}é") && shown.ends_with('…'));
     assert_eq!(shown.chars().count(), PREVIEW_CHARS);
-    // A big poison that is JSON is not parsed for its id.
+    // A poison of 2 MiB that is JSON still gives its type and id.
     let mut big = br#"{"type":"send","id":"a","pad":""#.to_vec();
-    big.extend(vec![b'p'; MAX_COMMAND_BYTES]);
+    big.extend(vec![b'p'; 2 * 1024 * 1024]);
     big.extend(br#""}"#);
     let letter = DeadLetter::read(&big, &BasicProperties::default());
-    assert_eq!((letter.kind, letter.bytes), (None, big.len()));
+    assert_eq!(letter.kind.as_deref(), Some("send"));
+    assert_eq!((letter.id.as_deref(), letter.bytes), (Some("a"), big.len()));
+    assert_eq!(letter.preview.chars().count(), PREVIEW_CHARS);
 }
 
 #[test]
