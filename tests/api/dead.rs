@@ -137,11 +137,24 @@ async fn dead_list_shows_reasons_and_previews_and_takes_nothing() {
                 .is_some_and(|p| p.chars().count() <= 80)
         );
     }
-    // Read again: the same, in the same order, and still all in the queue.
-    assert_eq!(handles(&herald.letters()), handles(&letters));
-    wait_for_dead(&app, 3).await;
+    // Read again: the same, in the same order, and still all in the queue;
+    // also after a read of the first only (a quorum queue puts what is
+    // handed back behind the rest).
+    let again = || async {
+        let read = herald.letters();
+        (read.len() == 3).then_some(handles(&read))
+    };
+    assert_eq!(
+        eventually(10, "all 3 again", again).await,
+        handles(&letters)
+    );
     let limited = herald.ok(&["dead", "list", "--limit", "1"]);
     assert!(limited.contains("--limit 1), 2 more not"), "{limited}");
+    assert!(limited.contains(&handles(&letters)[0]), "{limited}");
+    assert_eq!(
+        eventually(10, "all 3 again", again).await,
+        handles(&letters)
+    );
     wait_for_dead(&app, 3).await;
 }
 

@@ -1,5 +1,6 @@
 //! The dead-letter queue as `herald dead` works on it: read without taking
-//! (each message got without an ack, then all handed back in their order),
+//! (each message got without an ack, then all handed back in their order
+//! by closing the channel),
 //! replay to the command exchange (a dead letter is acked only after its
 //! republish was confirmed: a crash in between leaves a copy, never a
 //! loss), and purge (exactly the messages counted).
@@ -15,7 +16,7 @@ pub use letter::DeadLetter;
 
 use super::{Publisher, QueueError};
 use crate::config::AmqpConfig;
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
 use lapin::{Channel, Connection};
 
 /// What `list` read: up to its limit of the dead letters, oldest first,
@@ -74,19 +75,24 @@ impl DeadQueue {
         }
     }
 
-    /// The first `limit` dead letters, read without taking them: each is
-    /// got without an ack, and all go back to the queue, in their order.
+    /// The first `limit` dead letters, read without taking them: every
+    /// message there is got without an ack and all go back together when
+    /// the channel closes. All, not only `limit` of them: a quorum queue
+    /// puts what goes back behind the rest, so handing back only the first
+    /// few would move them to the end.
     pub async fn list(&self, limit: usize) -> Result<Listing, QueueError> {
         let channel = self.connection.create_channel().await?;
         let read = async {
             let total = self.count_on(&channel).await?;
             let mut letters = Vec::new();
-            while letters.len() < limit.min(total as usize) {
+            for _ in 0..total {
                 let Some(got) = get(&channel, self.name(), false).await? else {
                     break;
                 };
-                let delivery = got.delivery;
-                letters.push(DeadLetter::read(&delivery.data, &delivery.properties));
+                if letters.len() < limit {
+                    let delivery = got.delivery;
+                    letters.push(DeadLetter::read(&delivery.data, &delivery.properties));
+                }
             }
             Ok(Listing { letters, total })
         };
@@ -161,18 +167,11 @@ async fn get(
     Ok(channel.basic_get(queue.into(), options).await?)
 }
 
-/// Hands every message the channel holds unacked back to the queue (a
-/// nack of all with requeue, then the close; if either fails, the broker
-/// takes them back when the channel or the connection goes).
+/// Hands every message the channel holds unacked back to the queue, in
+/// their order, by closing it (if the close fails, the broker takes them
+/// back when the connection goes). A close, not a nack: newer RabbitMQ
+/// versions count a nack as a failed delivery of each message.
 async fn hand_back(channel: &Channel) {
-    let all = BasicNackOptions {
-        multiple: true,
-        requeue: true,
-    };
-    if channel.status().connected() {
-        // Delivery tag 0 with `multiple`: every message not yet acked.
-        let _ = channel.basic_nack(0, all).await;
-    }
     super::close_channel(channel, "dead letters handed back").await;
 }
 
