@@ -89,8 +89,8 @@ pub async fn run(amqp: &AmqpConfig, args: DeadArgs) -> Result<(), Failure> {
 fn failed(amqp: &AmqpConfig, doing: &str, err: QueueError) -> Failure {
     let hint = match &err {
         QueueError::NoQueue(name) => format!(
-            "RabbitMQ at {} has no queue {name:?}: `herald setup` declares it, or \
-             --config names the configuration whose [amqp] has your dead-letter queue",
+            "RabbitMQ at {} has no queue {name:?}: `herald setup` with this configuration \
+             declares it, or --config names the one whose [amqp] has your dead-letter queue",
             redact(&amqp.url)
         ),
         _ => format!("{doing} failed: {}", crate::error_chain(&err)),
