@@ -2,88 +2,15 @@
 //! worker: dead letters read without being taken, replayed after a fix,
 //! returned when still bad, and purged only when confirmed.
 
+mod support;
+
 use crate::helpers::*;
 use herald::config::Config;
-use lapin::options::{BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
-use serde_json::{Value, json};
-use std::process::{Command, Output};
+use lapin::options::{BasicGetOptions, BasicNackOptions};
+use serde_json::json;
+use std::process::Command;
+use support::{Herald, handles, wait_for_dead};
 use uuid::Uuid;
-
-/// The binary with the test's configuration in a file of its own.
-struct Herald {
-    dir: std::path::PathBuf,
-}
-
-impl Herald {
-    fn new(app: &TestApp) -> Herald {
-        let dir = std::env::temp_dir().join(format!("herald-dead-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(dir.join("herald.toml"), &app.config_toml).expect("write config");
-        Herald { dir }
-    }
-
-    /// Runs `herald ARGS` where the configuration is, stdin not a terminal.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_herald"))
-            .current_dir(&self.dir)
-            .args(args)
-            .env_remove("HERALD_CONFIG")
-            .output()
-            .expect("run herald")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "herald {args:?} failed: {stderr}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// `herald dead list --json`.
-    fn letters(&self) -> Vec<Value> {
-        let text = self.ok(&["dead", "list", "--json"]);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    }
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-/// Messages ready in the test's dead-letter queue.
-async fn dead_depth(app: &TestApp) -> u32 {
-    let channel = app.amqp.create_channel().await.expect("channel");
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let queue = channel
-        .queue_declare(
-            app.config.amqp.dead_letter_queue.as_str().into(),
-            passive,
-            Default::default(),
-        )
-        .await
-        .expect("passive declare");
-    herald::queue::close_channel(&channel, "depth read").await;
-    queue.message_count()
-}
-
-async fn wait_for_dead(app: &TestApp, n: u32) {
-    eventually(20, &format!("{n} dead letters"), || async {
-        (dead_depth(app).await == n).then_some(())
-    })
-    .await;
-}
-
-fn handles(letters: &[Value]) -> Vec<String> {
-    letters
-        .iter()
-        .map(|l| l["handle"].as_str().expect("a handle").to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn dead_list_shows_reasons_and_previews_and_takes_nothing() {

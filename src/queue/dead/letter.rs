@@ -6,6 +6,7 @@
 //! replay publishes it with. Everything here comes from outside: nothing
 //! panics on it, and a body is never printed whole.
 
+use super::preview::{escaped, preview};
 use crate::queue::publisher::header_text;
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
@@ -13,8 +14,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Characters of a body a preview shows, escapes included.
-pub const PREVIEW_CHARS: usize = 80;
 /// Hex digits of a handle.
 pub const HANDLE_LEN: usize = 12;
 /// The longest `id` or `type` kept from a body.
@@ -247,56 +246,6 @@ fn peek(body: &[u8]) -> (Option<String>, Option<String>) {
         Some(escaped(&text, FIELD_CHARS))
     };
     (text(fields.kind), text(fields.id))
-}
-
-/// The first [`PREVIEW_CHARS`] characters of a body, read as UTF-8 (what
-/// is not becomes `�`), control characters escaped, `…` where cut.
-pub fn preview(body: &[u8]) -> String {
-    // Enough bytes for the characters shown, however wide they are.
-    let head = &body[..body.len().min(PREVIEW_CHARS * 4 + 4)];
-    let mut text = escaped(&String::from_utf8_lossy(head), PREVIEW_CHARS);
-    if head.len() < body.len() && !text.ends_with('…') {
-        // Cut inside the bytes read: the last character may be half of one.
-        text = text.trim_end_matches('\u{FFFD}').to_owned();
-        text.push('…');
-    }
-    text
-}
-
-/// `text` with control characters escaped (`\n`, `\t`, `\r`, `\u{0}`),
-/// at most `max` characters, cut with `…`.
-fn escaped(text: &str, max: usize) -> String {
-    let mut pieces = Vec::new();
-    let mut total = 0;
-    for c in text.chars() {
-        let piece = match c {
-            '\n' => "\\n".to_owned(),
-            '\r' => "\\r".to_owned(),
-            '\t' => "\\t".to_owned(),
-            c if c.is_control() => format!("\\u{{{:x}}}", u32::from(c)),
-            c => c.to_string(),
-        };
-        total += piece.chars().count();
-        pieces.push(piece);
-        if total > max {
-            break;
-        }
-    }
-    if total <= max {
-        return pieces.concat();
-    }
-    let mut out = String::new();
-    let mut shown = 0;
-    for piece in pieces {
-        let width = piece.chars().count();
-        if shown + width >= max {
-            break;
-        }
-        out.push_str(&piece);
-        shown += width;
-    }
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::queue::dead::preview::PREVIEW_CHARS;
 use lapin::types::FieldArray;
 
 fn with_headers(pairs: &[(&str, AMQPValue)]) -> BasicProperties {

@@ -11,6 +11,7 @@
 //! another does not see.
 
 pub mod letter;
+pub mod preview;
 
 pub use letter::DeadLetter;
 
