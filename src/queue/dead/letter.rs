@@ -22,8 +22,11 @@ const FIELD_CHARS: usize = 120;
 /// worker's limit is still read; RabbitMQ may carry far larger ones).
 const PEEK_BYTES: usize = 16 * 1024 * 1024;
 
-/// The headers that say a message is dead: a replay leaves them behind.
-const DEATH_HEADERS: [&str; 10] = [
+/// The headers that say a message is dead, and the count of deliveries a
+/// quorum queue adds (of the dead-letter queue's reads): a replay leaves
+/// them behind.
+const DEATH_HEADERS: [&str; 11] = [
+    "x-delivery-count",
     "x-herald-error",
     "x-herald-queue",
     "x-herald-rejected-at",

@@ -117,6 +117,7 @@ fn a_replay_drops_the_death_headers_and_counts_itself() {
         ("x-herald-queue", text("herald.commands")),
         ("x-herald-rejected-at", text("2026-12-02T14:03:11Z")),
         ("x-first-death-reason", text("rejected")),
+        ("x-delivery-count", AMQPValue::LongLongInt(3)),
         ("tenant", text("acme")),
         (REPLAYED, AMQPValue::LongInt(1)),
     ])
