@@ -199,40 +199,34 @@ async fn replay(amqp: &AmqpConfig, args: ReplayArgs) -> Result<(), Failure> {
 }
 
 async fn purge(amqp: &AmqpConfig, args: PurgeArgs) -> Result<(), Failure> {
+    // Counted, then asked with no connection open: a person may take a while.
     let queue = open(amqp).await?;
     let name = queue.name().to_owned();
-    let counted = match queue.count().await {
-        Ok(n) => n,
-        Err(err) => {
-            queue.close().await;
-            return Err(failed(amqp, "counting the dead letters", err));
-        }
-    };
-    let n = count(counted as usize, "dead letter", "dead letters");
+    let counted = queue.count().await;
+    queue.close().await;
+    let counted = counted.map_err(|err| failed(amqp, "counting the dead letters", err))?;
     if counted == 0 {
-        queue.close().await;
         println!("no dead letters in {name}: nothing to purge");
         return Ok(());
     }
     if !args.yes {
-        let confirmed = confirm(counted, &n, &name);
-        if let Err(failure) = confirmed {
-            queue.close().await;
-            return Err(failure);
-        }
+        confirm(counted, &name)?;
     }
+    let queue = open(amqp).await?;
     let purged = queue.purge(counted).await;
     queue.close().await;
     let purged = purged.map_err(|err| failed(amqp, "purging", err))?;
-    println!(
-        "purged {} from {name}",
-        count(purged as usize, "dead letter", "dead letters")
-    );
+    println!("purged {} from {name}", letters(purged));
     Ok(())
 }
 
+fn letters(n: u32) -> String {
+    count(n as usize, "dead letter", "dead letters")
+}
+
 /// Asks on the terminal for the number of dead letters to delete.
-fn confirm(counted: u32, n: &str, name: &str) -> Result<(), Failure> {
+fn confirm(counted: u32, name: &str) -> Result<(), Failure> {
+    let n = letters(counted);
     if !std::io::stdin().is_terminal() {
         return Err(Failure::Usage(format!(
             "herald dead purge asks before it deletes, and stdin is not a terminal: \

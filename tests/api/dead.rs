@@ -199,7 +199,7 @@ async fn a_replay_still_bad_returns_to_the_dead_letters_with_its_reason() {
 }
 
 #[tokio::test]
-async fn purge_refuses_without_a_terminal_and_deletes_with_yes() {
+async fn purge_asks_on_a_terminal_refuses_without_one_and_deletes_with_yes() {
     let app = spawn_app().await;
     let herald = Herald::new(&app);
     app.publish_raw(b"not json").await;
@@ -211,6 +211,26 @@ async fn purge_refuses_without_a_terminal_and_deletes_with_yes() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("pass --yes"), "{stderr}");
     wait_for_dead(&app, 2).await;
+
+    // On a terminal it asks for their number: a wrong one deletes nothing.
+    if let Some(wrong) = herald.on_terminal("dead purge", "3\n") {
+        let text = String::from_utf8_lossy(&wrong.stdout);
+        assert_eq!(wrong.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("Type the number of dead letters to confirm"),
+            "{text}"
+        );
+        assert!(text.contains("nothing was deleted"), "{text}");
+        wait_for_dead(&app, 2).await;
+        let right = herald.on_terminal("dead purge", "2\n").expect("script");
+        let text = String::from_utf8_lossy(&right.stdout);
+        assert!(right.status.success(), "{text}");
+        assert!(text.contains("purged 2 dead letters from "), "{text}");
+        wait_for_dead(&app, 0).await;
+        app.publish_raw(b"[]").await;
+        app.publish_raw(b"null").await;
+        wait_for_dead(&app, 2).await;
+    }
 
     let purged = herald.ok(&["dead", "purge", "--yes"]);
     assert!(

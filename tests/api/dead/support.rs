@@ -31,6 +31,26 @@ impl Herald {
             .expect("run herald")
     }
 
+    /// Runs `herald ARGS` on a terminal (util-linux `script`), typing
+    /// `answer`; `None` where there is no `script` to run it with.
+    pub fn on_terminal(&self, args: &str, answer: &str) -> Option<Output> {
+        use std::io::Write;
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_herald"));
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(&self.dir)
+            .env_remove("HERALD_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(answer.as_bytes()).expect("type the answer");
+        drop(stdin);
+        Some(child.wait_with_output().expect("herald on a terminal"))
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
