@@ -1,5 +1,7 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
+mod dead;
+mod dead_view;
 mod list;
 mod operator;
 mod publish;
@@ -26,7 +28,7 @@ const DEFAULT_CONFIG: &str = "herald.toml";
 pub struct Cli {
     /// The configuration file [default: herald.toml]. Without one, `show`
     /// and `list` read the default database (or HERALD_DATABASE_URL), as
-    /// the demo does.
+    /// the demo does, and `dead` the default RabbitMQ (or HERALD_AMQP_URL).
     #[arg(long, global = true, env = "HERALD_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -56,6 +58,12 @@ pub enum Command {
     /// Print deliveries, newest first, a page at a time; filter by status,
     /// connection, time, wait reason or group.
     List(list::ListArgs),
+    /// List, replay or purge the dead-lettered commands.
+    ///
+    /// Needs only RabbitMQ: `[amqp]` of the configuration; without a
+    /// herald.toml, the default broker (or HERALD_AMQP_URL) and queue
+    /// herald.dead.
+    Dead(dead::DeadArgs),
     /// Serve the provider simulator.
     Simulate(simulate::SimulateArgs),
     /// Run the demo: simulator, worker and a batch of sample commands.
@@ -90,6 +98,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         load()
     };
+    // The same for what needs only RabbitMQ.
+    let load_for_broker = || {
+        if cli.config.is_none() && !path.exists() {
+            eprintln!(
+                "herald: no {DEFAULT_CONFIG} here; using the default RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL) and queue herald.dead"
+            );
+            return Config::parse("", &|name| std::env::var(name).ok());
+        }
+        load()
+    };
     match cli.command {
         Command::Setup => {
             init_logs("herald=info");
@@ -108,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
+        Command::Dead(args) => dead::run(&load_for_broker()?.amqp, args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await

@@ -4,7 +4,9 @@
 //! - [`publisher`]: commands and dead letters out, each confirmed by the broker.
 //! - [`link`]: a worker's current connection and publisher, replaced when
 //!   it reconnects, whether it consumes, and whether dead-lettering works.
+//! - [`dead`]: the dead-letter queue read, replayed and purged (`herald dead`).
 
+pub mod dead;
 pub mod link;
 pub mod publisher;
 pub mod topology;
@@ -31,6 +33,8 @@ pub enum QueueError {
     NotConnected,
     #[error("RabbitMQ did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("RabbitMQ has no queue {0:?}")]
+    NoQueue(String),
 }
 
 /// How long connecting may take. lapin's handshake can wait for ever on a

@@ -137,7 +137,8 @@ impl Publisher {
     }
 
     /// Puts a refused command in the dead-letter queue with the reason in
-    /// `x-herald-error`, keeping the original headers, and waits for the
+    /// `x-herald-error` and the time in `x-herald-rejected-at` (RFC 3339),
+    /// keeping the original headers and `message_id`, and waits for the
     /// confirm. Mandatory: a dead letter that no queue takes (its binding
     /// or queue is gone) fails as unroutable instead of vanishing.
     pub async fn dead_letter(
@@ -152,9 +153,18 @@ impl Publisher {
             "x-herald-queue".into(),
             AMQPValue::LongString(self.amqp.queue.as_str().into()),
         );
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        headers.insert(
+            "x-herald-rejected-at".into(),
+            AMQPValue::LongString(now.into()),
+        );
         let mut properties = persistent_json().with_headers(headers);
         if let Some(content_type) = original.content_type() {
             properties = properties.with_content_type(content_type.clone());
+        }
+        // What names the command across a replay (and dedupes a resend).
+        if let Some(message_id) = original.message_id() {
+            properties = properties.with_message_id(message_id.clone());
         }
         let confirm = self
             .channel
@@ -167,6 +177,26 @@ impl Publisher {
                 },
                 body,
                 properties,
+            )
+            .await?;
+        confirmed(confirm).await
+    }
+
+    /// Publishes a dead letter back to the command exchange as `properties`
+    /// say (`herald dead replay`), and waits for the confirm. Mandatory: a
+    /// command no queue takes fails instead of vanishing.
+    pub async fn replay(&self, body: &[u8], properties: BasicProperties) -> Result<(), QueueError> {
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.amqp.exchange.as_str().into(),
+                self.amqp.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                properties.with_delivery_mode(2),
             )
             .await?;
         confirmed(confirm).await

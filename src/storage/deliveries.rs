@@ -68,6 +68,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Deletes the row a refused command left ([`Store::record_rejected`]:
+    /// `failed`, no command, never accepted nor attempted), so that a replay
+    /// of the command (`herald dead replay`) is accepted instead of being a
+    /// duplicate of its refusal. Any other row with that id is left alone.
+    /// Returns whether there was one.
+    pub async fn release_rejected(&self, id: Uuid) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "DELETE FROM deliveries WHERE id = $1 AND status = $2 AND command IS NULL \
+             AND accept_token IS NULL AND attempts = 0",
+        )
+        .bind(id)
+        .bind(DeliveryStatus::Failed.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Claims up to `limit` due deliveries for this worker, of the given
     /// connections only and at most `rooms[i]` of `connections[i]` (what
     /// this worker can start now), the longest due first.

@@ -14,6 +14,7 @@ use crate::domain::command::{RejectReason, Rejection};
 use crate::domain::{Command, DeliveryStatus, Requester, SendCommand};
 use crate::metrics;
 use crate::queue::ack;
+use crate::queue::dead::letter::REPLAYED;
 
 use crate::storage::events::By;
 use crate::storage::operator::Change;
@@ -30,6 +31,9 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
     match parsed {
         Err(rejection) => reject(ctx, delivery, rejection).await,
         Ok(Command::Send(send)) => {
+            if !release_rejected(ctx, &delivery, send.id).await {
+                return; // stopping: unacked, the broker hands it out again
+            }
             let span = tracing::info_span!("accept", id = %send.id, connection = %send.connection);
             // A send its connection has no room for now is recorded due but
             // not claimed, and a sweeper claims it once there is room: it
@@ -126,6 +130,35 @@ fn requested_by(by: Option<&Requester>) -> By<'_> {
     By {
         actor: Requester::actor(by),
         operator: by.and_then(|by| by.name.as_deref()),
+    }
+}
+
+/// A send replayed from the dead letters (`herald dead replay`) whose
+/// first copy was refused left a `failed` row without a command: that row
+/// goes, so that the replay is accepted rather than a duplicate. Returns
+/// false when the worker stopped first.
+async fn release_rejected(ctx: &Context, delivery: &Delivery, id: Uuid) -> bool {
+    let replayed = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .is_some_and(|h| h.contains_key(REPLAYED));
+    if !replayed {
+        return true;
+    }
+    let released = ctx
+        .with_db_retry("releasing a replayed send's refusal", || {
+            ctx.store.release_rejected(id)
+        })
+        .await;
+    match released {
+        Retried::Done(true) => {
+            tracing::info!(%id, "a replayed send takes the place of its refusal");
+            true
+        }
+        // Nothing to release, or it cannot be: accepted or refused as any send.
+        Retried::Done(false) | Retried::Permanent(_) => true,
+        Retried::Stopped => false,
     }
 }
 

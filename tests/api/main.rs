@@ -10,6 +10,7 @@ mod callbacks;
 mod chatwoot;
 mod cli;
 mod comm100;
+mod dead;
 mod delivery;
 mod groups;
 mod helpers;
