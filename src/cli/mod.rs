@@ -1,5 +1,6 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
+mod bulk;
 mod dead;
 mod dead_view;
 mod list;
@@ -43,17 +44,22 @@ pub enum Command {
     Worker,
     /// Publish one command, or one per line (JSON lines), from FILE or `-` (stdin).
     Publish { file: String },
-    /// Publish a `resend` for each id, or for every delivery matching the filters.
-    Resend(operator::ResendArgs),
-    /// Publish a `cancel` for each id.
-    Cancel {
-        #[arg(required = true)]
-        ids: Vec<String>,
-        /// Your name, for the audit trail (`herald show ID` prints who cancelled).
-        #[arg(long = "as", value_name = "NAME")]
-        operator: Option<String>,
-    },
-    /// Print one delivery with its attempts.
+    /// Start a new round of attempts for failed or delivered deliveries.
+    ///
+    /// By ids, or every delivery the filters match (`--status failed` or
+    /// `--status success`, with any of the other filters). Published as
+    /// `resend` commands through the queue, in confirmed batches; a worker
+    /// applies each once, so running the same resend twice resends once.
+    /// Try `--dry-run` first.
+    Resend(bulk::ResendArgs),
+    /// Fail waiting deliveries with `cancelled`, before they are sent.
+    ///
+    /// By ids, or every waiting delivery the filters match (e.g.
+    /// `--connection NAME --wait-reason rate`). Published as `cancel`
+    /// commands through the queue; a delivery already sent is left alone.
+    Cancel(bulk::Selection),
+    /// Print one delivery: its fields, its message, and one timeline of its
+    /// attempts and every other change (who, when, why).
     Show(operator::ShowArgs),
     /// Print deliveries, newest first, a page at a time; filter by status,
     /// connection, time, wait reason or group.
@@ -120,10 +126,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             worker(load()?).await
         }
         Command::Publish { file } => publish::run(&load()?, &file).await,
-        Command::Resend(args) => operator::resend(&load()?, args).await,
-        Command::Cancel { ids, operator } => {
-            operator::cancel(&load()?, &ids, operator.as_ref()).await
-        }
+        Command::Resend(args) => bulk::resend(&load()?, args).await,
+        Command::Cancel(selection) => bulk::cancel(&load()?, selection).await,
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
         Command::Dead(args) => dead::run(&load_for_broker()?.amqp, args).await,

@@ -73,6 +73,17 @@ pub struct CancelCommand {
     pub by: Option<Requester>,
 }
 
+impl ResendCommand {
+    /// The key (the AMQP `message_id`) herald's own tools publish a resend
+    /// of a delivery that has had `resends` rounds under: the delivery and
+    /// the round the resend starts. The same resend published twice (a bulk
+    /// resend run again, an API call retried) carries one key, and a worker
+    /// applies it once.
+    pub fn key(id: Uuid, resends: i32) -> String {
+        format!("resend {id} round {}", resends.saturating_add(1))
+    }
+}
+
 /// Who asked for a resend or cancel, as herald's own tools say in the
 /// command (`"by": {"via": "cli", "name": "alice"}`), for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,14 +57,17 @@ impl Publisher {
         Publisher::open(connection, &self.amqp).await
     }
 
-    /// Starts publishing one command, with a `message_id` of its own: what
-    /// tells a resend handed out twice by RabbitMQ from a second resend.
-    async fn start(&self, body: &[u8]) -> Result<PublisherConfirm, QueueError> {
+    /// Starts publishing one command, with a `message_id`: `key` where
+    /// given, else one of its own. It is what tells a resend handed out
+    /// twice by RabbitMQ, or published again with the same key, from a
+    /// second resend.
+    async fn start(&self, body: &[u8], key: Option<&str>) -> Result<PublisherConfirm, QueueError> {
         let options = BasicPublishOptions {
             mandatory: true,
             ..Default::default()
         };
-        let properties = persistent_json().with_message_id(uuid::Uuid::new_v4().to_string().into());
+        let message_id = key.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let properties = persistent_json().with_message_id(message_id.into());
         Ok(self
             .channel
             .basic_publish(
@@ -79,14 +82,34 @@ impl Publisher {
 
     /// Publishes one command and waits for the broker's confirm.
     pub async fn publish(&self, body: &[u8]) -> Result<(), QueueError> {
-        confirmed(self.start(body).await?).await
+        confirmed(self.start(body, None).await?).await
     }
 
     /// Publishes many commands, in their order, with a window of confirms in
     /// flight.
     pub async fn publish_many<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Result<(), QueueError> {
         for chunk in bodies.chunks(CONFIRM_WINDOW) {
-            let started = self.start_in_order(chunk).await?;
+            let chunk: Vec<(&[u8], Option<&str>)> =
+                chunk.iter().map(|body| (body.as_ref(), None)).collect();
+            let started = self.start_in_order(&chunk).await?;
+            try_join_all(started.into_iter().map(confirmed)).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Publisher::publish_many`], each command with the `message_id` given
+    /// beside it: the same command published again under the same key is
+    /// applied once.
+    pub async fn publish_keyed<B: AsRef<[u8]>>(
+        &self,
+        items: &[(B, String)],
+    ) -> Result<(), QueueError> {
+        for chunk in items.chunks(CONFIRM_WINDOW) {
+            let chunk: Vec<(&[u8], Option<&str>)> = chunk
+                .iter()
+                .map(|(body, key)| (body.as_ref(), Some(key.as_str())))
+                .collect();
+            let started = self.start_in_order(&chunk).await?;
             try_join_all(started.into_iter().map(confirmed)).await?;
         }
         Ok(())
@@ -101,13 +124,13 @@ impl Publisher {
     /// publish is first polled once, in order, so the channel carries them
     /// in the order given and the I/O loop takes them all in one go; those
     /// still waiting are then awaited together, each woken on its own.
-    async fn start_in_order<B: AsRef<[u8]>>(
+    async fn start_in_order(
         &self,
-        bodies: &[B],
+        bodies: &[(&[u8], Option<&str>)],
     ) -> Result<Vec<PublisherConfirm>, QueueError> {
         let mut starting: Vec<_> = bodies
             .iter()
-            .map(|body| Some(Box::pin(self.start(body.as_ref()))))
+            .map(|(body, key)| Some(Box::pin(self.start(body, *key))))
             .collect();
         let mut started: Vec<Option<PublisherConfirm>> =
             std::iter::repeat_with(|| None).take(bodies.len()).collect();

@@ -4,7 +4,7 @@
 //! Settling releases the members whose predecessor succeeded and aborts the
 //! members behind a failure, among those waiting with `wait_reason`
 //! `group`. It runs in the transaction of the change, after a lock of the
-//! group taken before the change ([`lock`]), and reads the rows with a
+//! group taken before the change (`lock`), and reads the rows with a
 //! statement of its own: two changes of one group are then settled one
 //! after the other, the second seeing the first committed. Without the
 //! lock, a member that starts to wait while its predecessor succeeds could

@@ -25,6 +25,7 @@ use super::{StorageError, Store};
 use crate::domain::DeliveryStatus;
 use crate::domain::filter::{Cursor, Filter};
 use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
 
 /// One page of deliveries; `next` is set when more rows match after it.
 #[derive(Debug, Clone)]
@@ -72,6 +73,18 @@ fn page_query(filter: &Filter, after: Option<&Cursor>, limit: i64) -> QueryBuild
 }
 
 impl Store {
+    /// The deliveries of `ids` that exist, in no particular order.
+    pub async fn deliveries_of(&self, ids: &[Uuid]) -> Result<Vec<DeliveryView>, StorageError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE id = ANY($1)"
+        ));
+        let rows = sqlx::query(sql).bind(ids).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| view(r, false))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Up to `limit` deliveries matching `filter`, newest first, after
     /// `after` (the first page without it).
     pub async fn page(

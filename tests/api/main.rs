@@ -6,6 +6,7 @@ mod admin_actions;
 mod audit;
 mod bad_input;
 mod broker;
+mod bulk;
 mod callbacks;
 mod chatwoot;
 mod cli;

@@ -12,6 +12,7 @@ use crate::domain::status::{DeliveryEvent, sources};
 use crate::domain::{CancelCommand, Command, ResendCommand};
 use crate::http::HttpState;
 use crate::queue::{Publisher, QueueError};
+use crate::storage::operator::DeliveryView;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -46,13 +47,14 @@ async fn publisher(state: &HttpState) -> Result<Publisher, ApiError> {
         .map_err(|e| broker_failed(&e, 0))
 }
 
-/// Publishes `commands` with confirms, within [`PUBLISH_WITHIN`].
-async fn publish(publisher: &Publisher, commands: &[Command]) -> Result<(), QueueError> {
-    let bodies: Vec<Vec<u8>> = commands
+/// Publishes `commands`, each under its key (its AMQP `message_id`), with
+/// confirms, within [`PUBLISH_WITHIN`].
+async fn publish(publisher: &Publisher, commands: &[(Command, String)]) -> Result<(), QueueError> {
+    let bodies: Vec<(Vec<u8>, String)> = commands
         .iter()
-        .map(|c| c.to_json().to_string().into_bytes())
+        .map(|(c, key)| (c.to_json().to_string().into_bytes(), key.clone()))
         .collect();
-    tokio::time::timeout(PUBLISH_WITHIN, publisher.publish_many(&bodies))
+    tokio::time::timeout(PUBLISH_WITHIN, publisher.publish_keyed(&bodies))
         .await
         .map_err(|_| QueueError::Timeout(PUBLISH_WITHIN))?
 }
@@ -61,8 +63,13 @@ fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, message)
 }
 
-/// Checks that delivery `id` exists and that `event` applies to it now.
-async fn check(state: &HttpState, id: uuid::Uuid, event: DeliveryEvent) -> Result<(), ApiError> {
+/// Checks that delivery `id` exists and that `event` applies to it now;
+/// the delivery as it is.
+async fn check(
+    state: &HttpState,
+    id: uuid::Uuid,
+    event: DeliveryEvent,
+) -> Result<DeliveryView, ApiError> {
     let what = if event == DeliveryEvent::Resend {
         "resent"
     } else {
@@ -92,16 +99,17 @@ async fn check(state: &HttpState, id: uuid::Uuid, event: DeliveryEvent) -> Resul
             allowed.join(" or ")
         )));
     }
-    Ok(())
+    Ok(delivery)
 }
 
 async fn publish_one(
     state: &HttpState,
     command: Command,
+    key: String,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let id = command.id();
     let publisher = publisher(state).await?;
-    publish(&publisher, &[command])
+    publish(&publisher, &[(command, key)])
         .await
         .map_err(|e| broker_failed(&e, 0))?;
     Ok((
@@ -146,13 +154,13 @@ pub async fn resend(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?
     };
-    check(&state, id, DeliveryEvent::Resend).await?;
+    let delivery = check(&state, id, DeliveryEvent::Resend).await?;
     let command = Command::Resend(ResendCommand {
         id,
         reason: body.reason,
         by: from_api(&headers),
     });
-    publish_one(&state, command).await
+    publish_one(&state, command, ResendCommand::key(id, delivery.resends)).await
 }
 
 /// Publishes a `cancel` of a waiting delivery.
@@ -185,7 +193,7 @@ pub async fn cancel(
         id,
         by: from_api(&headers),
     });
-    publish_one(&state, command).await
+    publish_one(&state, command, format!("cancel {id}")).await
 }
 
 /// Publishes a `resend` for every delivery the filters match.
@@ -233,15 +241,16 @@ pub async fn bulk_resend(
             .page(&filter, after.as_ref(), BULK_PAGE)
             .await
             .map_err(|e| unavailable(&e))?;
-        let commands: Vec<Command> = page
+        let commands: Vec<(Command, String)> = page
             .deliveries
             .iter()
             .map(|d| {
-                Command::Resend(ResendCommand {
+                let command = Command::Resend(ResendCommand {
                     id: d.id,
                     reason: body.reason.clone(),
                     by: by.clone(),
-                })
+                });
+                (command, ResendCommand::key(d.id, d.resends))
             })
             .collect();
         publish(&publisher, &commands)
