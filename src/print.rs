@@ -129,3 +129,11 @@ mod tests {
         );
     }
 }
+
+/// The program's name as it was invoked (`./target/release/herald`, or
+/// `herald` from the PATH), for hints that must run as printed.
+pub fn program() -> String {
+    std::env::args_os()
+        .next()
+        .map_or_else(|| "herald".into(), |p| p.to_string_lossy().into_owned())
+}

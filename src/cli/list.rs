@@ -105,10 +105,7 @@ fn quoted(word: &str) -> String {
 /// invoked, `--config` where a file was named on the command line (one
 /// from HERALD_CONFIG is still in the environment), the flags given.
 fn next_page(config: Option<&Path>, args: &ListArgs, cursor: &str) -> String {
-    let program = std::env::args_os()
-        .next()
-        .map_or_else(|| "herald".into(), |p| p.to_string_lossy().into_owned());
-    let mut words = vec![program];
+    let mut words = vec![crate::print::program()];
     let from_env = std::env::var_os("HERALD_CONFIG");
     if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
         words.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);

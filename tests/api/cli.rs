@@ -260,6 +260,20 @@ async fn the_demo_mixes_five_providers_with_retries_token_refreshes_and_a_quota_
         "took {:?}",
         started.elapsed()
     );
+    // Its hint runs as printed.
+    let hint = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("inspect them: "))
+        .and_then(|hint| hint.split(" (or ").next())
+        .unwrap_or_else(|| panic!("no hint in {stdout}"));
+    let listed = Command::new("sh").args(["-c", hint]).output().expect("sh");
+    let listed_text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success(),
+        "{hint}: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(listed_text.contains("demo-onebox"), "{hint}: {listed_text}");
     assert!(
         stdout.contains("demo-onebox: OneBox's quota is closed") && stdout.contains("paused until"),
         "{stdout}"

@@ -167,8 +167,18 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
          token refreshes: tokens renewed after a refusal (OneBox's \"Expired token\", HighQ's 403), \
          beyond the first; deferrals: OneBox's quota refusals and the deliveries its pause held back"
     );
+    // The configuration the demo read, where it read one, so that the
+    // hint reads the same database.
+    let program = match config_path.exists() {
+        true => format!(
+            "{} --config {}",
+            crate::print::program(),
+            config_path.display()
+        ),
+        false => crate::print::program(),
+    };
     println!(
-        "inspect them: herald list --connection demo-onebox (or demo-konnek, demo-chatwoot, demo-highq, demo-comm100)"
+        "inspect them: {program} list --connection demo-onebox (or demo-konnek, demo-chatwoot, demo-highq, demo-comm100), then {program} show ID"
     );
     if settled < args.count as u64 {
         return Err(Failure::Runtime(anyhow::anyhow!(
