@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let load_to_read = || {
         if cli.config.is_none() && !path.exists() {
             eprintln!(
-                "herald: no {DEFAULT_CONFIG} here; reading the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL)"
+                "herald: no {DEFAULT_CONFIG} here; using the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL) and RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL)"
             );
             return Config::parse("", &|name| std::env::var(name).ok());
         }
@@ -126,8 +126,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             worker(load()?).await
         }
         Command::Publish { file } => publish::run(&load()?, &file).await,
-        Command::Resend(args) => bulk::resend(&load()?, args).await,
-        Command::Cancel(selection) => bulk::cancel(&load()?, selection).await,
+        Command::Resend(args) => bulk::resend(&load_to_read()?, args).await,
+        Command::Cancel(selection) => bulk::cancel(&load_to_read()?, selection).await,
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
         Command::Dead(args) => dead::run(&load_for_broker()?.amqp, args).await,
