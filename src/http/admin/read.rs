@@ -2,7 +2,7 @@
 //! its attempts, and a page of the deliveries the filters match.
 
 use super::ApiError;
-use super::schema::{Attempt, DeliveryDetail, DeliveryPage, ErrorBody, ListQuery};
+use super::schema::{Attempt, DeliveryDetail, DeliveryPage, ErrorBody, Event, ListQuery};
 use crate::domain::filter::{self, BadFilter};
 use crate::http::HttpState;
 use crate::storage::StorageError;
@@ -42,7 +42,7 @@ pub fn bad_filter(err: BadFilter) -> ApiError {
     tag = "deliveries",
     params(("id" = String, Path, description = "The delivery's id (a UUID)")),
     responses(
-        (status = 200, description = "The delivery, its message summed up, and its attempts", body = DeliveryDetail),
+        (status = 200, description = "The delivery, its message summed up, its attempts and its audit trail", body = DeliveryDetail),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
         (status = 404, description = "No delivery with that id", body = ErrorBody),
@@ -71,9 +71,15 @@ pub async fn delivery(
         .attempts(id)
         .await
         .map_err(|e| unavailable(&e))?;
+    let events = state
+        .store
+        .events(id)
+        .await
+        .map_err(|e| unavailable(&e))?;
     Ok(Json(DeliveryDetail {
         delivery: delivery.into(),
         attempts: attempts.into_iter().map(Attempt::from).collect(),
+        events: events.into_iter().map(Event::from).collect(),
     }))
 }
 

@@ -5,6 +5,7 @@
 
 use crate::domain::filter::FilterText;
 use crate::print;
+use crate::storage::events::EventView;
 use crate::storage::operator::{AttemptView, DeliveryView};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -80,11 +81,31 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// One delivery with its attempts, oldest first.
+/// One change of a delivery that no attempt row tells (its audit trail).
+#[derive(Serialize, ToSchema)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    /// `deferred`, `failed`, `released`, `aborted`, `requeued`, `recovered`,
+    /// `resent`, `cancelled`, `expired` or `provider_status`.
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    /// Why: a wait or fail reason, the operator's reason, the provider's status.
+    pub reason: Option<String>,
+    /// Until when it waits after this change, where it waits.
+    pub until: Option<DateTime<Utc>>,
+    /// `worker`, `cli`, `api`, `callback` or `producer`.
+    pub actor: String,
+    /// The operator's name, where given.
+    pub operator: Option<String>,
+}
+
+/// One delivery with its attempts and its other changes, oldest first.
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryDetail {
     pub delivery: Delivery,
     pub attempts: Vec<Attempt>,
+    pub events: Vec<Event>,
 }
 
 /// One page of deliveries, newest first.
@@ -234,6 +255,21 @@ impl From<DeliveryView> for Delivery {
             fail_reason: d.fail_reason,
             created_at: d.created_at,
             updated_at: d.updated_at,
+        }
+    }
+}
+
+impl From<EventView> for Event {
+    fn from(e: EventView) -> Event {
+        Event {
+            at: e.at,
+            kind: e.kind,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            reason: e.reason,
+            until: e.until,
+            actor: e.actor,
+            operator: e.operator,
         }
     }
 }

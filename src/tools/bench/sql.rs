@@ -74,7 +74,7 @@ impl BenchDatabase {
 /// both tables (see `Bench::reset` for why).
 pub async fn refill(database_url: &str, history: i32, connection: &str) -> anyhow::Result<()> {
     let pool = one_connection(database_url).await?;
-    sqlx::query("TRUNCATE deliveries, delivery_attempts")
+    sqlx::query("TRUNCATE deliveries, delivery_attempts, delivery_events")
         .execute(&pool)
         .await?;
     sqlx::query(
