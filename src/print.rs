@@ -76,6 +76,14 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The program's name as it was invoked (`./target/release/herald`, or
+/// `herald` from the PATH), for hints that must run as printed.
+pub fn program() -> String {
+    std::env::args_os()
+        .next()
+        .map_or_else(|| "herald".into(), |p| p.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,12 +136,4 @@ mod tests {
             "{text}"
         );
     }
-}
-
-/// The program's name as it was invoked (`./target/release/herald`, or
-/// `herald` from the PATH), for hints that must run as printed.
-pub fn program() -> String {
-    std::env::args_os()
-        .next()
-        .map_or_else(|| "herald".into(), |p| p.to_string_lossy().into_owned())
 }

@@ -71,11 +71,7 @@ pub async fn delivery(
         .attempts(id)
         .await
         .map_err(|e| unavailable(&e))?;
-    let events = state
-        .store
-        .events(id)
-        .await
-        .map_err(|e| unavailable(&e))?;
+    let events = state.store.events(id).await.map_err(|e| unavailable(&e))?;
     Ok(Json(DeliveryDetail {
         delivery: delivery.into(),
         attempts: attempts.into_iter().map(Attempt::from).collect(),
