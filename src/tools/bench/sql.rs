@@ -114,19 +114,6 @@ pub async fn successes(probe: &PgPool, connection: &str) -> anyhow::Result<i64> 
     .await?)
 }
 
-/// How many of `connection`'s deliveries are not in a worker's hands:
-/// waiting in the table, or settled.
-pub async fn settled_or_waiting(probe: &PgPool, connection: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) AS {OWN_QUERY_MARK} FROM deliveries \
-         WHERE connection = $1 AND status <> '{sending}'",
-        sending = crate::domain::DeliveryStatus::Sending,
-    )))
-    .bind(connection)
-    .fetch_one(probe)
-    .await?)
-}
-
 /// The first acceptance and the last update of `connection`'s deliveries.
 pub async fn drain_span(
     probe: &PgPool,
