@@ -8,7 +8,7 @@
 //! same keys again, and a worker applies each once. `--dry-run` prints
 //! what would be published and publishes nothing.
 
-use super::{Failure, parse_id};
+use super::{Failure, parse_id, store};
 use crate::config::Config;
 use crate::domain::filter::{Cursor, Filter, FilterText};
 use crate::domain::status::{DeliveryEvent, sources};
@@ -171,16 +171,7 @@ async fn matching(store: &Store, filter: &Filter) -> Result<Vec<DeliveryView>, F
 
 /// Who asks, as the commands the CLI publishes say it.
 fn from_cli(operator: Option<&String>) -> Option<Requester> {
-    Some(Requester {
-        via: Actor::Cli.as_str().to_owned(),
-        name: operator.cloned(),
-    })
-}
-
-async fn store(config: &Config) -> Result<Store, Failure> {
-    Ok(Store::connect(&config.database)
-        .await
-        .context("cannot connect to PostgreSQL")?)
+    Some(Requester::new(Actor::Cli, operator.cloned()))
 }
 
 pub async fn resend(config: &Config, args: ResendArgs) -> Result<(), Failure> {

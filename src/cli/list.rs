@@ -6,7 +6,6 @@
 use super::{Failure, view};
 use crate::config::Config;
 use crate::domain::filter::{self, FilterText, PageRequest};
-use crate::storage::Store;
 use anyhow::Context as _;
 use std::path::Path;
 
@@ -119,9 +118,7 @@ fn next_page(config: Option<&Path>, args: &ListArgs, cursor: &str) -> String {
 
 pub async fn run(config: &Config, named: Option<&Path>, args: ListArgs) -> Result<(), Failure> {
     let request = args.request()?;
-    let store = Store::connect(&config.database)
-        .await
-        .context("cannot connect to PostgreSQL")?;
+    let store = super::store(config).await?;
     let page = store
         .page(&request.filter, request.after.as_ref(), request.limit)
         .await

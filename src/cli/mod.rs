@@ -161,6 +161,14 @@ async fn worker(config: Config) -> Result<(), Failure> {
 }
 
 /// Parses a delivery id given on the command line.
+/// The store of `config`'s database, for the operator commands.
+async fn store(config: &Config) -> Result<crate::storage::Store, Failure> {
+    use anyhow::Context as _;
+    Ok(crate::storage::Store::connect(&config.database)
+        .await
+        .context("cannot connect to PostgreSQL")?)
+}
+
 fn parse_id(text: &str) -> Result<uuid::Uuid, Failure> {
     uuid::Uuid::parse_str(text.trim())
         .map_err(|_| Failure::Usage(format!("{text:?} is not a delivery id (a UUID)")))

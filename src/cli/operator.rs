@@ -1,9 +1,8 @@
 //! `herald show`: one delivery as a person reads it, or as JSON (`list`:
 //! `list.rs`; `resend` and `cancel`: `bulk.rs`).
 
-use super::{Failure, parse_id, view};
+use super::{Failure, parse_id, store, view};
 use crate::config::Config;
-use crate::storage::Store;
 use anyhow::Context as _;
 
 #[derive(clap::Args, Debug)]
@@ -12,12 +11,6 @@ pub struct ShowArgs {
     /// Print the delivery and its attempts as one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-async fn store(config: &Config) -> Result<Store, Failure> {
-    Ok(Store::connect(&config.database)
-        .await
-        .context("cannot connect to PostgreSQL")?)
 }
 
 pub async fn show(config: &Config, args: ShowArgs) -> Result<(), Failure> {

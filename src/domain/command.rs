@@ -96,6 +96,14 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// A request through `via` (herald's CLI or API), by `name` where given.
+    pub fn new(via: Actor, name: Option<String>) -> Requester {
+        Requester {
+            via: via.as_str().to_owned(),
+            name,
+        }
+    }
+
     /// The actor the audit trail records for a command that says `by`.
     pub fn actor(by: Option<&Requester>) -> Actor {
         match by.map(|by| by.via.as_str()) {

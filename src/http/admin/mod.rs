@@ -166,10 +166,7 @@ async fn require_token(State(token): State<Token>, request: Request, next: Next)
 /// Who asks, as the commands the admin API publishes say it: the API, and
 /// the operator `X-Herald-Operator` names.
 pub fn from_api(headers: &HeaderMap) -> Option<Requester> {
-    Some(Requester {
-        via: Actor::Api.as_str().to_owned(),
-        name: operator(headers),
-    })
+    Some(Requester::new(Actor::Api, operator(headers)))
 }
 
 /// The operator named by `X-Herald-Operator`: printable, at most 100
