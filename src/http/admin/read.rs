@@ -6,6 +6,7 @@ use super::schema::{Attempt, DeliveryDetail, DeliveryPage, ErrorBody, Event, Lis
 use crate::domain::filter::{self, BadFilter};
 use crate::http::HttpState;
 use crate::storage::StorageError;
+use crate::storage::operator::DeliveryView;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -55,17 +56,7 @@ pub async fn delivery(
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let Some(delivery) = state
-        .store
-        .delivery(id)
-        .await
-        .map_err(|e| unavailable(&e))?
-    else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no delivery {id}"),
-        ));
-    };
+    let delivery = found(&state, id).await?;
     let attempts = state
         .store
         .attempts(id)
@@ -111,4 +102,13 @@ pub async fn list(
         deliveries: page.deliveries.into_iter().map(Into::into).collect(),
         next_cursor: page.next.map(|c| c.encode()),
     }))
+}
+/// Delivery `id`, or a 404 that names it.
+pub(super) async fn found(state: &HttpState, id: uuid::Uuid) -> Result<DeliveryView, ApiError> {
+    state
+        .store
+        .delivery(id)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no delivery {id}")))
 }

@@ -4,7 +4,7 @@
 //! RabbitMQ; a worker applies it, conditionally, as every resend and
 //! cancel is applied.
 
-use super::read::{bad_filter, parse_id, unavailable};
+use super::read::{bad_filter, found, parse_id, unavailable};
 use super::schema::{BulkResendBody, ErrorBody, Published, PublishedCount, ResendBody};
 use super::{ApiError, from_api};
 use crate::domain::filter::{BadFilter, Cursor};
@@ -75,17 +75,7 @@ async fn check(
     } else {
         "cancelled"
     };
-    let Some(delivery) = state
-        .store
-        .delivery(id)
-        .await
-        .map_err(|e| unavailable(&e))?
-    else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no delivery {id}"),
-        ));
-    };
+    let delivery = found(state, id).await?;
     if delivery.command.is_none() {
         return Err(conflict(format!(
             "delivery {id} was a rejected command: it cannot be {what}"
