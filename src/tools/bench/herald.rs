@@ -6,7 +6,7 @@ use super::measure::{self, CpuSnapshot, PgCounters, per_delivery, per_thousand};
 use super::publish::SteadyLatency;
 use super::sql::{self, one_connection};
 use super::workers::Workers;
-use super::{BenchArgs, CONNECTION, Cpu, SteadyCpu, sends};
+use super::{BenchArgs, CONNECTION, Cpu, LIMITED, SteadyCpu, sends, sends_of};
 use crate::config::Config;
 use crate::queue::{self, Publisher};
 use crate::tools::simulator::SimHandle;
@@ -98,23 +98,47 @@ impl Stage {
     }
 }
 
+/// How many of the limited connection's sends may be in a worker's hands
+/// at once: at 5 a second, those whose slot is less than a second away.
+const NEAR_SLOTS: i64 = 8;
+
 impl Bench<'_> {
     /// herald draining `count` sends published before its workers start.
     pub async fn backlog(&self, workers: usize) -> anyhow::Result<DrainReport> {
         let count = self.args.count;
         self.reset().await?;
-        let (_, bodies) = sends(count);
         let amqp = queue::connect(&self.config.amqp.url).await?;
-        Publisher::open(&amqp, &self.config.amqp)
-            .await?
-            .publish_many(&bodies)
-            .await?;
-        queue::close(&amqp, "published").await;
-        drop(bodies);
-
+        let publisher = Publisher::open(&amqp, &self.config.amqp).await?;
+        // With `--beside`, the limited connection's backlog is taken in and
+        // waits in the table for its rate before the measured drain starts:
+        // its workers run already, and their CPU so far is not counted.
+        let mut early: Option<(Workers, Option<f64>)> = None;
+        if self.args.beside > 0 {
+            let (_, limited) = sends_of(LIMITED, self.args.beside);
+            publisher.publish_many(&limited).await?;
+            let mut running = Workers::spawn(workers, self.config_file)?;
+            self.wait_for_waiting(&mut running, self.args.beside)
+                .await?;
+            let spent = running.cpu();
+            early = Some((running, spent));
+        }
+        let (_, bodies) = sends(count);
+        // Published before the measurement starts, unless workers already
+        // run (`--beside`): then they take the backlog as it comes.
+        if early.is_none() {
+            publisher.publish_many(&bodies).await?;
+        }
         let pg_before = PgCounters::settled(self.admin, self.database).await?;
         let cpu_before = CpuSnapshot::take();
-        let mut running = Workers::spawn(workers, self.config_file)?;
+        if early.is_some() {
+            publisher.publish_many(&bodies).await?;
+        }
+        queue::close(&amqp, "published").await;
+        drop(bodies);
+        let (mut running, spent) = match early {
+            Some(early) => early,
+            None => (Workers::spawn(workers, self.config_file)?, Some(0.0)),
+        };
         let probe = self.probe().await?;
         let waited = self.wait_for_success(&probe, &mut running, count).await;
         let (herald_cpu, peak_rss_mb) = (running.cpu(), running.peak_rss_mb());
@@ -148,13 +172,8 @@ impl Bench<'_> {
                 polls,
                 count,
             ),
-            // The workers started with the measurement: all their CPU counts.
-            cpu_seconds_per_1000: Cpu::between(
-                (Some(0.0), herald_cpu),
-                &cpu_before,
-                &cpu_after,
-                count,
-            ),
+            // Their CPU since the measurement started.
+            cpu_seconds_per_1000: Cpu::between((spent, herald_cpu), &cpu_before, &cpu_after, count),
             peak_rss_mb,
         })
     }
@@ -274,6 +293,30 @@ impl Bench<'_> {
                 anyhow::bail!(
                     "herald delivered {} of {count} before the timeout",
                     self.sim.stats().accepted
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the `count` sends of the limited connection are all
+    /// recorded and wait for their rate in the table: at most a few are in a
+    /// worker's hands (those whose slot is near, claimed up to 500 ms ahead
+    /// of it) or due with no reason yet.
+    async fn wait_for_waiting(&self, workers: &mut Workers, count: usize) -> anyhow::Result<()> {
+        let probe = one_connection(self.database_url).await?;
+        let deadline = Instant::now() + Duration::from_secs(self.args.timeout);
+        loop {
+            workers.check_alive()?;
+            let (recorded, unsettled) = sql::recorded_and_unsettled(&probe, LIMITED).await?;
+            if recorded >= count as i64 && unsettled <= NEAR_SLOTS {
+                probe.close().await;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "the limited backlog was not taken in before the timeout: \
+                     {recorded} of {count} recorded, {unsettled} not yet waiting for their rate"
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// window open for 23 hours around now): what checking them costs.
     #[arg(long)]
     pub limits: bool,
+    /// Queue this many sends of a second connection limited to 5 calls a
+    /// second ahead of each backlog drain: the drain's connection's rate
+    /// beside a backlog that waits for its rate in the table.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub beside: usize,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -267,7 +272,12 @@ channel = "whatsapp"
 client_id = "bench"
 username = "sim-user"
 password = "sim-pass"
-{limits}"#,
+{limits}{beside}"#,
+        beside = if args.beside > 0 {
+            limited_connection(&sim.base_url())
+        } else {
+            String::new()
+        },
         amqp = base.amqp.url,
         prefetch = args.prefetch,
         concurrency = args.concurrency,
@@ -277,6 +287,17 @@ password = "sim-pass"
         } else {
             String::new()
         },
+    )
+}
+
+/// The connection whose backlog `--beside` queues: 5 calls a second.
+pub const LIMITED: &str = "bench-limited";
+
+fn limited_connection(sim: &str) -> String {
+    format!(
+        "\n[[connection]]\nname = \"{LIMITED}\"\nadapter = \"konnek\"\nbase_url = \"{sim}\"\n\
+         channel = \"whatsapp\"\nclient_id = \"bench\"\nusername = \"sim-user\"\n\
+         password = \"sim-pass\"\n[connection.limits]\nrate_per_second = 5\n"
     )
 }
 
@@ -307,13 +328,18 @@ fn bench_config(
 
 /// `count` send commands to distinct recipients: their ids and bodies.
 fn sends(count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
+    sends_of(CONNECTION, count)
+}
+
+/// `count` send commands of `connection` to distinct recipients.
+fn sends_of(connection: &str, count: usize) -> (Vec<Uuid>, Vec<Vec<u8>>) {
     let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
     let bodies = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
             serde_json::json!({
-                "type": "send", "id": id, "connection": CONNECTION,
+                "type": "send", "id": id, "connection": connection,
                 "message": {"to": format!("62811{i:07}"), "text": "Your order has shipped"}
             })
             .to_string()

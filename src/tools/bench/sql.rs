@@ -114,6 +114,26 @@ pub async fn successes(probe: &PgPool, connection: &str) -> anyhow::Result<i64> 
     .await?)
 }
 
+/// How many of `connection`'s deliveries are recorded, and how many of
+/// them are not yet settled in the table: in a worker's hands (`sending`),
+/// or waiting with no reason (taken in while the connection had no room,
+/// and due to be claimed, and deferred, again).
+pub async fn recorded_and_unsettled(
+    probe: &PgPool,
+    connection: &str,
+) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) AS {OWN_QUERY_MARK}, count(*) FILTER (WHERE status = '{sending}' \
+             OR (status = '{waiting}' AND wait_reason IS NULL)) \
+         FROM deliveries WHERE connection = $1",
+        sending = crate::domain::DeliveryStatus::Sending,
+        waiting = crate::domain::DeliveryStatus::WaitForSending,
+    )))
+    .bind(connection)
+    .fetch_one(probe)
+    .await?)
+}
+
 /// The first acceptance and the last update of `connection`'s deliveries.
 pub async fn drain_span(
     probe: &PgPool,
