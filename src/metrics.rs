@@ -11,6 +11,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 const WRITE_SET_SECONDS: &str = "herald_write_set_duration_seconds";
 const WRITE_SET_ROWS: &str = "herald_write_set_rows";
+const OVERDUE: &str = "herald_overdue_seconds";
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 /// `max_set`: the most rows one set of the hot path's writes carries, the
@@ -90,6 +91,11 @@ fn describe() {
     describe_gauge!(
         "herald_waiting",
         "Deliveries waiting, read from the database"
+    );
+    describe_gauge!(
+        OVERDUE,
+        Unit::Seconds,
+        "Per connection, how long ago the oldest delivery that is due fell due without being taken, read from the database"
     );
     describe_counter!(
         "herald_dead_letters_total",
@@ -196,4 +202,10 @@ impl Drop for InFlight {
 pub fn set_waiting(connection: &str, reason: &str, count: i64) {
     gauge!("herald_waiting", "connection" => connection.to_owned(), "wait_reason" => reason.to_owned())
         .set(count as f64);
+}
+
+/// `seconds`: how long ago the connection's oldest due delivery fell due, 0
+/// when none is due.
+pub fn set_overdue(connection: &str, seconds: f64) {
+    gauge!(OVERDUE, "connection" => connection.to_owned()).set(seconds);
 }

@@ -21,6 +21,7 @@ mod lifecycle;
 mod listing;
 mod onebox;
 mod operator;
+mod overdue;
 mod pauses;
 mod poison;
 mod proxy;
