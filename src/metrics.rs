@@ -12,6 +12,8 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 const WRITE_SET_SECONDS: &str = "herald_write_set_duration_seconds";
 const WRITE_SET_ROWS: &str = "herald_write_set_rows";
 const OVERDUE: &str = "herald_overdue_seconds";
+const STUCK: &str = "herald_stuck_sending";
+const PAUSED: &str = "herald_connection_paused";
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 /// `max_set`: the most rows one set of the hot path's writes carries, the
@@ -96,6 +98,14 @@ fn describe() {
         OVERDUE,
         Unit::Seconds,
         "Per connection, how long ago the oldest delivery that is due fell due without being taken, read from the database"
+    );
+    describe_gauge!(
+        STUCK,
+        "Per connection, deliveries in sending whose claim is older than the sending lease, read from the database"
+    );
+    describe_gauge!(
+        PAUSED,
+        "1 while a provider's quota refusal pauses the connection for every worker, else 0"
     );
     describe_counter!(
         "herald_dead_letters_total",
@@ -208,4 +218,14 @@ pub fn set_waiting(connection: &str, reason: &str, count: i64) {
 /// when none is due.
 pub fn set_overdue(connection: &str, seconds: f64) {
     gauge!(OVERDUE, "connection" => connection.to_owned()).set(seconds);
+}
+
+/// Deliveries of `connection` in `sending` past the sending lease.
+pub fn set_stuck_sending(connection: &str, count: i64) {
+    gauge!(STUCK, "connection" => connection.to_owned()).set(count as f64);
+}
+
+/// Whether a provider's quota refusal pauses `connection` now.
+pub fn set_paused(connection: &str, paused: bool) {
+    gauge!(PAUSED, "connection" => connection.to_owned()).set(if paused { 1.0 } else { 0.0 });
 }

@@ -266,6 +266,21 @@ impl Store {
             .collect()
     }
 
+    /// Per connection, the deliveries in `sending` whose claim is older than
+    /// `lease`: a live worker records or gives back every claim within its
+    /// lease, and a sweeper takes back a dead worker's soon after, so rows
+    /// that stay here mean no sweeper runs or its recovery fails. Reads the
+    /// partial index on `sending` rows, from its oldest end.
+    pub async fn stuck_sending(&self, lease: Duration) -> Result<Vec<(String, i64)>, StorageError> {
+        let rows = sqlx::query(STUCK_SENDING.as_str())
+            .bind(lease.as_secs_f64())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("connection")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Counts by status of the given deliveries (the demo's progress).
     pub async fn status_counts_of(&self, ids: &[Uuid]) -> Result<StatusCounts, StorageError> {
         let row = sqlx::query(
@@ -306,6 +321,16 @@ static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
          FROM deliveries WHERE status = '{waiting}' GROUP BY 1, 2",
         retry = WaitReason::Retry,
         waiting = DeliveryStatus::WaitForSending,
+    )
+});
+
+/// Claims older than `$1` seconds, by connection (see [`Store::stuck_sending`]).
+static STUCK_SENDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT connection, count(*) AS n FROM deliveries \
+         WHERE status = '{sending}' AND claimed_at < now() - make_interval(secs => $1) \
+         GROUP BY 1",
+        sending = DeliveryStatus::Sending,
     )
 });
 

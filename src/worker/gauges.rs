@@ -1,9 +1,11 @@
-//! The gauges read from the database rather than counted in this process:
-//! `herald_waiting` (deliveries waiting, by connection and reason) and
-//! `herald_overdue_seconds` (per connection, how long ago the oldest due
-//! delivery fell due without being taken). Every worker reads the same
-//! rows, so every worker reports the same values: dashboards and alerts
-//! take their `max` across workers, not their sum.
+//! The gauges of what every worker shares rather than what this process
+//! counted: `herald_waiting` (deliveries waiting, by connection and
+//! reason), `herald_overdue_seconds` (per connection, how long ago the
+//! oldest due delivery fell due without being taken), `herald_stuck_sending`
+//! (claims older than the sending lease) from the database, and
+//! `herald_connection_paused` from the pauses every worker shares. Every
+//! worker reads the same rows, so every worker reports the same values:
+//! dashboards and alerts take their `max` across workers, not their sum.
 
 use super::context::Context;
 use crate::storage::operator::Waiting;
@@ -12,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the gauges are read again: one grouped scan of the waiting
-/// rows' partial index, off the hot path.
+/// rows' partial index and one of the oldest end of the sending rows',
+/// off the hot path.
 const EVERY: Duration = Duration::from_secs(5);
 
-/// Refreshes both gauges every [`EVERY`] until the process ends; a read
+/// Refreshes the gauges every [`EVERY`] until the process ends; a read
 /// that fails leaves the last values (the database being away shows in
 /// `/readyz`, not here).
 pub async fn refresh(ctx: Arc<Context>) {
@@ -44,6 +47,24 @@ pub async fn refresh(ctx: Arc<Context>) {
                 crate::metrics::set_overdue(&connection, seconds);
             }
             seen = now;
+        }
+        if let Ok(stuck) = ctx
+            .store
+            .stuck_sending(ctx.config.worker.sending_lease)
+            .await
+        {
+            for connection in &configured {
+                let count = stuck
+                    .iter()
+                    .find(|(c, _)| c == connection)
+                    .map_or(0, |(_, n)| *n);
+                crate::metrics::set_stuck_sending(connection, count);
+            }
+        }
+        let now = chrono::Utc::now();
+        for connection in &configured {
+            let paused = ctx.store.paused_until(connection, now).is_some();
+            crate::metrics::set_paused(connection, paused);
         }
         tokio::time::sleep(EVERY).await;
     }

@@ -1,6 +1,7 @@
-//! `herald_overdue_seconds`: a delivery due but not taken shows as
-//! overdue on its connection; deliveries due later (a backlog of scheduled
-//! sends) do not, however many they are.
+//! The gauges read from the database: `herald_overdue_seconds`, where a
+//! delivery due but not taken shows as overdue on its connection while
+//! deliveries due later (a backlog of scheduled sends) do not, however many
+//! they are; and `herald_stuck_sending`, a claim older than the lease.
 
 use crate::helpers::*;
 use herald::tools::simulator::Step;
@@ -34,10 +35,12 @@ async fn a_due_delivery_left_untaken_is_overdue_and_a_scheduled_backlog_is_not()
 
     // Twenty sends scheduled an hour ahead: waiting, not overdue.
     let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let mut scheduled_ids = Vec::new();
     for n in 0..20 {
-        let (_, mut command) = send_to(&later, &format!("62870001{n:04}"));
+        let (id, mut command) = send_to(&later, &format!("62870001{n:04}"));
         command["not_before"] = json!(in_an_hour);
         app.publish(&command).await;
+        scheduled_ids.push(id);
     }
 
     let overdue =
@@ -60,6 +63,24 @@ async fn a_due_delivery_left_untaken_is_overdue_and_a_scheduled_backlog_is_not()
         Some(0.0),
         "scheduled sends are not overdue: {seen}"
     );
+
+    let stuck = format!("herald_stuck_sending{{connection=\"{later}\"}}");
+    assert_eq!(metric(&seen, &stuck), Some(0.0), "{seen}");
+
+    // A claim ten minutes old, as a worker that died would leave it: no
+    // sweeper takes claims back in a worker's first lease, so it stays.
+    let taken = scheduled_ids[0];
+    app.run_sql(&[format!(
+        "UPDATE deliveries SET status = 'sending', wait_reason = NULL, \
+         claimed_at = now() - interval '10 minutes' WHERE id = '{taken}'"
+    )])
+    .await;
+    eventually(15, "the old claim to show as stuck", || async {
+        let metrics = app.metrics().await;
+        (metric(&metrics, &stuck) == Some(1.0) && metric(&metrics, &scheduled) == Some(19.0))
+            .then_some(())
+    })
+    .await;
 
     // Once the first call ends the second is taken and delivered, and the
     // connection is no longer late.
