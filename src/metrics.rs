@@ -107,6 +107,10 @@ fn describe() {
         PAUSED,
         "1 while a provider's quota refusal pauses the connection for every worker, else 0"
     );
+    describe_gauge!(
+        "herald_ready",
+        "1 while this worker is ready (as /readyz answers: database, broker, consumer, dead letters), else 0; read at each scrape"
+    );
     describe_counter!(
         "herald_dead_letters_total",
         "Commands dead-lettered, by reason"
@@ -228,4 +232,9 @@ pub fn set_stuck_sending(connection: &str, count: i64) {
 /// Whether a provider's quota refusal pauses `connection` now.
 pub fn set_paused(connection: &str, paused: bool) {
     gauge!(PAUSED, "connection" => connection.to_owned()).set(if paused { 1.0 } else { 0.0 });
+}
+
+/// Whether this worker is ready, as `/readyz` answers.
+pub fn set_ready(ready: bool) {
+    gauge!("herald_ready").set(if ready { 1.0 } else { 0.0 });
 }
