@@ -13,6 +13,7 @@ mod cli;
 mod comm100;
 mod dead;
 mod delivery;
+mod deploy;
 mod groups;
 mod helpers;
 mod highq;
