@@ -18,7 +18,7 @@ use std::time::Duration;
 /// off the hot path.
 const EVERY: Duration = Duration::from_secs(5);
 
-/// Refreshes the gauges every [`EVERY`] until the process ends; a read
+/// Refreshes the gauges every 5 s (`EVERY`) until the process ends; a read
 /// that fails leaves the last values (the database being away shows in
 /// `/readyz`, not here).
 pub async fn refresh(ctx: Arc<Context>) {
