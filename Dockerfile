@@ -14,7 +14,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
-# Cargo's registry and the target directory live in cache mounts, so a
+# The C parts (aws-lc, mimalloc) build with the image's gcc; nothing else
+# is needed. Cargo's registry and the target directory live in cache mounts, so a
 # rebuild after a source change recompiles herald, not its dependencies;
 # the binary is copied out of the mount because a mount is not part of the
 # image.
