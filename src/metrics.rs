@@ -11,6 +11,9 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 const WRITE_SET_SECONDS: &str = "herald_write_set_duration_seconds";
 const WRITE_SET_ROWS: &str = "herald_write_set_rows";
+const OVERDUE: &str = "herald_overdue_seconds";
+const STUCK: &str = "herald_stuck_sending";
+const PAUSED: &str = "herald_connection_paused";
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 /// `max_set`: the most rows one set of the hot path's writes carries, the
@@ -90,6 +93,23 @@ fn describe() {
     describe_gauge!(
         "herald_waiting",
         "Deliveries waiting, read from the database"
+    );
+    describe_gauge!(
+        OVERDUE,
+        Unit::Seconds,
+        "Per connection, how long ago the oldest delivery that is due fell due without being taken, read from the database"
+    );
+    describe_gauge!(
+        STUCK,
+        "Per connection, deliveries in sending whose claim is older than the sending lease, read from the database"
+    );
+    describe_gauge!(
+        PAUSED,
+        "1 while a provider's quota refusal pauses the connection for every worker, else 0"
+    );
+    describe_gauge!(
+        "herald_ready",
+        "1 while this worker is ready (as /readyz answers: database, broker, consumer, dead letters), else 0; read at each scrape"
     );
     describe_counter!(
         "herald_dead_letters_total",
@@ -196,4 +216,25 @@ impl Drop for InFlight {
 pub fn set_waiting(connection: &str, reason: &str, count: i64) {
     gauge!("herald_waiting", "connection" => connection.to_owned(), "wait_reason" => reason.to_owned())
         .set(count as f64);
+}
+
+/// `seconds`: how long ago the connection's oldest due delivery fell due, 0
+/// when none is due.
+pub fn set_overdue(connection: &str, seconds: f64) {
+    gauge!(OVERDUE, "connection" => connection.to_owned()).set(seconds);
+}
+
+/// Deliveries of `connection` in `sending` past the sending lease.
+pub fn set_stuck_sending(connection: &str, count: i64) {
+    gauge!(STUCK, "connection" => connection.to_owned()).set(count as f64);
+}
+
+/// Whether a provider's quota refusal pauses `connection` now.
+pub fn set_paused(connection: &str, paused: bool) {
+    gauge!(PAUSED, "connection" => connection.to_owned()).set(if paused { 1.0 } else { 0.0 });
+}
+
+/// Whether this worker is ready, as `/readyz` answers.
+pub fn set_ready(ready: bool) {
+    gauge!("herald_ready").set(if ready { 1.0 } else { 0.0 });
 }

@@ -40,7 +40,10 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// The metrics, with `herald_ready` read as `/readyz` would answer now, so
+/// that an alert sees a worker that runs but is not ready.
 async fn metrics(State(state): State<HttpState>) -> String {
+    crate::metrics::set_ready(readiness(&state).await.ready());
     state.metrics.render()
 }
 
@@ -48,20 +51,44 @@ async fn metrics(State(state): State<HttpState>) -> String {
 /// within its own bound, whatever the database does.
 const DATABASE_PROBE: Duration = Duration::from_secs(1);
 
-/// Ready only while PostgreSQL and RabbitMQ are connected, the consumer
-/// runs, and dead letters get through. The broker's side is read from the
-/// state the supervisor and the consumer keep, without a round trip.
-async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+/// What a worker needs to be ready.
+struct Readiness {
+    database: bool,
+    broker: bool,
+    consumer: bool,
+    dead_letters: bool,
+}
+
+impl Readiness {
+    fn ready(&self) -> bool {
+        self.database && self.broker && self.consumer && self.dead_letters
+    }
+}
+
+/// The database is pinged (within [`DATABASE_PROBE`]); the broker's side is
+/// read from the state the supervisor and the consumer keep, without a
+/// round trip.
+async fn readiness(state: &HttpState) -> Readiness {
     let database = tokio::time::timeout(DATABASE_PROBE, state.store.ping())
         .await
         .unwrap_or(false);
-    let broker = state.broker.connected();
-    let consumer = state.broker.consuming();
-    let dead_letters = state.broker.publisher_open() && !state.broker.dead_letters_failing();
+    Readiness {
+        database,
+        broker: state.broker.connected(),
+        consumer: state.broker.consuming(),
+        dead_letters: state.broker.publisher_open() && !state.broker.dead_letters_failing(),
+    }
+}
+
+/// Ready only while PostgreSQL and RabbitMQ are connected, the consumer
+/// runs, and dead letters get through.
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+    let r = readiness(&state).await;
     let body = format!(
-        "database: {database}\nbroker: {broker}\nconsumer: {consumer}\ndead_letters: {dead_letters}\n"
+        "database: {}\nbroker: {}\nconsumer: {}\ndead_letters: {}\n",
+        r.database, r.broker, r.consumer, r.dead_letters
     );
-    if database && broker && consumer && dead_letters {
+    if r.ready() {
         (StatusCode::OK, body)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, body)

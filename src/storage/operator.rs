@@ -15,6 +15,17 @@ use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// One line of the waiting deliveries: a connection and a wait reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub connection: String,
+    pub reason: String,
+    pub count: i64,
+    /// Seconds since the oldest of them that is due fell due; none when
+    /// none is due.
+    pub overdue_seconds: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {
     pub id: Uuid,
@@ -236,19 +247,37 @@ impl Store {
         Ok(Change::Refused(why))
     }
 
-    /// Deliveries waiting, by connection and reason, for the `herald_waiting` gauge.
-    pub async fn waiting_counts(&self) -> Result<Vec<(String, String, i64)>, StorageError> {
+    /// Deliveries waiting, by connection and reason, with the oldest due
+    /// one's lateness: the `herald_waiting` and `herald_overdue_seconds`
+    /// gauges, from one statement.
+    pub async fn waiting_counts(&self) -> Result<Vec<Waiting>, StorageError> {
         let rows = sqlx::query(WAITING_COUNTS.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get("connection")?,
-                    r.try_get("reason")?,
-                    r.try_get("n")?,
-                ))
+                Ok(Waiting {
+                    connection: r.try_get("connection")?,
+                    reason: r.try_get("reason")?,
+                    count: r.try_get("n")?,
+                    overdue_seconds: r.try_get("overdue")?,
+                })
             })
+            .collect()
+    }
+
+    /// Per connection, the deliveries in `sending` whose claim is older than
+    /// `lease`: a live worker records or gives back every claim within its
+    /// lease, and a sweeper takes back a dead worker's soon after, so rows
+    /// that stay here mean no sweeper runs or its recovery fails. Reads the
+    /// partial index on `sending` rows, from its oldest end.
+    pub async fn stuck_sending(&self, lease: Duration) -> Result<Vec<(String, i64)>, StorageError> {
+        let rows = sqlx::query(STUCK_SENDING.as_str())
+            .bind(lease.as_secs_f64())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("connection")?, r.try_get("n")?)))
             .collect()
     }
 
@@ -279,14 +308,29 @@ impl Store {
 }
 
 /// Deliveries waiting, by connection and reason (a due one without a
-/// reason counts as a retry); the states' literal matches the partial
-/// index on waiting rows.
+/// reason counts as a retry), and how long ago the oldest of them that is
+/// due now fell due: a due row is taken by a sweeper within a second, so
+/// one left longer is overdue, while rows due later (scheduled sends,
+/// retries waiting for their time, a closed window) are not. The states'
+/// literal matches the partial index on waiting rows.
 static WAITING_COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT connection, COALESCE(wait_reason, '{retry}') AS reason, count(*) AS n \
+        "SELECT connection, COALESCE(wait_reason, '{retry}') AS reason, count(*) AS n, \
+                EXTRACT(EPOCH FROM now() - min(next_attempt_at) \
+                    FILTER (WHERE next_attempt_at <= now()))::float8 AS overdue \
          FROM deliveries WHERE status = '{waiting}' GROUP BY 1, 2",
         retry = WaitReason::Retry,
         waiting = DeliveryStatus::WaitForSending,
+    )
+});
+
+/// Claims older than `$1` seconds, by connection (see [`Store::stuck_sending`]).
+static STUCK_SENDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT connection, count(*) AS n FROM deliveries \
+         WHERE status = '{sending}' AND claimed_at < now() - make_interval(secs => $1) \
+         GROUP BY 1",
+        sending = DeliveryStatus::Sending,
     )
 });
 

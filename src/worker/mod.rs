@@ -15,6 +15,8 @@
 //!   quota refusal paused.
 //! - [`sweeper`]: due retries, scheduled sends, lost claims, expiry, and
 //!   the pauses other workers recorded.
+//! - [`gauges`]: `herald_waiting` and `herald_overdue_seconds`, read from
+//!   the database.
 //! - [`supervisor`]: waits for PostgreSQL and RabbitMQ, owns the broker
 //!   connection, and reconnects when it is lost.
 //! - [`backoff`]: capped exponential backoff with jitter.
@@ -32,6 +34,7 @@ pub mod consume;
 pub mod context;
 pub mod deliver;
 pub mod gate;
+pub mod gauges;
 pub mod pauses;
 pub mod quota;
 pub mod rate;
@@ -44,7 +47,6 @@ pub mod writer;
 use context::Context;
 use futures_util::StreamExt;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why [`consume_loop`] ended.
 enum Ended {
@@ -97,30 +99,5 @@ async fn drain(ctx: &Context) {
             "shutdown grace of {grace:?} ran out; waiting for the outcomes being recorded, and the sending lease will recover the calls still in flight"
         );
         ctx.recording.wait().await;
-    }
-}
-
-/// Refreshes `herald_waiting` from the database.
-async fn waiting_gauge(ctx: Arc<Context>) {
-    let mut seen: Vec<(String, String)> = Vec::new();
-    loop {
-        if let Ok(counts) = ctx.store.waiting_counts().await {
-            for (connection, reason) in &seen {
-                if !counts
-                    .iter()
-                    .any(|(c, r, _)| c == connection && r == reason)
-                {
-                    crate::metrics::set_waiting(connection, reason, 0);
-                }
-            }
-            seen = counts
-                .iter()
-                .map(|(c, r, _)| (c.clone(), r.clone()))
-                .collect();
-            for (connection, reason, count) in counts {
-                crate::metrics::set_waiting(&connection, &reason, count);
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }

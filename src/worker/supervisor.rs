@@ -8,7 +8,7 @@
 
 use super::backoff::Backoff;
 use super::context::Context;
-use super::{Ended, consume_loop, drain, sweeper, waiting_gauge};
+use super::{Ended, consume_loop, drain, gauges, sweeper};
 use crate::queue::{self, Publisher, QueueError, topology};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -38,7 +38,7 @@ pub async fn run(ctx: &Arc<Context>) {
         return; // stopped before it started
     }
     let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
-    let gauges = tokio::spawn(waiting_gauge(ctx.clone()));
+    let gauges = tokio::spawn(gauges::refresh(ctx.clone()));
     let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY);
     let mut last = None;
     while !ctx.shutdown.is_cancelled() {

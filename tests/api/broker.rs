@@ -88,9 +88,13 @@ async fn a_lost_broker_is_reconnected_and_nothing_published_meanwhile_is_lost() 
         "the worker stays up without its broker"
     );
     assert_eq!(readyz(addr).await, Some(503), "not ready without a broker");
+    // The scrape reads readiness as /readyz does (the gauge has no label:
+    // it is set and rendered in the same request).
+    assert_eq!(metric(&app.metrics().await, "herald_ready "), Some(0.0));
 
     app.broker().restore();
     wait_for_readyz(addr, 20, 200).await;
+    assert_eq!(metric(&app.metrics().await, "herald_ready "), Some(1.0));
     let after = Uuid::new_v4();
     app.publish(&send(after, "628111000920")).await;
     for id in during.iter().chain([&after]) {

@@ -161,6 +161,15 @@ quota_pause = "1m"
     );
     let (until, _) = app.pause_of("onebox-windowed").await.expect("paused");
     assert_eq!(until, opening);
+    // The pause shows in the gauge the alert on long pauses reads (this
+    // connection is this test's alone).
+    let series = "herald_connection_paused{connection=\"onebox-windowed\"}";
+    eventually(
+        10,
+        "the pause to show in herald_connection_paused",
+        || async { (metric(&app.metrics().await, series) == Some(1.0)).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]
