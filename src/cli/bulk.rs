@@ -8,9 +8,10 @@
 //! same keys again, and a worker applies each once. `--dry-run` prints
 //! what would be published and publishes nothing.
 
+use super::filters::FilterArgs;
 use super::{Failure, parse_id, store};
 use crate::config::Config;
-use crate::domain::filter::{Cursor, Filter, FilterText};
+use crate::domain::filter::{Cursor, Filter};
 use crate::domain::status::{DeliveryEvent, sources};
 use crate::domain::{Actor, CancelCommand, Command, Requester, ResendCommand};
 use crate::print::{self, count};
@@ -28,24 +29,8 @@ const BATCH: usize = 500;
 pub struct Selection {
     /// Delivery ids (or give filters instead).
     pub ids: Vec<String>,
-    /// Every delivery in this status.
-    #[arg(long, value_name = "STATUS")]
-    pub status: Option<String>,
-    /// Every delivery of this connection.
-    #[arg(long, value_name = "NAME")]
-    pub connection: Option<String>,
-    /// Created at or after this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Created before this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Waiting for this reason (retry, quota, window, rate, group, scheduled).
-    #[arg(long, value_name = "REASON")]
-    pub wait_reason: Option<String>,
-    /// Members of this ordered group.
-    #[arg(long, value_name = "GROUP_ID")]
-    pub group: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Print what would be published, and publish nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -64,31 +49,6 @@ pub struct ResendArgs {
 }
 
 impl Selection {
-    fn filters(&self) -> FilterText {
-        FilterText {
-            status: self.status.clone(),
-            connection: self.connection.clone(),
-            since: self.since.clone(),
-            until: self.until.clone(),
-            wait_reason: self.wait_reason.clone(),
-            group: self.group.clone(),
-        }
-    }
-
-    fn bulk(&self) -> bool {
-        let f = self.filters();
-        [
-            f.status,
-            f.connection,
-            f.since,
-            f.until,
-            f.wait_reason,
-            f.group,
-        ]
-        .iter()
-        .any(Option::is_some)
-    }
-
     /// The deliveries chosen, with `status` required (or implied) of a
     /// bulk choice: `statuses` are the ones the command applies to.
     async fn deliveries(
@@ -97,7 +57,7 @@ impl Selection {
         what: &str,
         statuses: &[&str],
     ) -> Result<Vec<DeliveryView>, Failure> {
-        match (self.bulk(), self.ids.is_empty()) {
+        match (self.filters.any(), self.ids.is_empty()) {
             (true, false) => Err(Failure::Usage(format!(
                 "{what}: give ids or filters, not both"
             ))),
@@ -127,9 +87,7 @@ impl Selection {
                     .collect())
             }
             (true, true) => {
-                let mut filter = self.filters().parse().map_err(|e| {
-                    Failure::Usage(format!("--{}", e.to_string().replace('_', "-")))
-                })?;
+                let mut filter = self.filters.parse()?;
                 match filter.status {
                     Some(status) if !statuses.contains(&status.as_str()) => {
                         return Err(Failure::Usage(format!(

@@ -3,32 +3,17 @@
 //! printed (the program as it was invoked, the configuration it read, the
 //! filters given, the cursor).
 
+use super::filters::FilterArgs;
 use super::{Failure, view};
 use crate::config::Config;
-use crate::domain::filter::{self, FilterText, PageRequest};
+use crate::domain::filter::{self, PageRequest};
 use anyhow::Context as _;
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
-    /// Only deliveries in this status: waitForSending, sending, success or failed.
-    #[arg(long, value_name = "STATUS")]
-    pub status: Option<String>,
-    /// Only deliveries of this connection (its `name` in herald.toml).
-    #[arg(long, value_name = "NAME")]
-    pub connection: Option<String>,
-    /// Only deliveries created at or after this time (RFC 3339, e.g. 2026-12-02T14:00:00Z).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Only deliveries created before this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Only waiting deliveries that wait for this: retry, quota, window, rate, group or scheduled.
-    #[arg(long, value_name = "REASON")]
-    pub wait_reason: Option<String>,
-    /// Only the members of this ordered group (the `group.id` of their sends).
-    #[arg(long, value_name = "GROUP_ID")]
-    pub group: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// At most this many rows (1 to 10000).
     #[arg(long, value_name = "N", default_value_t = filter::DEFAULT_LIMIT)]
     pub limit: i64,
@@ -43,22 +28,11 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
-    fn filters(&self) -> FilterText {
-        FilterText {
-            status: self.status.clone(),
-            connection: self.connection.clone(),
-            since: self.since.clone(),
-            until: self.until.clone(),
-            wait_reason: self.wait_reason.clone(),
-            group: self.group.clone(),
-        }
-    }
-
     fn request(&self) -> Result<PageRequest, Failure> {
         let usage = |e: filter::BadFilter| Failure::Usage(e.as_flag());
         let limit = filter::parse_limit(Some(&self.limit.to_string())).map_err(usage)?;
         Ok(PageRequest {
-            filter: self.filters().parse().map_err(usage)?,
+            filter: self.filters.parse()?,
             limit,
             after: filter::parse_cursor(self.cursor.as_deref()).map_err(usage)?,
         })
@@ -67,17 +41,8 @@ impl ListArgs {
     /// The flags given that the next page repeats (all but the cursor).
     fn repeated(&self) -> Vec<String> {
         let mut args = Vec::new();
-        for (flag, value) in [
-            ("--status", &self.status),
-            ("--connection", &self.connection),
-            ("--since", &self.since),
-            ("--until", &self.until),
-            ("--wait-reason", &self.wait_reason),
-            ("--group", &self.group),
-        ] {
-            if let Some(value) = value {
-                args.extend([flag.to_owned(), value.clone()]);
-            }
+        for (flag, value) in self.filters.given() {
+            args.extend([flag.to_owned(), value.to_owned()]);
         }
         if self.limit != filter::DEFAULT_LIMIT {
             args.extend(["--limit".to_owned(), self.limit.to_string()]);

@@ -3,6 +3,7 @@
 mod bulk;
 mod dead;
 mod dead_view;
+mod filters;
 mod list;
 mod operator;
 mod publish;
