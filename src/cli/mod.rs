@@ -1,6 +1,7 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
 mod bulk;
+mod bulk_pages;
 mod dead;
 mod dead_view;
 mod filters;
