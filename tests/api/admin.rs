@@ -26,6 +26,7 @@ fn routes(id: Uuid) -> Vec<(Method, String, Option<Value>)> {
             "/v1/deliveries/resend".into(),
             Some(json!({"status": "failed"})),
         ),
+        (Method::GET, "/v1/dead-letters/history".into(), None),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! The admin API (contract §6) on `[http] listen`: find and read
-//! deliveries, resend and cancel them, one or in bulk.
+//! deliveries, resend and cancel them, one or in bulk; read the record of
+//! the dead-letter queue's replays and purges.
 //!
 //! - Off unless `[http] admin_token` is set: then every admin route,
 //!   `/v1/openapi.json` included, answers 404.
@@ -15,6 +16,7 @@
 //!   `X-Herald-Operator: NAME` header goes into the command's `by`.
 //! - Answers and errors are JSON; an error is `{"error": "..."}`.
 
+mod dead;
 mod read;
 mod schema;
 mod write;
@@ -70,11 +72,15 @@ impl IntoResponse for ApiError {
 #[openapi(
     info(
         title = "herald admin API",
-        description = "Find, read, resend and cancel deliveries. Every operation needs \
+        description = "Find, read, resend and cancel deliveries; read the history of the \
+            dead-letter queue's replays and purges. Every operation needs \
             `Authorization: Bearer <admin_token>` ([http] admin_token); this document does not."
     ),
     modifiers(&BearerScheme),
-    tags((name = "deliveries", description = "Deliveries and their attempts"))
+    tags(
+        (name = "deliveries", description = "Deliveries and their attempts"),
+        (name = "dead letters", description = "The record of replays and purges of the dead-letter queue")
+    )
 )]
 struct ApiDoc;
 
@@ -99,6 +105,7 @@ fn api() -> (Router<HttpState>, utoipa::openapi::OpenApi) {
         .routes(routes!(write::resend))
         .routes(routes!(write::cancel))
         .routes(routes!(write::bulk_resend))
+        .routes(routes!(dead::history))
         .split_for_parts()
 }
 
