@@ -14,6 +14,7 @@ use crate::queue::{QueueError, redact};
 use crate::storage::dead_actions::ActionStart;
 use crate::storage::events::By;
 use clap::Subcommand;
+use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct DeadArgs {
@@ -105,12 +106,12 @@ pub struct PurgeArgs {
     pub why: Why,
 }
 
-pub async fn run(config: &Config, args: DeadArgs) -> Result<(), Failure> {
+pub async fn run(config: &Config, named: Option<&Path>, args: DeadArgs) -> Result<(), Failure> {
     match args.command {
         DeadCommand::List(args) => list(&config.amqp, args).await,
         DeadCommand::Replay(args) => replay(config, args).await,
         DeadCommand::Purge(args) => dead_purge::run(config, args).await,
-        DeadCommand::History(args) => dead_history::run(config, args).await,
+        DeadCommand::History(args) => dead_history::run(config, named, args).await,
     }
 }
 

@@ -6,7 +6,10 @@ use crate::config::Config;
 use crate::print;
 use crate::storage::dead_actions::ActionView;
 use anyhow::Context as _;
+use std::path::Path;
 
+/// Actions a page shows unless `--limit` says.
+const DEFAULT_LIMIT: i64 = 20;
 /// Handles a row shows before it says how many more there are.
 const ROW_HANDLES: usize = 3;
 /// Characters of a reason a row shows (`--json` gives it whole).
@@ -15,7 +18,7 @@ const ROW_REASON: usize = 40;
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
     /// Show the latest N actions.
-    #[arg(long, value_name = "N", default_value_t = 20,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub limit: i64,
     /// Show the actions before this one (its number, `#` in the table):
@@ -28,7 +31,7 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-pub async fn run(config: &Config, args: HistoryArgs) -> Result<(), Failure> {
+pub async fn run(config: &Config, named: Option<&Path>, args: HistoryArgs) -> Result<(), Failure> {
     let store = store(config).await?;
     let actions = store
         .dead_actions(args.limit, args.before)
@@ -38,7 +41,15 @@ pub async fn run(config: &Config, args: HistoryArgs) -> Result<(), Failure> {
         let text = serde_json::to_string_pretty(&actions).context("formatting failed")?;
         println!("{text}");
     } else {
-        println!("{}", table(&actions, args.limit));
+        let older = |before: i64| {
+            let mut words = vec!["dead".to_owned(), "history".to_owned()];
+            if args.limit != DEFAULT_LIMIT {
+                words.extend(["--limit".to_owned(), args.limit.to_string()]);
+            }
+            words.extend(["--before".to_owned(), before.to_string()]);
+            super::list::rerun(named, &words)
+        };
+        println!("{}", table(&actions, args.limit, &older));
     }
     Ok(())
 }
@@ -85,8 +96,9 @@ fn letters(action: &ActionView) -> String {
     text
 }
 
-/// The table of `herald dead history`, then what it shows and how to see more.
-pub fn table(actions: &[ActionView], limit: i64) -> String {
+/// The table of `herald dead history`, then what it shows and, where the
+/// page is full, the command that prints the actions before (`older`).
+pub fn table(actions: &[ActionView], limit: i64, older: &dyn Fn(i64) -> String) -> String {
     if actions.is_empty() {
         return "no replay or purge recorded".to_owned();
     }
@@ -136,10 +148,7 @@ pub fn table(actions: &[ActionView], limit: i64) -> String {
     if i64::try_from(actions.len()).is_ok_and(|shown| shown == limit)
         && let Some(last) = actions.last()
     {
-        text.push_str(&format!(
-            "; older ones: herald dead history --before {}",
-            last.id
-        ));
+        text.push_str(&format!("\nolder ones: {}", older(last.id)));
     }
     text
 }
@@ -189,7 +198,8 @@ mod tests {
             action(2, Some(4), Some("RabbitMQ went away")),
             action(1, Some(2), None),
         ];
-        let text = table(&actions, 3);
+        let older = |before: i64| format!("herald dead history --before {before}");
+        let text = table(&actions, 3, &older);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].trim_start().starts_with('#'), "{text}");
         assert!(lines[2].contains("unfinished"), "{text}");
@@ -199,9 +209,9 @@ mod tests {
         assert!(text.contains("\n#2 stopped: RabbitMQ went away"), "{text}");
         assert!(text.contains("\nunfinished: "), "{text}");
         assert!(
-            text.ends_with("3 actions, newest first; older ones: herald dead history --before 1"),
+            text.ends_with("3 actions, newest first\nolder ones: herald dead history --before 1"),
             "{text}"
         );
-        assert_eq!(table(&[], 20), "no replay or purge recorded");
+        assert_eq!(table(&[], 20, &older), "no replay or purge recorded");
     }
 }

@@ -69,16 +69,25 @@ fn quoted(word: &str) -> String {
 /// invoked, `--config` where a file was named on the command line (one
 /// from HERALD_CONFIG is still in the environment), the flags given.
 fn next_page(config: Option<&Path>, args: &ListArgs, cursor: &str) -> String {
-    let mut words = vec![crate::print::program()];
-    let from_env = std::env::var_os("HERALD_CONFIG");
-    if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
-        words.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);
-    }
-    words.push("list".into());
+    let mut words = vec!["list".to_owned()];
     words.extend(args.repeated());
     words.extend(["--cursor".to_owned(), cursor.to_owned()]);
-    let words: Vec<String> = words.iter().map(|w| quoted(w)).collect();
-    words.join(" ")
+    rerun(config, &words)
+}
+
+/// The command line that runs herald with `words` as printed: this program
+/// as it was invoked, `--config` where a file was named on the command
+/// line (one from HERALD_CONFIG is still in the environment), each word
+/// quoted for a shell where it needs to be.
+pub(super) fn rerun(config: Option<&Path>, words: &[String]) -> String {
+    let mut all = vec![crate::print::program()];
+    let from_env = std::env::var_os("HERALD_CONFIG");
+    if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
+        all.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);
+    }
+    all.extend(words.iter().cloned());
+    let all: Vec<String> = all.iter().map(|w| quoted(w)).collect();
+    all.join(" ")
 }
 
 pub async fn run(config: &Config, named: Option<&Path>, args: ListArgs) -> Result<(), Failure> {

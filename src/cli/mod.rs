@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cancel(selection) => bulk::cancel(&load_to_read()?, selection).await,
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
-        Command::Dead(args) => dead::run(&load_for_broker()?, args).await,
+        Command::Dead(args) => dead::run(&load_for_broker()?, cli.config.as_deref(), args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await
