@@ -19,17 +19,6 @@ pub struct Audit {
     letters: Vec<LetterRecord>,
 }
 
-/// A dead letter as the record names it.
-fn record(letter: &DeadLetter) -> LetterRecord {
-    LetterRecord {
-        handle: letter.handle.clone(),
-        message_id: letter.message_id.clone(),
-        kind: letter.kind.clone(),
-        id: letter.id.clone(),
-        error: letter.reason.clone(),
-    }
-}
-
 fn done(action: DeadLetterAction) -> &'static str {
     match action {
         DeadLetterAction::Replay => "replayed",
@@ -68,7 +57,7 @@ impl Audit {
 
     /// Notes one dead letter the action took.
     pub fn took(&mut self, letter: &DeadLetter) {
-        self.letters.push(record(letter));
+        self.letters.push(LetterRecord::of(letter));
     }
 
     /// Completes the record with the dead letters taken and, where the

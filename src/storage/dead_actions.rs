@@ -12,6 +12,7 @@ use super::events::By;
 use super::text::{MAX_TEXT, storable};
 use super::{StorageError, Store};
 use crate::domain::DeadLetterAction;
+use crate::queue::dead::DeadLetter;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -38,6 +39,17 @@ pub struct LetterRecord {
 }
 
 impl LetterRecord {
+    /// A dead letter as the record names it.
+    pub fn of(letter: &DeadLetter) -> LetterRecord {
+        LetterRecord {
+            handle: letter.handle.clone(),
+            message_id: letter.message_id.clone(),
+            kind: letter.kind.clone(),
+            id: letter.id.clone(),
+            error: letter.reason.clone(),
+        }
+    }
+
     /// The record as PostgreSQL's `jsonb` can hold it: no U+0000, bounded.
     fn storable(&self) -> LetterRecord {
         let cut = |v: &Option<String>, max| v.as_deref().map(|v| storable(v, max).into_owned());

@@ -27,6 +27,16 @@ fn routes(id: Uuid) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"status": "failed"})),
         ),
         (Method::GET, "/v1/dead-letters/history".into(), None),
+        (
+            Method::POST,
+            "/v1/dead-letters/replay".into(),
+            Some(json!({"all": true})),
+        ),
+        (
+            Method::POST,
+            "/v1/dead-letters/purge".into(),
+            Some(json!({"count": 1})),
+        ),
     ]
 }
 

@@ -1,6 +1,6 @@
 //! The admin API (contract §6) on `[http] listen`: find and read
-//! deliveries, resend and cancel them, one or in bulk; read the record of
-//! the dead-letter queue's replays and purges.
+//! deliveries, resend and cancel them, one or in bulk; replay and purge
+//! dead letters, and read the record of every replay and purge.
 //!
 //! - Off unless `[http] admin_token` is set: then every admin route,
 //!   `/v1/openapi.json` included, answers 404.
@@ -17,6 +17,7 @@
 //! - Answers and errors are JSON; an error is `{"error": "..."}`.
 
 mod dead;
+mod dead_ops;
 mod read;
 mod schema;
 mod write;
@@ -72,14 +73,14 @@ impl IntoResponse for ApiError {
 #[openapi(
     info(
         title = "herald admin API",
-        description = "Find, read, resend and cancel deliveries; read the history of the \
-            dead-letter queue's replays and purges. Every operation needs \
+        description = "Find, read, resend and cancel deliveries; replay and purge dead \
+            letters, and read the history of every replay and purge. Every operation needs \
             `Authorization: Bearer <admin_token>` ([http] admin_token); this document does not."
     ),
     modifiers(&BearerScheme),
     tags(
         (name = "deliveries", description = "Deliveries and their attempts"),
-        (name = "dead letters", description = "The record of replays and purges of the dead-letter queue")
+        (name = "dead letters", description = "Replays and purges of the dead-letter queue, and their record")
     )
 )]
 struct ApiDoc;
@@ -106,6 +107,8 @@ fn api() -> (Router<HttpState>, utoipa::openapi::OpenApi) {
         .routes(routes!(write::cancel))
         .routes(routes!(write::bulk_resend))
         .routes(routes!(dead::history))
+        .routes(routes!(dead_ops::replay))
+        .routes(routes!(dead_ops::purge))
         .split_for_parts()
 }
 

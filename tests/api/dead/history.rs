@@ -196,3 +196,93 @@ async fn what_cannot_be_recorded_is_not_done_and_a_half_done_action_shows_unfini
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_replays_and_purges_and_records_them_as_the_api() {
+    let app = spawn_app_with(Options {
+        admin_token: TOKEN,
+        ..Options::default()
+    })
+    .await;
+    let herald = Herald::new(&app);
+    let admin = Admin::new(&app);
+    let (id, command) = send_to("nowhere-api", "628111000995");
+    app.publish(&command).await;
+    wait_for_dead(&app, 1).await;
+    let handle = handles(&herald.letters()).remove(0);
+
+    for (body, said) in [
+        (json!({}), "handles: "),
+        (json!({"all": true, "handles": [handle]}), "handles: "),
+        (json!({"handles": ["zz"]}), "\"zz\""),
+    ] {
+        let (status, answer) = admin.post("/v1/dead-letters/replay", Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| e.contains(said)),
+            "{answer}"
+        );
+    }
+    let response = admin
+        .http
+        .post(app.http_url("/v1/dead-letters/replay"))
+        .bearer_auth(TOKEN)
+        .header("X-Herald-Operator", "eve")
+        .json(&json!({"handles": [handle.to_uppercase(), "0123456789ab"], "reason": "try again"}))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(response.status(), StatusCode::OK);
+    let done: Value = response.json().await.expect("JSON");
+    assert_eq!(done["count"], 1, "{done}");
+    assert_eq!(done["handles"], json!([handle]));
+    assert_eq!(done["missing"], json!(["0123456789ab"]));
+    eventually(20, "the replay to be refused again", || async {
+        let letters = herald.letters();
+        (letters.len() == 1 && letters[0]["replays"] == 1).then_some(())
+    })
+    .await;
+
+    let (status, answer) = admin
+        .post("/v1/dead-letters/purge", Some(&json!({"count": 5})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("holds 1 dead letters, not 5"))
+    );
+    wait_for_dead(&app, 1).await;
+    let (status, done) = admin
+        .post("/v1/dead-letters/purge", Some(&json!({"count": 1})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (&done["count"], &done["handles"]),
+        (&json!(1), &json!([handle]))
+    );
+    wait_for_dead(&app, 0).await;
+
+    let (_, history) = admin.get("/v1/dead-letters/history").await;
+    let actions = history["actions"].as_array().expect("actions");
+    assert_eq!(actions.len(), 2, "{history}");
+    assert_eq!(
+        (
+            &actions[0]["action"],
+            &actions[0]["actor"],
+            &actions[0]["operator"]
+        ),
+        (&json!("purge"), &json!("api"), &Value::Null)
+    );
+    assert_eq!(
+        (
+            &actions[1]["action"],
+            &actions[1]["actor"],
+            &actions[1]["operator"]
+        ),
+        (&json!("replay"), &json!("api"), &json!("eve"))
+    );
+    assert_eq!(actions[1]["reason"], "try again");
+    assert_eq!(actions[1]["letters"][0]["id"], id.to_string());
+    assert_eq!(actions[0]["id"], done["action"]);
+}
