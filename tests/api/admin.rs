@@ -27,6 +27,7 @@ fn routes(id: Uuid) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"status": "failed"})),
         ),
         (Method::GET, "/v1/dead-letters/history".into(), None),
+        (Method::GET, "/v1/dead-letters?limit=5".into(), None),
         (
             Method::POST,
             "/v1/dead-letters/replay".into(),

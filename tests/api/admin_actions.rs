@@ -97,6 +97,7 @@ async fn the_openapi_document_describes_every_admin_route() {
         ),
         ("/v1/deliveries/resend", "post", &["202", "400", "401"]),
         ("/v1/dead-letters/history", "get", &["200", "400", "401"]),
+        ("/v1/dead-letters", "get", &["200", "400", "401", "503"]),
         (
             "/v1/dead-letters/replay",
             "post",

@@ -1,11 +1,15 @@
-//! `GET /v1/dead-letters/history`: the record of every replay and purge of
-//! the dead-letter queue, newest first, as `herald dead history --json`.
+//! `GET /v1/dead-letters`: the dead letters, read without taking them, as
+//! `herald dead list --json`; `GET /v1/dead-letters/history`: the record
+//! of every replay and purge, newest first, as `herald dead history --json`.
 
 use super::ApiError;
 use super::read::{bad_filter, unavailable};
 use super::schema::ErrorBody;
 use crate::domain::filter::{self, BadFilter};
 use crate::http::HttpState;
+use crate::queue::QueueError;
+use crate::queue::dead::letter::Source;
+use crate::queue::dead::{DeadLetter, DeadQueue};
 use crate::storage::dead_actions::{ActionView, LetterRecord};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -24,6 +28,43 @@ pub struct HistoryQuery {
     pub limit: Option<String>,
     /// The `next_before` of the previous page: actions before that one.
     pub before: Option<String>,
+}
+
+/// The query of `GET /v1/dead-letters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LettersQuery {
+    /// Dead letters to show, the oldest first, 1 to 10000 (default 50).
+    pub limit: Option<String>,
+}
+
+/// One dead letter, as `herald dead list --json` shows it.
+#[derive(Serialize, ToSchema)]
+pub struct Letter {
+    /// Names it for a replay: 12 hex digits of a hash of its `message_id`
+    /// (or of its body, reason and time).
+    pub handle: String,
+    /// `herald` (`x-herald-error`), `rabbitmq` (`x-death`) or `unknown`.
+    pub source: String,
+    pub reason: Option<String>,
+    pub dead_lettered_at: Option<DateTime<Utc>>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub id: Option<String>,
+    pub message_id: Option<String>,
+    /// How many times it was replayed before.
+    pub replays: u32,
+    pub bytes: usize,
+    /// The body's first 80 characters, control characters escaped.
+    pub preview: String,
+}
+
+/// The dead letters, oldest first, and how many the queue holds.
+#[derive(Serialize, ToSchema)]
+pub struct Letters {
+    pub letters: Vec<Letter>,
+    pub total: u32,
 }
 
 /// One dead letter an action took.
@@ -106,6 +147,70 @@ impl From<ActionView> for DeadLetterAction {
             count: a.count,
             letters: a.letters.into_iter().map(Into::into).collect(),
             error: a.error,
+        }
+    }
+}
+
+/// The dead letters, read without taking them off the queue.
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    tag = "dead letters",
+    params(LettersQuery),
+    responses(
+        (status = 200, description = "The oldest `limit` dead letters, and how many there are; each is read and handed back in its order", body = Letters),
+        (status = 400, description = "`limit` does not parse", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 404, description = "The admin API is off", body = ErrorBody),
+        (status = 503, description = "RabbitMQ failed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn letters(
+    State(state): State<HttpState>,
+    query: Result<Query<LettersQuery>, QueryRejection>,
+) -> Result<Json<Letters>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let limit = filter::parse_limit(query.limit.as_deref()).map_err(bad_filter)?;
+    let unavailable = |e: QueueError| {
+        tracing::warn!(error = %crate::error_chain(&e), "admin API: the dead-letter queue failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("RabbitMQ failed ({e}); try again"),
+        )
+    };
+    let queue = DeadQueue::open(&state.config.amqp)
+        .await
+        .map_err(unavailable)?;
+    let listing = queue
+        .list(usize::try_from(limit).unwrap_or(usize::MAX))
+        .await;
+    queue.close().await;
+    let listing = listing.map_err(unavailable)?;
+    Ok(Json(Letters {
+        letters: listing.letters.into_iter().map(Letter::from).collect(),
+        total: listing.total,
+    }))
+}
+
+impl From<DeadLetter> for Letter {
+    fn from(l: DeadLetter) -> Letter {
+        Letter {
+            source: match l.source {
+                Source::Herald => "herald",
+                Source::Rabbitmq => "rabbitmq",
+                Source::Unknown => "unknown",
+            }
+            .to_owned(),
+            handle: l.handle,
+            reason: l.reason,
+            dead_lettered_at: l.dead_lettered_at,
+            kind: l.kind,
+            id: l.id,
+            message_id: l.message_id,
+            replays: l.replays,
+            bytes: l.bytes,
+            preview: l.preview,
         }
     }
 }

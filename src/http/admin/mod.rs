@@ -1,6 +1,6 @@
 //! The admin API (contract §6) on `[http] listen`: find and read
-//! deliveries, resend and cancel them, one or in bulk; replay and purge
-//! dead letters, and read the record of every replay and purge.
+//! deliveries, resend and cancel them, one or in bulk; read, replay and
+//! purge dead letters, and read the record of every replay and purge.
 //!
 //! - Off unless `[http] admin_token` is set: then every admin route,
 //!   `/v1/openapi.json` included, answers 404.
@@ -106,6 +106,7 @@ fn api() -> (Router<HttpState>, utoipa::openapi::OpenApi) {
         .routes(routes!(write::resend))
         .routes(routes!(write::cancel))
         .routes(routes!(write::bulk_resend))
+        .routes(routes!(dead::letters))
         .routes(routes!(dead::history))
         .routes(routes!(dead_ops::replay))
         .routes(routes!(dead_ops::purge))

@@ -210,6 +210,17 @@ async fn the_admin_api_replays_and_purges_and_records_them_as_the_api() {
     app.publish(&command).await;
     wait_for_dead(&app, 1).await;
     let handle = handles(&herald.letters()).remove(0);
+    let (status, listed) = admin.get("/v1/dead-letters?limit=5").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["letters"][0]["handle"], handle.as_str());
+    assert_eq!(listed["letters"][0]["id"], id.to_string());
+    assert!(
+        listed["letters"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("nowhere-api"))
+    );
+    wait_for_dead(&app, 1).await;
 
     for (body, said) in [
         (json!({}), "handles: "),
