@@ -1,14 +1,20 @@
-//! `herald dead list | replay | purge`: the commands herald or RabbitMQ
-//! dead-lettered, read without taking them, replayed once fixed upstream,
-//! or deleted. They need only RabbitMQ (`[amqp]`).
+//! `herald dead list | replay | purge | history`: the commands herald or
+//! RabbitMQ dead-lettered, read without taking them, replayed once fixed
+//! upstream, or deleted; and the record of every replay and purge. `list`
+//! needs only RabbitMQ (`[amqp]`); `replay` and `purge` record what they
+//! do in PostgreSQL first (`dead_audit.rs`), and `history` reads it.
 
-use super::{Failure, dead_view};
-use crate::config::AmqpConfig;
+use super::dead_audit::Audit;
+use super::{Failure, dead_history, dead_purge, dead_view};
+use crate::config::{AmqpConfig, Config};
+use crate::domain::{Actor, DeadLetterAction};
 use crate::print::count;
 use crate::queue::dead::{DeadLetter, DeadQueue, letter::HANDLE_LEN};
 use crate::queue::{QueueError, redact};
+use crate::storage::dead_actions::ActionStart;
+use crate::storage::events::By;
 use clap::Subcommand;
-use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct DeadArgs {
@@ -43,6 +49,24 @@ pub enum DeadCommand {
     /// Asks you to type their number first; `--yes` does not ask (scripts).
     /// Deletes the ones counted: any that arrive meanwhile stay.
     Purge(PurgeArgs),
+    /// Print the record of every replay and purge, newest first.
+    ///
+    /// When, what, who (`--as`, or the admin API's operator), why
+    /// (`--reason`), how many, and which dead letters (their handles;
+    /// `--json` adds their ids and reasons). An action whose process died
+    /// before it ended shows as unfinished. Needs only PostgreSQL.
+    History(dead_history::HistoryArgs),
+}
+
+/// Who acts and why, for the record of a replay or purge.
+#[derive(clap::Args, Debug)]
+pub struct Why {
+    /// Your name, for the record (`herald dead history` prints who did it).
+    #[arg(long = "as", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Why, kept in the record.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -65,9 +89,12 @@ pub struct ReplayArgs {
     /// Replay every dead letter in the queue.
     #[arg(long)]
     pub all: bool,
-    /// Print what would be replayed; publish and remove nothing.
+    /// Print what would be replayed; publish and remove nothing (and
+    /// record nothing).
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub why: Why,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,18 +102,42 @@ pub struct PurgeArgs {
     /// Delete without asking: for scripts, and wherever stdin is not a terminal.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub why: Why,
 }
 
-pub async fn run(amqp: &AmqpConfig, args: DeadArgs) -> Result<(), Failure> {
+pub async fn run(config: &Config, named: Option<&Path>, args: DeadArgs) -> Result<(), Failure> {
     match args.command {
-        DeadCommand::List(args) => list(amqp, args).await,
-        DeadCommand::Replay(args) => replay(amqp, args).await,
-        DeadCommand::Purge(args) => purge(amqp, args).await,
+        DeadCommand::List(args) => list(&config.amqp, args).await,
+        DeadCommand::Replay(args) => replay(config, args).await,
+        DeadCommand::Purge(args) => dead_purge::run(config, args).await,
+        DeadCommand::History(args) => dead_history::run(config, named, args).await,
+    }
+}
+
+/// What the record of an action says before it starts.
+pub(super) fn start<'a>(
+    action: DeadLetterAction,
+    why: &'a Why,
+    queue: &'a str,
+    handles: Option<&'a [String]>,
+    asked_count: Option<u32>,
+) -> ActionStart<'a> {
+    ActionStart {
+        action,
+        by: By {
+            actor: Actor::Cli,
+            operator: why.operator.as_deref(),
+        },
+        reason: why.reason.as_deref(),
+        queue,
+        handles,
+        asked_count,
     }
 }
 
 /// A broker error as the operator can act on it.
-fn failed(amqp: &AmqpConfig, doing: &str, err: QueueError) -> Failure {
+pub(super) fn failed(amqp: &AmqpConfig, doing: &str, err: QueueError) -> Failure {
     let hint = match &err {
         QueueError::NoQueue(name) => format!(
             "RabbitMQ at {} has no queue {name:?}: `herald setup` with this configuration \
@@ -98,7 +149,7 @@ fn failed(amqp: &AmqpConfig, doing: &str, err: QueueError) -> Failure {
     Failure::Runtime(anyhow::anyhow!(hint))
 }
 
-async fn open(amqp: &AmqpConfig) -> Result<DeadQueue, Failure> {
+pub(super) async fn open(amqp: &AmqpConfig) -> Result<DeadQueue, Failure> {
     DeadQueue::open(amqp).await.map_err(|err| {
         Failure::Runtime(anyhow::anyhow!(
             "cannot connect to RabbitMQ at {} ({}): is it running? Its address is \
@@ -139,7 +190,8 @@ fn parse_handle(text: &str) -> Result<String, Failure> {
     )))
 }
 
-async fn replay(amqp: &AmqpConfig, args: ReplayArgs) -> Result<(), Failure> {
+async fn replay(config: &Config, args: ReplayArgs) -> Result<(), Failure> {
+    let amqp = &config.amqp;
     if args.handles.is_empty() && !args.all {
         return Err(Failure::Usage(
             "name the dead letters to replay by their handles (`herald dead list` shows them), or pass --all".into(),
@@ -150,7 +202,21 @@ async fn replay(amqp: &AmqpConfig, args: ReplayArgs) -> Result<(), Failure> {
         .iter()
         .map(|h| parse_handle(h))
         .collect::<Result<Vec<_>, _>>()?;
-    let queue = open(amqp).await?;
+    // Recorded before the queue is touched; a dry run changes nothing.
+    let mut audit = match args.dry_run {
+        true => None,
+        false => {
+            let asked = (!args.all).then_some(handles.as_slice());
+            let start = start(
+                DeadLetterAction::Replay,
+                &args.why,
+                &amqp.dead_letter_queue,
+                asked,
+                None,
+            );
+            Some(Audit::start(config, start).await?)
+        }
+    };
     let chosen = |letter: &DeadLetter| args.all || handles.contains(&letter.handle);
     let mut seen: Vec<String> = Vec::new();
     let verb = if args.dry_run {
@@ -158,22 +224,36 @@ async fn replay(amqp: &AmqpConfig, args: ReplayArgs) -> Result<(), Failure> {
     } else {
         "replayed"
     };
-    let result = queue
-        .replay(chosen, args.dry_run, |letter| {
-            println!("{verb} {}", dead_view::line(letter));
-            seen.push(letter.handle.clone());
-        })
-        .await;
-    let name = queue.name().to_owned();
-    queue.close().await;
+    let result = match open(amqp).await {
+        Ok(queue) => {
+            let result = queue
+                .replay(chosen, args.dry_run, |letter| {
+                    println!("{verb} {}", dead_view::line(letter));
+                    seen.push(letter.handle.clone());
+                    if let Some(audit) = audit.as_mut() {
+                        audit.took(letter);
+                    }
+                })
+                .await
+                .map_err(|err| failed(amqp, "replaying", err));
+            queue.close().await;
+            result
+        }
+        Err(failure) => Err(failure),
+    };
     let n = count(seen.len(), "dead letter", "dead letters");
-    if let Err(err) = result {
-        let done = if args.dry_run {
-            String::new()
-        } else {
-            format!(" after {n} replayed")
-        };
-        return Err(failed(amqp, &format!("replaying{done}"), err));
+    if let Some(audit) = audit {
+        let error = result.as_ref().err().map(failure_text);
+        audit.finish(error.as_deref()).await?;
+    }
+    if let Err(failure) = result {
+        if args.dry_run || seen.is_empty() {
+            return Err(failure);
+        }
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{} (after {n} replayed)",
+            failure_text(&failure)
+        )));
     }
     let to = format!(
         "to exchange {:?} (routing key {:?})",
@@ -191,63 +271,18 @@ async fn replay(amqp: &AmqpConfig, args: ReplayArgs) -> Result<(), Failure> {
         .collect();
     if !missing.is_empty() {
         return Err(Failure::Runtime(anyhow::anyhow!(
-            "no dead letter in {name} has the handle {}: `herald dead list` shows the handles",
+            "no dead letter in {} has the handle {}: `herald dead list` shows the handles",
+            amqp.dead_letter_queue,
             missing.join(", ")
         )));
     }
     Ok(())
 }
 
-async fn purge(amqp: &AmqpConfig, args: PurgeArgs) -> Result<(), Failure> {
-    // Counted, then asked with no connection open: a person may take a while.
-    let queue = open(amqp).await?;
-    let name = queue.name().to_owned();
-    let counted = queue.count().await;
-    queue.close().await;
-    let counted = counted.map_err(|err| failed(amqp, "counting the dead letters", err))?;
-    if counted == 0 {
-        println!("no dead letters in {name}: nothing to purge");
-        return Ok(());
+/// A failure's message, for the record.
+pub(super) fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Usage(message) => message.clone(),
+        Failure::Runtime(err) => format!("{err:#}"),
     }
-    if !args.yes {
-        confirm(counted, &name)?;
-    }
-    let queue = open(amqp).await?;
-    let purged = queue.purge(counted).await;
-    queue.close().await;
-    let purged = purged.map_err(|err| failed(amqp, "purging", err))?;
-    println!("purged {} from {name}", letters(purged));
-    Ok(())
-}
-
-fn letters(n: u32) -> String {
-    count(n as usize, "dead letter", "dead letters")
-}
-
-/// Asks on the terminal for the number of dead letters to delete.
-fn confirm(counted: u32, name: &str) -> Result<(), Failure> {
-    let n = letters(counted);
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure::Usage(format!(
-            "herald dead purge asks before it deletes, and stdin is not a terminal: \
-             pass --yes to delete the {n} in {name} without asking"
-        )));
-    }
-    eprint!(
-        "This deletes {n} from {name} for good (`herald dead list` shows them).\n\
-         Type the number of dead letters to confirm: "
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| Failure::Runtime(err.into()))?;
-    if answer.trim() == counted.to_string() {
-        return Ok(());
-    }
-    Err(Failure::Runtime(anyhow::anyhow!(
-        "not confirmed ({:?} is not {counted}): nothing was deleted",
-        answer.trim()
-    )))
 }

@@ -3,32 +3,17 @@
 //! printed (the program as it was invoked, the configuration it read, the
 //! filters given, the cursor).
 
+use super::filters::FilterArgs;
 use super::{Failure, view};
 use crate::config::Config;
-use crate::domain::filter::{self, FilterText, PageRequest};
+use crate::domain::filter::{self, PageRequest};
 use anyhow::Context as _;
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
-    /// Only deliveries in this status: waitForSending, sending, success or failed.
-    #[arg(long, value_name = "STATUS")]
-    pub status: Option<String>,
-    /// Only deliveries of this connection (its `name` in herald.toml).
-    #[arg(long, value_name = "NAME")]
-    pub connection: Option<String>,
-    /// Only deliveries created at or after this time (RFC 3339, e.g. 2026-12-02T14:00:00Z).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Only deliveries created before this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Only waiting deliveries that wait for this: retry, quota, window, rate, group or scheduled.
-    #[arg(long, value_name = "REASON")]
-    pub wait_reason: Option<String>,
-    /// Only the members of this ordered group (the `group.id` of their sends).
-    #[arg(long, value_name = "GROUP_ID")]
-    pub group: Option<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// At most this many rows (1 to 10000).
     #[arg(long, value_name = "N", default_value_t = filter::DEFAULT_LIMIT)]
     pub limit: i64,
@@ -43,22 +28,11 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
-    fn filters(&self) -> FilterText {
-        FilterText {
-            status: self.status.clone(),
-            connection: self.connection.clone(),
-            since: self.since.clone(),
-            until: self.until.clone(),
-            wait_reason: self.wait_reason.clone(),
-            group: self.group.clone(),
-        }
-    }
-
     fn request(&self) -> Result<PageRequest, Failure> {
         let usage = |e: filter::BadFilter| Failure::Usage(e.as_flag());
         let limit = filter::parse_limit(Some(&self.limit.to_string())).map_err(usage)?;
         Ok(PageRequest {
-            filter: self.filters().parse().map_err(usage)?,
+            filter: self.filters.parse()?,
             limit,
             after: filter::parse_cursor(self.cursor.as_deref()).map_err(usage)?,
         })
@@ -67,17 +41,8 @@ impl ListArgs {
     /// The flags given that the next page repeats (all but the cursor).
     fn repeated(&self) -> Vec<String> {
         let mut args = Vec::new();
-        for (flag, value) in [
-            ("--status", &self.status),
-            ("--connection", &self.connection),
-            ("--since", &self.since),
-            ("--until", &self.until),
-            ("--wait-reason", &self.wait_reason),
-            ("--group", &self.group),
-        ] {
-            if let Some(value) = value {
-                args.extend([flag.to_owned(), value.clone()]);
-            }
+        for (flag, value) in self.filters.given() {
+            args.extend([flag.to_owned(), value.to_owned()]);
         }
         if self.limit != filter::DEFAULT_LIMIT {
             args.extend(["--limit".to_owned(), self.limit.to_string()]);
@@ -104,16 +69,25 @@ fn quoted(word: &str) -> String {
 /// invoked, `--config` where a file was named on the command line (one
 /// from HERALD_CONFIG is still in the environment), the flags given.
 fn next_page(config: Option<&Path>, args: &ListArgs, cursor: &str) -> String {
-    let mut words = vec![crate::print::program()];
-    let from_env = std::env::var_os("HERALD_CONFIG");
-    if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
-        words.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);
-    }
-    words.push("list".into());
+    let mut words = vec!["list".to_owned()];
     words.extend(args.repeated());
     words.extend(["--cursor".to_owned(), cursor.to_owned()]);
-    let words: Vec<String> = words.iter().map(|w| quoted(w)).collect();
-    words.join(" ")
+    rerun(config, &words)
+}
+
+/// The command line that runs herald with `words` as printed: this program
+/// as it was invoked, `--config` where a file was named on the command
+/// line (one from HERALD_CONFIG is still in the environment), each word
+/// quoted for a shell where it needs to be.
+pub(super) fn rerun(config: Option<&Path>, words: &[String]) -> String {
+    let mut all = vec![crate::print::program()];
+    let from_env = std::env::var_os("HERALD_CONFIG");
+    if let Some(path) = config.filter(|p| from_env.as_deref() != Some(p.as_os_str())) {
+        all.extend(["--config".to_owned(), path.to_string_lossy().into_owned()]);
+    }
+    all.extend(words.iter().cloned());
+    let all: Vec<String> = all.iter().map(|w| quoted(w)).collect();
+    all.join(" ")
 }
 
 pub async fn run(config: &Config, named: Option<&Path>, args: ListArgs) -> Result<(), Failure> {

@@ -1,8 +1,13 @@
 //! The command line (contract §1): one binary, one subcommand per job.
 
 mod bulk;
+mod bulk_pages;
 mod dead;
+mod dead_audit;
+mod dead_history;
+mod dead_purge;
 mod dead_view;
+mod filters;
 mod list;
 mod operator;
 mod publish;
@@ -64,11 +69,14 @@ pub enum Command {
     /// Print deliveries, newest first, a page at a time; filter by status,
     /// connection, time, wait reason or group.
     List(list::ListArgs),
-    /// List, replay or purge the dead-lettered commands.
+    /// List, replay or purge the dead-lettered commands; the history of
+    /// replays and purges.
     ///
-    /// Needs only RabbitMQ: `[amqp]` of the configuration; without a
-    /// herald.toml, the default broker (or HERALD_AMQP_URL) and queue
-    /// herald.dead.
+    /// `list` needs only RabbitMQ: `[amqp]` of the configuration; without
+    /// a herald.toml, the default broker (or HERALD_AMQP_URL) and queue
+    /// herald.dead. `replay` and `purge` record what they do in PostgreSQL
+    /// (`[database]`, or the default database, or HERALD_DATABASE_URL),
+    /// and `history` reads it.
     Dead(dead::DeadArgs),
     /// Serve the provider simulator.
     Simulate(simulate::SimulateArgs),
@@ -108,7 +116,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let load_for_broker = || {
         if cli.config.is_none() && !path.exists() {
             eprintln!(
-                "herald: no {DEFAULT_CONFIG} here; using the default RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL) and queue herald.dead"
+                "herald: no {DEFAULT_CONFIG} here; using the default RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL) and queue herald.dead, and for the record of replays and purges the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL)"
             );
             return Config::parse("", &|name| std::env::var(name).ok());
         }
@@ -130,7 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cancel(selection) => bulk::cancel(&load_to_read()?, selection).await,
         Command::Show(args) => operator::show(&load_to_read()?, args).await,
         Command::List(args) => list::run(&load_to_read()?, cli.config.as_deref(), args).await,
-        Command::Dead(args) => dead::run(&load_for_broker()?.amqp, args).await,
+        Command::Dead(args) => dead::run(&load_for_broker()?, cli.config.as_deref(), args).await,
         Command::Simulate(args) => {
             init_logs("herald=info");
             simulate::run(args).await

@@ -64,6 +64,6 @@ pub use limits::Limits;
 pub use message::{Message, MessageKind};
 pub use outcome::{AttemptRecord, Outcome};
 pub use provider_status::ProviderStatus;
-pub use reasons::{Actor, AttemptOutcome, EventKind, FailReason, WaitReason};
+pub use reasons::{Actor, AttemptOutcome, DeadLetterAction, EventKind, FailReason, WaitReason};
 pub use retry::{RetryDecision, RetryPolicy};
 pub use status::{DeliveryEvent, DeliveryStatus, InvalidTransition};

@@ -1,8 +1,9 @@
 //! The fixed words a delivery's row and its attempts carry beside the
 //! status: why it waits ([`WaitReason`], `deliveries.wait_reason`), what
 //! an attempt came to ([`AttemptOutcome`], `delivery_attempts.outcome`),
-//! and the fixed reasons it failed for ([`FailReason`], `fail_reason`).
-//! The strings are the contract's; storage writes their `as_str()`.
+//! and the fixed reasons it failed for ([`FailReason`], `fail_reason`);
+//! who changed it ([`Actor`]) and what an operator did to the dead letters
+//! ([`DeadLetterAction`]). The strings are the contract's; storage writes their `as_str()`.
 
 use std::fmt;
 
@@ -130,6 +131,17 @@ words! {
     }
 }
 
+words! {
+    /// What an operator did to the dead-letter queue
+    /// (`dead_letter_actions.action`).
+    DeadLetterAction {
+        /// Published dead letters to the command exchange again.
+        Replay => "replay",
+        /// Deleted dead letters for good.
+        Purge => "purge",
+    }
+}
+
 /// How a failure's text opens when it names why, beside a fixed reason.
 pub mod prefix {
     /// The adapter cannot carry the message.
@@ -164,6 +176,11 @@ mod tests {
         check(FailReason::ALL, FailReason::as_str, FailReason::parse);
         check(EventKind::ALL, EventKind::as_str, EventKind::parse);
         check(Actor::ALL, Actor::as_str, Actor::parse);
+        check(
+            DeadLetterAction::ALL,
+            DeadLetterAction::as_str,
+            DeadLetterAction::parse,
+        );
     }
 
     #[test]

@@ -34,10 +34,9 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// The statement's text and binds for one page: `limit + 1` rows, to know
-/// whether another page follows.
-fn page_query(filter: &Filter, after: Option<&Cursor>, limit: i64) -> QueryBuilder<Postgres> {
-    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM deliveries WHERE true"));
+/// `WHERE` and the filters given, after `SELECT ... FROM deliveries`.
+fn filtered(select: &str, filter: &Filter) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::new(format!("{select} FROM deliveries WHERE true"));
     if let Some(status) = filter.status {
         // A name from the fixed set: see the module's docs.
         let literal: &'static str = DeliveryStatus::as_str(status);
@@ -62,6 +61,13 @@ fn page_query(filter: &Filter, after: Option<&Cursor>, limit: i64) -> QueryBuild
     if let Some(group) = &filter.group {
         query.push(" AND group_id = ").push_bind(group.clone());
     }
+    query
+}
+
+/// The statement's text and binds for one page: `limit + 1` rows, to know
+/// whether another page follows.
+fn page_query(filter: &Filter, after: Option<&Cursor>, limit: i64) -> QueryBuilder<Postgres> {
+    let mut query = filtered(&format!("SELECT {COLUMNS}"), filter);
     if let Some(cursor) = after {
         query.push(" AND (created_at, id) < (");
         query.push_bind(cursor.created_at).push(", ");
@@ -83,6 +89,16 @@ impl Store {
             .iter()
             .map(|r| view(r, false))
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// How many deliveries `filter` matches now (a bulk command's progress
+    /// counts against it; the rows may change while it runs).
+    pub async fn count_matching(&self, filter: &Filter) -> Result<i64, StorageError> {
+        let count: i64 = filtered("SELECT count(*)", filter)
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
     }
 
     /// Up to `limit` deliveries matching `filter`, newest first, after

@@ -14,6 +14,8 @@
 //!   process's copy of them.
 //! - [`quota`]: the calls of each connection per day, against its daily quota.
 //! - [`events`]: the audit trail of changes no attempt row tells.
+//! - [`dead_actions`]: the audit trail of the dead-letter queue: every
+//!   replay and purge.
 //! - [`groups`]: ordered groups: a member's standing, and settling a group
 //!   after one of its members changed.
 //! - [`rate`]: each connection's send slots, reserved in runs.
@@ -21,6 +23,7 @@
 pub mod batch;
 pub mod callbacks;
 mod columns;
+pub mod dead_actions;
 pub mod deliveries;
 pub mod events;
 pub mod figures;

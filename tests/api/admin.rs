@@ -26,6 +26,18 @@ fn routes(id: Uuid) -> Vec<(Method, String, Option<Value>)> {
             "/v1/deliveries/resend".into(),
             Some(json!({"status": "failed"})),
         ),
+        (Method::GET, "/v1/dead-letters/history".into(), None),
+        (Method::GET, "/v1/dead-letters?limit=5".into(), None),
+        (
+            Method::POST,
+            "/v1/dead-letters/replay".into(),
+            Some(json!({"all": true})),
+        ),
+        (
+            Method::POST,
+            "/v1/dead-letters/purge".into(),
+            Some(json!({"count": 1})),
+        ),
     ]
 }
 

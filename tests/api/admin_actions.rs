@@ -96,6 +96,18 @@ async fn the_openapi_document_describes_every_admin_route() {
             &["202", "400", "401", "404", "409"],
         ),
         ("/v1/deliveries/resend", "post", &["202", "400", "401"]),
+        ("/v1/dead-letters/history", "get", &["200", "400", "401"]),
+        ("/v1/dead-letters", "get", &["200", "400", "401", "503"]),
+        (
+            "/v1/dead-letters/replay",
+            "post",
+            &["200", "400", "401", "503"],
+        ),
+        (
+            "/v1/dead-letters/purge",
+            "post",
+            &["200", "400", "401", "409", "503"],
+        ),
     ] {
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is missing");

@@ -164,3 +164,122 @@ async fn a_bulk_cancel_by_filter_fails_only_the_waiting_deliveries_it_matches() 
     let d = app.delivery(sent).await.expect("the sent one");
     assert_eq!(d.status, "success", "left alone");
 }
+
+/// Runs `herald --config CONFIG ARGS` on a terminal (util-linux `script`),
+/// its stdout and stderr as one text; `None` where there is no `script`.
+fn on_terminal(cli: &Cli, args: &[&str]) -> Option<String> {
+    let line = format!(
+        "{} --config {} {}",
+        env!("CARGO_BIN_EXE_herald"),
+        cli.config,
+        args.join(" ")
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    Some(text)
+}
+
+#[tokio::test]
+async fn a_bulk_resend_pages_through_its_matches_while_the_worker_resends_them() {
+    let connection = unique_connection("konnek-pages");
+    let app = spawn_app_with(Options {
+        extra_toml: konnek_connection(&connection),
+        ..Options::default()
+    })
+    .await;
+    let cli = Cli::new(&app);
+    let mut failed = Vec::new();
+    for i in 0..7 {
+        let to = format!("62811100082{i}");
+        app.sim.script(
+            &to,
+            vec![Step::MetaFalse {
+                code: 400,
+                message: "not opted in".into(),
+            }],
+        );
+        let (id, command) = send_to(&connection, &to);
+        app.publish(&command).await;
+        failed.push(id);
+    }
+    for id in &failed {
+        app.wait_for_status(*id, "failed").await;
+    }
+    let args = [
+        "resend",
+        "--status",
+        "failed",
+        "--connection",
+        connection.as_str(),
+        "--batch",
+        "2",
+    ];
+    let dry = cli.ok(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.matches("would resend ").count(), 7, "{dry}");
+    assert!(
+        dry.ends_with(
+            "resend would be published for 7 deliveries (--dry-run: nothing published)\n"
+        ),
+        "{dry}"
+    );
+
+    // Four pages of 2, the worker running: each page's deliveries leave
+    // `failed` while the next pages are read, and none is skipped or
+    // published twice.
+    let out = match on_terminal(&cli, &args) {
+        Some(text) => {
+            assert!(text.contains("resend: 6 of 7 published"), "{text}");
+            text
+        }
+        None => cli.ok(&args),
+    };
+    assert!(out.contains("resend published for 7 deliveries"), "{out}");
+    for id in &failed {
+        let d = eventually(20, "the resend's round to end", || async {
+            app.delivery(*id).await.filter(|d| d.status == "success")
+        })
+        .await;
+        assert_eq!(d.resends, 1, "resent once");
+    }
+
+    // The same, step by step: the rows of a page leave the filter before
+    // the next page is read, which starts after them all the same.
+    let filter = herald::domain::filter::Filter {
+        status: Some(herald::domain::DeliveryStatus::Success),
+        connection: Some(connection.clone()),
+        ..Default::default()
+    };
+    let all = app.store.page(&filter, None, 100).await.expect("all");
+    let order: Vec<Uuid> = all.deliveries.iter().map(|d| d.id).collect();
+    assert_eq!(order.len(), 7);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .page(&filter, after.as_ref(), 2)
+            .await
+            .expect("page");
+        let ids: Vec<String> = page
+            .deliveries
+            .iter()
+            .map(|d| format!("'{}'", d.id))
+            .collect();
+        app.run_sql(&[format!(
+            "UPDATE deliveries SET status = 'failed', fail_reason = 'x' WHERE id IN ({})",
+            ids.join(", ")
+        )])
+        .await;
+        seen.extend(page.deliveries.iter().map(|d| d.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, order, "every row once, in order");
+}

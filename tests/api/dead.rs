@@ -2,6 +2,7 @@
 //! worker: dead letters read without being taken, replayed after a fix,
 //! returned when still bad, and purged only when confirmed.
 
+mod history;
 mod support;
 
 use crate::helpers::*;

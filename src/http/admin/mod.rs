@@ -1,5 +1,6 @@
 //! The admin API (contract §6) on `[http] listen`: find and read
-//! deliveries, resend and cancel them, one or in bulk.
+//! deliveries, resend and cancel them, one or in bulk; read, replay and
+//! purge dead letters, and read the record of every replay and purge.
 //!
 //! - Off unless `[http] admin_token` is set: then every admin route,
 //!   `/v1/openapi.json` included, answers 404.
@@ -15,6 +16,8 @@
 //!   `X-Herald-Operator: NAME` header goes into the command's `by`.
 //! - Answers and errors are JSON; an error is `{"error": "..."}`.
 
+mod dead;
+mod dead_ops;
 mod read;
 mod schema;
 mod write;
@@ -70,11 +73,15 @@ impl IntoResponse for ApiError {
 #[openapi(
     info(
         title = "herald admin API",
-        description = "Find, read, resend and cancel deliveries. Every operation needs \
+        description = "Find, read, resend and cancel deliveries; replay and purge dead \
+            letters, and read the history of every replay and purge. Every operation needs \
             `Authorization: Bearer <admin_token>` ([http] admin_token); this document does not."
     ),
     modifiers(&BearerScheme),
-    tags((name = "deliveries", description = "Deliveries and their attempts"))
+    tags(
+        (name = "deliveries", description = "Deliveries and their attempts"),
+        (name = "dead letters", description = "Replays and purges of the dead-letter queue, and their record")
+    )
 )]
 struct ApiDoc;
 
@@ -99,6 +106,10 @@ fn api() -> (Router<HttpState>, utoipa::openapi::OpenApi) {
         .routes(routes!(write::resend))
         .routes(routes!(write::cancel))
         .routes(routes!(write::bulk_resend))
+        .routes(routes!(dead::letters))
+        .routes(routes!(dead::history))
+        .routes(routes!(dead_ops::replay))
+        .routes(routes!(dead_ops::purge))
         .split_for_parts()
 }
 

@@ -143,19 +143,31 @@ impl DeadQueue {
     }
 
     /// Deletes up to `at_most` dead letters from the head of the queue (the
-    /// ones counted before; any that arrived since stay); returns how many.
-    pub async fn purge(&self, at_most: u32) -> Result<u32, QueueError> {
+    /// ones counted before; any that arrived since stay); `done` hears of
+    /// each as it goes. Returns how many.
+    pub async fn purge(
+        &self,
+        at_most: u32,
+        mut done: impl FnMut(&DeadLetter),
+    ) -> Result<u32, QueueError> {
         let channel = self.connection.create_channel().await?;
-        self.count_on(&channel).await?;
-        let mut purged = 0;
-        while purged < at_most {
-            if get(&channel, self.name(), true).await?.is_none() {
-                break;
+        let run = async {
+            self.count_on(&channel).await?;
+            let mut purged = 0;
+            while purged < at_most {
+                // Got with no ack: the broker deletes it as it hands it out.
+                let Some(got) = get(&channel, self.name(), true).await? else {
+                    break;
+                };
+                let delivery = got.delivery;
+                done(&DeadLetter::read(&delivery.data, &delivery.properties));
+                purged += 1;
             }
-            purged += 1;
-        }
+            Ok(purged)
+        };
+        let purged = run.await;
         super::close_channel(&channel, "purged").await;
-        Ok(purged)
+        purged
     }
 }
 

@@ -15,9 +15,14 @@ pub struct Herald {
 
 impl Herald {
     pub fn new(app: &TestApp) -> Herald {
+        Herald::with_config(&app.config_toml)
+    }
+
+    /// The binary with `toml` as its configuration.
+    pub fn with_config(toml: &str) -> Herald {
         let dir = std::env::temp_dir().join(format!("herald-dead-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(dir.join("herald.toml"), &app.config_toml).expect("write config");
+        std::fs::write(dir.join("herald.toml"), toml).expect("write config");
         Herald { dir }
     }
 
@@ -56,6 +61,12 @@ impl Herald {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "herald {args:?} failed: {stderr}");
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `herald dead history --json`.
+    pub fn history(&self) -> Vec<Value> {
+        let text = self.ok(&["dead", "history", "--json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
     /// `herald dead list --json`.
