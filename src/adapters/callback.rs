@@ -43,11 +43,16 @@ pub fn takes_callbacks(settings: &AdapterSettings) -> bool {
 
 /// Reads a callback body for a connection of this adapter.
 pub fn parse(settings: &AdapterSettings, body: &[u8]) -> Result<Pushed, Malformed> {
+    parse_as(settings.adapter(), body)
+}
+
+/// Reads a callback body as the push of the adapter named `adapter`.
+pub fn parse_as(adapter: &str, body: &[u8]) -> Result<Pushed, Malformed> {
     let json: Value =
         serde_json::from_slice(body).map_err(|_| Malformed("the body is not JSON".into()))?;
-    match settings {
-        AdapterSettings::Konnek(_) => konnek(&json),
-        AdapterSettings::Chatwoot(_) => chatwoot(&json),
+    match adapter {
+        "konnek" => konnek(&json),
+        "chatwoot" => chatwoot(&json),
         _ => Ok(Pushed::Ignored(
             "this provider pushes no statuses herald reads",
         )),

@@ -12,6 +12,7 @@ mod gate;
 pub mod highq;
 pub mod konnek;
 pub mod onebox;
+pub mod readers;
 mod text;
 
 use crate::config::{AdapterSettings, ConnectionConfig};

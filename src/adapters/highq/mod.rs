@@ -12,7 +12,7 @@
 //! refreshed and the call repeated once, inside the same attempt. A 403
 //! again, with a fresh token, is a refusal: the delivery fails.
 
-mod answer;
+pub(crate) mod answer;
 mod body;
 mod held;
 mod token;

@@ -59,7 +59,7 @@ fn detail(meta: &Meta) -> String {
 }
 
 /// Classifies Konnek's answer: HTTP status, `Retry-After` and the whole body.
-pub(super) fn interpret(
+pub(crate) fn interpret(
     status: u16,
     wait: Option<Duration>,
     body: &[u8],

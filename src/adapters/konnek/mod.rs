@@ -18,7 +18,7 @@
 //! classified by `meta.code`. Other statuses by [`classify_status`](super::classify_status); 401/403
 //! fail at once, since the credentials are static.
 
-mod answer;
+pub(crate) mod answer;
 mod body;
 
 use super::text::redacted;

@@ -10,7 +10,7 @@
 //! inside the same attempt. "time limit reached ..." is a quota refusal: the
 //! worker defers the delivery without using an attempt.
 
-mod answer;
+pub(crate) mod answer;
 mod body;
 mod token;
 
