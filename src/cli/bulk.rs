@@ -239,7 +239,7 @@ async fn publish(
         return Ok(());
     }
     if n > 0 {
-        let amqp = queue::connect(&config.amqp.url)
+        let amqp = queue::connect_to(&config.amqp)
             .await
             .context("cannot connect to RabbitMQ")?;
         let publisher = Publisher::open(&amqp, &config.amqp)

@@ -26,6 +26,12 @@ pub struct AmqpConfig {
     /// test suite's: quorum queues are not made for that churn.
     #[serde(default)]
     pub queue_type: QueueType,
+    /// A PEM file of the CA that signed the broker's certificate, for an
+    /// `amqps://` URL (env `HERALD_AMQP_CA_FILE`); trusted beside the
+    /// system's roots. The broker's name in the URL must match its
+    /// certificate.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

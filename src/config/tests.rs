@@ -384,3 +384,31 @@ fn the_lease_must_hold_a_token_call_a_send_and_the_outcome_write() {
         other => panic!("a 50 s lease for 15 s calls: {other:?}"),
     }
 }
+
+#[test]
+fn the_secrets_key_is_checked_overridden_and_never_shown() {
+    let key = crate::secrets::Key::generate();
+    let with = |table: &str| Config::parse(table, &|_| None);
+    let config = with(&format!(
+        "[secrets]\nkey = \"{key}\"\nold_keys = [\"{key}\"]"
+    ))
+    .unwrap();
+    assert!(config.secrets.keys.current().is_some());
+    match with("[secrets]\nkey = \"hunter2hunter2\"") {
+        Err(ConfigError::Key { path, message }) => {
+            assert_eq!(path, "secrets.key");
+            assert!(!message.contains("hunter2"), "{message}");
+            assert!(message.contains("herald secrets new-key"), "{message}");
+        }
+        other => panic!("a short key: {other:?}"),
+    }
+    match with("[secrets]\nold_keys = [\"nope\"]") {
+        Err(ConfigError::Key { path, .. }) => assert_eq!(path, "secrets.old_keys[0]"),
+        other => panic!("a bad old key: {other:?}"),
+    }
+    let env = |name: &str| (name == "HERALD_SECRETS_KEY").then(|| key.clone());
+    let config = Config::parse("", &env).unwrap();
+    assert!(config.secrets.keys.current().is_some());
+    // Needed only where a connection keeps sealed credentials.
+    assert!(parse("").unwrap().require_secrets_key().is_ok());
+}

@@ -107,7 +107,7 @@ pub async fn run(ctx: &Arc<Context>) {
 /// starts consuming, all within the connect timeout.
 async fn open(ctx: &Context) -> Result<(Session, lapin::Consumer), QueueError> {
     let amqp = &ctx.config.amqp;
-    let connection = Arc::new(queue::connect(&amqp.url).await?);
+    let connection = Arc::new(queue::connect_to(amqp).await?);
     let setup = async {
         let channel = connection.create_channel().await?;
         topology::declare(&channel, amqp).await?;

@@ -28,5 +28,6 @@ mod publishing;
 mod quotas;
 mod rates;
 mod robustness;
+mod sealed;
 mod storage;
 mod windows;
