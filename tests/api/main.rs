@@ -29,5 +29,6 @@ mod quotas;
 mod rates;
 mod robustness;
 mod sealed;
+mod secrets;
 mod storage;
 mod windows;
