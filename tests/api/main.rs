@@ -30,5 +30,6 @@ mod rates;
 mod robustness;
 mod sealed;
 mod secrets;
+mod sql_text;
 mod storage;
 mod windows;
