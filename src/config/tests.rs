@@ -412,3 +412,24 @@ fn the_secrets_key_is_checked_overridden_and_never_shown() {
     // Needed only where a connection keeps sealed credentials.
     assert!(parse("").unwrap().require_secrets_key().is_ok());
 }
+
+#[test]
+fn the_ca_files_come_from_the_file_or_the_environment() {
+    let config = parse("[database]\nca_file = \"/etc/db-ca.pem\"").unwrap();
+    assert_eq!(
+        config.database.ca_file.as_deref(),
+        Some(Path::new("/etc/db-ca.pem"))
+    );
+    assert_eq!(config.amqp.ca_file, None);
+    let env = |name: &str| match name {
+        "HERALD_DATABASE_CA_FILE" => Some("/a.pem".to_owned()),
+        "HERALD_AMQP_CA_FILE" => Some("/b.pem".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse("", &env).unwrap();
+    assert_eq!(
+        config.database.ca_file.as_deref(),
+        Some(Path::new("/a.pem"))
+    );
+    assert_eq!(config.amqp.ca_file.as_deref(), Some(Path::new("/b.pem")));
+}

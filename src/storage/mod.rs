@@ -193,6 +193,21 @@ fn tls_options(
     })
 }
 
+/// Whether connecting failed in the TLS handshake: sqlx reports a
+/// certificate rustls refused as an IO error.
+fn is_tls_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => {
+            let text = io.to_string().to_lowercase();
+            ["certificate", "handshake", "tls"]
+                .iter()
+                .any(|word| text.contains(word))
+        }
+        _ => false,
+    }
+}
+
 /// A TLS failure with PostgreSQL, with what to check.
 fn tls_failed(err: &sqlx::Error) -> StorageError {
     StorageError::Tls(format!(
@@ -218,7 +233,7 @@ impl Store {
         let store = Store::connect_lazy(config)?;
         match store.pool.acquire().await {
             Ok(connection) => drop(connection),
-            Err(err @ sqlx::Error::Tls(_)) => return Err(tls_failed(&err)),
+            Err(err) if is_tls_failure(&err) => return Err(tls_failed(&err)),
             Err(err) => return Err(err.into()),
         }
         Ok(store)

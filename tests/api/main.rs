@@ -32,4 +32,5 @@ mod sealed;
 mod secrets;
 mod sql_text;
 mod storage;
+mod tls;
 mod windows;
