@@ -136,6 +136,15 @@ impl StorageError {
         )
     }
 
+    /// This error, with what to check where it is a failed TLS handshake
+    /// with PostgreSQL (for the messages of a worker waiting for it).
+    pub fn with_tls_hint(self) -> StorageError {
+        match self {
+            StorageError::Database(err) if is_tls_failure(&err) => tls_failed(&err),
+            other => other,
+        }
+    }
+
     /// Whether the pool was closed: the process is stopping, and nothing
     /// written through it can land any more.
     pub fn is_pool_closed(&self) -> bool {
@@ -315,6 +324,20 @@ mod tests {
         assert!(StorageError::Database(sqlx::Error::Io(io)).is_transient());
         assert!(!StorageError::Unstorable("x".into()).is_transient());
         assert!(!StorageError::Database(sqlx::Error::RowNotFound).is_transient());
+    }
+
+    #[test]
+    fn a_refused_certificate_says_what_to_check() {
+        let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let hinted = StorageError::Database(sqlx::Error::Io(io)).with_tls_hint();
+        let text = hinted.to_string();
+        assert!(
+            text.contains("database.ca_file") && text.contains("UnknownIssuer"),
+            "{text}"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let plain = StorageError::Database(sqlx::Error::Io(reset)).with_tls_hint();
+        assert!(matches!(plain, StorageError::Database(_)));
     }
 
     #[test]

@@ -150,7 +150,7 @@ async fn wait_for_database(ctx: &Context) -> bool {
     loop {
         let error = match tokio::time::timeout(DATABASE_TRY, ctx.store.refresh_pauses()).await {
             Ok(Ok(_)) => return true,
-            Ok(Err(err)) => crate::error_chain(&err),
+            Ok(Err(err)) => crate::error_chain(&err.with_tls_hint()),
             Err(_) => format!("no answer within {DATABASE_TRY:?}"),
         };
         let wait = backoff.failed();
