@@ -179,13 +179,22 @@ fn sql_is_transient(err: &sqlx::Error) -> bool {
 /// `options` with `[database] ca_file`: the server is verified against that
 /// CA and its name (`sslmode=verify-full`) unless the URL chose another
 /// `sslmode` (sqlx checks them with rustls). A file that cannot be read is
-/// refused here rather than at every connection.
+/// refused here rather than at every connection. A URL that names no
+/// `sslmode`, without a CA file, connects in plain text, as herald did
+/// before it could speak TLS: sqlx's default (`prefer`) would encrypt
+/// without verifying the server, which protects from little and costs
+/// every statement on the hot path its encryption (`docs/security.md`).
 fn tls_options(
     options: PgConnectOptions,
     config: &DatabaseConfig,
 ) -> Result<PgConnectOptions, StorageError> {
+    let names_a_mode = config.url.contains("sslmode=");
     let Some(path) = &config.ca_file else {
-        return Ok(options);
+        return Ok(if names_a_mode {
+            options
+        } else {
+            options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+        });
     };
     if let Err(err) = std::fs::metadata(path) {
         return Err(StorageError::Tls(format!(
@@ -194,7 +203,6 @@ fn tls_options(
         )));
     }
     let options = options.ssl_root_cert(path);
-    let names_a_mode = config.url.contains("sslmode=");
     Ok(if names_a_mode {
         options
     } else {

@@ -350,3 +350,34 @@ password = "sim-pass"
     sim.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A URL that names no `sslmode`, without a CA file, stays plain text as
+/// before herald spoke TLS (the shared PostgreSQL has `ssl = on`, so
+/// sqlx's default `prefer` would encrypt); one that asks for it gets it.
+#[tokio::test]
+async fn postgresql_is_plain_unless_tls_is_asked_for() {
+    let ssl_of = |url: String| async move {
+        let config = Config::parse("", &|name| {
+            (name == "HERALD_DATABASE_URL").then(|| url.clone())
+        })
+        .expect("config");
+        let store = Store::connect(&config.database).await.expect("store");
+        let ssl: Option<bool> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pg_stat_ssl");
+        store.pool.close().await;
+        ssl
+    };
+    let url = admin_url();
+    let with = |mode: &str| match url.contains('?') {
+        true => format!("{url}&sslmode={mode}"),
+        false => format!("{url}?sslmode={mode}"),
+    };
+    assert_eq!(ssl_of(url.clone()).await, Some(false));
+    if ssl_of(with("prefer")).await == Some(true) {
+        let required = ssl_of(with("require")).await;
+        assert_eq!(required, Some(true));
+    }
+}
