@@ -37,7 +37,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Printed by `{:?}` without the URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     #[serde(default = "defaults::database_url")]
@@ -50,6 +51,16 @@ pub struct DatabaseConfig {
     /// another `sslmode`.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &secret::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

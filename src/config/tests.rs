@@ -433,3 +433,22 @@ fn the_ca_files_come_from_the_file_or_the_environment() {
     );
     assert_eq!(config.amqp.ca_file.as_deref(), Some(Path::new("/b.pem")));
 }
+
+#[test]
+fn a_printed_configuration_holds_no_password() {
+    let env = |name: &str| match name {
+        "HERALD_DATABASE_URL" => Some("postgres://herald:db-s3cret@db:5432/herald".to_owned()),
+        "HERALD_AMQP_URL" => Some("amqps://guest:mq-s3cret@mq:5671/%2f".to_owned()),
+        "HERALD_ADMIN_TOKEN" => Some("admin-s3cret".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse("[http]\nadmin_token = \"${HERALD_ADMIN_TOKEN}\"", &env).unwrap();
+    let printed = format!("{config:?}");
+    for secret in ["db-s3cret", "mq-s3cret", "admin-s3cret"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    assert!(
+        printed.contains("postgres://herald@db:5432/herald"),
+        "{printed}"
+    );
+}
