@@ -183,7 +183,7 @@ refresh_token = "{HIGHQ_WRONG}"
 
 fn command(connection: &str, to: &str) -> (Uuid, Value) {
     let id = Uuid::new_v4();
-    let message = json!({"to": to, "text": "Your order has shipped",
+    let message = json!({"to": to, "from": "6282210695424", "text": "Your order has shipped",
         "html": "<p>Your order has shipped</p>", "conversation_id": "222536"});
     let body = json!({"type": "send", "id": id, "connection": connection, "message": message});
     (id, body)
@@ -301,6 +301,16 @@ async fn no_secret_leaks_into_logs_outputs_answers_or_tables() {
         }
     };
     terminal(ids.clone()).await;
+    // The right credentials got through, and every wrong one was refused.
+    for (name, id) in names.iter().zip(&ids) {
+        let d = app.delivery(*id).await.expect("the delivery");
+        let expected = if name.ends_with("-wrong") {
+            "failed"
+        } else {
+            "success"
+        };
+        assert_eq!(d.status, expected, "{name}: {:?}", d.fail_reason);
+    }
     // Expired tokens: OneBox's and HighQ's are renewed.
     sim.expire_onebox_tokens();
     sim.expire_highq_tokens();
@@ -311,6 +321,14 @@ async fn no_secret_leaks_into_logs_outputs_answers_or_tables() {
         more.push(id);
     }
     terminal(more.clone()).await;
+    for id in &more {
+        let d = app.delivery(*id).await.expect("the delivery");
+        assert_eq!(
+            d.status, "success",
+            "after an expired token: {:?}",
+            d.fail_reason
+        );
+    }
     ids.extend(more);
     assert_eq!(sim.highq_refreshes().0, 2, "HighQ refreshed after its 403");
 
