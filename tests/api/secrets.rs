@@ -429,6 +429,7 @@ async fn no_secret_leaks_into_logs_outputs_answers_or_tables() {
     printed.push_str(&cli(&["list", "--json", "--limit", "100"]));
     for id in &ids {
         printed.push_str(&cli(&["show", &id.to_string()]));
+        printed.push_str(&cli(&["show", "--json", &id.to_string()]));
     }
     assert!(printed.contains("leak-highq"), "{printed}");
     assert_no_secret("herald show and herald list", &printed);
