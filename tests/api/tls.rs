@@ -115,6 +115,16 @@ impl Drop for Server {
     }
 }
 
+/// The test's directory, removed when the test ends, pass or fail (after
+/// the servers that use it, which are declared after it).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The newest PostgreSQL's server programs (`initdb`, `postgres`).
 fn pg_bin(tool: &str) -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -231,7 +241,9 @@ fn private_rabbitmq(pki: &Pki, dir: &Path) -> (Server, u16) {
 
 #[tokio::test]
 async fn postgresql_and_rabbitmq_over_tls_with_the_configured_ca_and_not_another() {
-    let dir = std::env::temp_dir().join(format!("herald-tls-{}", Uuid::new_v4().simple()));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("herald-tls-{}", Uuid::new_v4().simple())));
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).unwrap();
     let pki = pki(&dir);
     let (rabbit, mq_port) = private_rabbitmq(&pki, &dir);
@@ -348,7 +360,6 @@ password = "sim-pass"
     drop(postgres);
     drop(rabbit);
     sim.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A URL that names no `sslmode`, without a CA file, stays plain text as
