@@ -21,6 +21,8 @@
 //! - [`metrics`]: the Prometheus metrics; [`print`](mod@print): tables, times and
 //!   counts as herald prints them for a person.
 //! - [`config`]: `herald.toml`, substitution, validation, into domain values.
+//! - [`secrets`]: sealing the provider credentials herald stores
+//!   (AES-256-GCM, keys from `[secrets]`), pure like the domain.
 //! - [`domain`]: every decision about a delivery, pure: the state machine,
 //!   admission, what an answer means, retries, limits, commands, messages.
 //!
@@ -34,6 +36,7 @@ pub mod http;
 pub mod metrics;
 pub mod print;
 pub mod queue;
+pub mod secrets;
 pub mod startup;
 pub mod storage;
 pub mod tools;

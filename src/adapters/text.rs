@@ -45,7 +45,16 @@ pub fn snippet(body: &[u8]) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let flat = words.join(" ");
     match flat.char_indices().nth(100) {
-        Some((cut, _)) => format!(": {}...", &flat[..cut]),
+        // Cut between words: a word cut in two may be the first half of a
+        // secret the provider echoed, which the redaction of whole secrets
+        // would not find. A first word longer than the bound goes whole.
+        Some((cut, _)) => {
+            let head = match flat[cut..].starts_with(' ') {
+                true => &flat[..cut],
+                false => flat[..cut].rsplit_once(' ').map_or("", |(head, _)| head),
+            };
+            format!(": {head}...")
+        }
         None if flat.is_empty() => String::new(),
         None => format!(": {flat}"),
     }
@@ -90,6 +99,19 @@ mod tests {
         assert_eq!(snippet(b""), "");
         assert_eq!(snippet(b"<b>bad\n gateway</b>"), ": <b>bad gateway</b>");
         assert!(snippet("y".repeat(400).as_bytes()).len() < 110);
+    }
+
+    #[test]
+    fn a_snippet_never_keeps_half_a_secret() {
+        let secret = "LEAK-s3cret-value";
+        for pad in 80..100 {
+            let body = format!("{} {secret} tail", "y".repeat(pad));
+            let mut message = snippet(body.as_bytes());
+            redact(&mut message, [secret]);
+            assert!(!message.contains("LEAK"), "{message}");
+        }
+        let long = format!("{secret}{}", "z".repeat(200));
+        assert_eq!(snippet(long.as_bytes()), ": ...");
     }
 
     #[test]

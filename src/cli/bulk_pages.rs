@@ -88,7 +88,7 @@ struct Sink {
 
 impl Sink {
     async fn open(config: &Config) -> Result<Sink, Failure> {
-        let amqp = queue::connect(&config.amqp.url)
+        let amqp = queue::connect_to(&config.amqp)
             .await
             .context("cannot connect to RabbitMQ")?;
         let publisher = Publisher::open(&amqp, &config.amqp)

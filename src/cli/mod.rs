@@ -11,6 +11,7 @@ mod filters;
 mod list;
 mod operator;
 mod publish;
+mod secrets;
 mod timeline;
 mod view;
 
@@ -78,6 +79,9 @@ pub enum Command {
     /// (`[database]`, or the default database, or HERALD_DATABASE_URL),
     /// and `history` reads it.
     Dead(dead::DeadArgs),
+    /// The key the stored provider credentials are sealed with: make one,
+    /// or seal every stored credential again with the current key.
+    Secrets(secrets::SecretsArgs),
     /// Serve the provider simulator.
     Simulate(simulate::SimulateArgs),
     /// Run the demo: simulator, worker and a batch of sample commands.
@@ -131,7 +135,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Worker => {
             init_logs("herald=info");
-            worker(load()?).await
+            let config = load()?;
+            config.require_secrets_key()?;
+            worker(config).await
+        }
+        Command::Secrets(args) => {
+            init_logs("herald=info");
+            secrets::run(load, args).await
         }
         Command::Publish { file } => publish::run(&load()?, &file).await,
         Command::Resend(args) => bulk::resend(&load_to_read()?, args).await,

@@ -32,7 +32,7 @@ pub(super) async fn publish_bodies<B: AsRef<[u8]>>(
     config: &Config,
     bodies: &[B],
 ) -> Result<(), Failure> {
-    let amqp = queue::connect(&config.amqp.url)
+    let amqp = queue::connect_to(&config.amqp)
         .await
         .context("cannot connect to RabbitMQ")?;
     let publisher = Publisher::open(&amqp, &config.amqp)

@@ -4,7 +4,8 @@
 use super::{ConfigError, defaults};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Printed by `{:?}` without the URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
     #[serde(default = "defaults::amqp_url")]
@@ -26,6 +27,28 @@ pub struct AmqpConfig {
     /// test suite's: quorum queues are not made for that churn.
     #[serde(default)]
     pub queue_type: QueueType,
+    /// A PEM file of the CA that signed the broker's certificate, for an
+    /// `amqps://` URL (env `HERALD_AMQP_CA_FILE`); trusted beside the
+    /// system's roots. The broker's name in the URL must match its
+    /// certificate.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &super::secret::redact_url(&self.url))
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .field("queue", &self.queue)
+            .field("dead_letter_exchange", &self.dead_letter_exchange)
+            .field("dead_letter_queue", &self.dead_letter_queue)
+            .field("prefetch", &self.prefetch)
+            .field("queue_type", &self.queue_type)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

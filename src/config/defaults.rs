@@ -51,6 +51,7 @@ pub fn database() -> DatabaseConfig {
     DatabaseConfig {
         url: database_url(),
         max_connections: max_connections(),
+        ca_file: None,
     }
 }
 pub fn amqp() -> AmqpConfig {
@@ -62,6 +63,7 @@ pub fn amqp() -> AmqpConfig {
         dead_letter_exchange: dead(),
         dead_letter_queue: dead(),
         prefetch: prefetch(),
+        ca_file: None,
         queue_type: QueueType::default(),
     }
 }

@@ -9,6 +9,7 @@ pub mod duration;
 mod env;
 mod error;
 pub mod secret;
+mod secrets;
 
 pub use amqp::{AmqpConfig, QueueType};
 pub use connection::{
@@ -18,6 +19,7 @@ pub use connection::{
 pub use error::ConfigError;
 use error::line_column;
 pub use secret::Secret;
+pub use secrets::SecretsConfig;
 
 use crate::domain::{Limits, RetryPolicy};
 use serde::Deserialize;
@@ -32,15 +34,33 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub retry: RetryPolicy,
     pub connections: Vec<ConnectionConfig>,
+    pub secrets: SecretsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Printed by `{:?}` without the URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     #[serde(default = "defaults::database_url")]
     pub url: String,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    /// A PEM file of the CA that signed PostgreSQL's certificate (env
+    /// `HERALD_DATABASE_CA_FILE`). With it, the server is verified against
+    /// this CA and its name (`sslmode=verify-full`) unless the URL names
+    /// another `sslmode`.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &secret::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +155,8 @@ struct RawConfig {
     defaults: RawDefaults,
     #[serde(default)]
     connection: Vec<toml::Value>,
+    #[serde(default)]
+    secrets: secrets::RawSecrets,
 }
 
 #[derive(Deserialize, Default)]
@@ -209,12 +231,19 @@ impl Config {
             worker: raw.worker,
             retry,
             connections,
+            secrets: raw.secrets.parse(lookup)?,
         };
         if let Some(url) = lookup("HERALD_DATABASE_URL").filter(|u| !u.is_empty()) {
             config.database.url = url;
         }
         if let Some(url) = lookup("HERALD_AMQP_URL").filter(|u| !u.is_empty()) {
             config.amqp.url = url;
+        }
+        if let Some(path) = lookup("HERALD_DATABASE_CA_FILE").filter(|p| !p.is_empty()) {
+            config.database.ca_file = Some(path.into());
+        }
+        if let Some(path) = lookup("HERALD_AMQP_CA_FILE").filter(|p| !p.is_empty()) {
+            config.amqp.ca_file = Some(path.into());
         }
         config.validate()?;
         Ok(config)
@@ -282,6 +311,29 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses a configuration whose connections need a key to seal what
+    /// herald stores for them (HighQ's pair) when none is set: checked by
+    /// the commands that store or read those credentials (the worker,
+    /// `herald secrets rotate`), not by those that never do.
+    pub fn require_secrets_key(&self) -> Result<(), ConfigError> {
+        let sealed = self
+            .connections
+            .iter()
+            .find(|c| matches!(c.settings, AdapterSettings::Highq(_)));
+        match (sealed, self.secrets.keys.current()) {
+            (Some(connection), None) => Err(ConfigError::at(
+                "secrets.key",
+                format!(
+                    "must be set: connection {:?} (highq) keeps its rotating tokens in PostgreSQL, \
+                     sealed with this key; {}, and set it as [secrets] key or HERALD_SECRETS_KEY",
+                    connection.name,
+                    crate::secrets::MAKE_A_KEY
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {

@@ -384,3 +384,71 @@ fn the_lease_must_hold_a_token_call_a_send_and_the_outcome_write() {
         other => panic!("a 50 s lease for 15 s calls: {other:?}"),
     }
 }
+
+#[test]
+fn the_secrets_key_is_checked_overridden_and_never_shown() {
+    let key = crate::secrets::Key::generate();
+    let with = |table: &str| Config::parse(table, &|_| None);
+    let config = with(&format!(
+        "[secrets]\nkey = \"{key}\"\nold_keys = [\"{key}\"]"
+    ))
+    .unwrap();
+    assert!(config.secrets.keys.current().is_some());
+    match with("[secrets]\nkey = \"hunter2hunter2\"") {
+        Err(ConfigError::Key { path, message }) => {
+            assert_eq!(path, "secrets.key");
+            assert!(!message.contains("hunter2"), "{message}");
+            assert!(message.contains("herald secrets new-key"), "{message}");
+        }
+        other => panic!("a short key: {other:?}"),
+    }
+    match with("[secrets]\nold_keys = [\"nope\"]") {
+        Err(ConfigError::Key { path, .. }) => assert_eq!(path, "secrets.old_keys[0]"),
+        other => panic!("a bad old key: {other:?}"),
+    }
+    let env = |name: &str| (name == "HERALD_SECRETS_KEY").then(|| key.clone());
+    let config = Config::parse("", &env).unwrap();
+    assert!(config.secrets.keys.current().is_some());
+    // Needed only where a connection keeps sealed credentials.
+    assert!(parse("").unwrap().require_secrets_key().is_ok());
+}
+
+#[test]
+fn the_ca_files_come_from_the_file_or_the_environment() {
+    let config = parse("[database]\nca_file = \"/etc/db-ca.pem\"").unwrap();
+    assert_eq!(
+        config.database.ca_file.as_deref(),
+        Some(Path::new("/etc/db-ca.pem"))
+    );
+    assert_eq!(config.amqp.ca_file, None);
+    let env = |name: &str| match name {
+        "HERALD_DATABASE_CA_FILE" => Some("/a.pem".to_owned()),
+        "HERALD_AMQP_CA_FILE" => Some("/b.pem".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse("", &env).unwrap();
+    assert_eq!(
+        config.database.ca_file.as_deref(),
+        Some(Path::new("/a.pem"))
+    );
+    assert_eq!(config.amqp.ca_file.as_deref(), Some(Path::new("/b.pem")));
+}
+
+#[test]
+fn a_printed_configuration_holds_no_password() {
+    let env = |name: &str| match name {
+        "HERALD_DATABASE_URL" => Some("postgres://herald:db-s3cret@db:5432/herald".to_owned()),
+        "HERALD_AMQP_URL" => Some("amqps://guest:mq-s3cret@mq:5671/%2f".to_owned()),
+        "HERALD_ADMIN_TOKEN" => Some("admin-s3cret".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse("[http]\nadmin_token = \"${HERALD_ADMIN_TOKEN}\"", &env).unwrap();
+    let printed = format!("{config:?}");
+    for secret in ["db-s3cret", "mq-s3cret", "admin-s3cret"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    assert!(
+        printed.contains("postgres://herald@db:5432/herald"),
+        "{printed}"
+    );
+}

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod callbacks;
+pub mod token;
 
 use crate::config::Config;
 use crate::queue::BrokerLink;

@@ -14,7 +14,10 @@ pub mod topology;
 pub use link::BrokerLink;
 pub use publisher::Publisher;
 
+use crate::config::AmqpConfig;
+use lapin::tcp::OwnedTLSConfig;
 use lapin::{Connection, ConnectionProperties};
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,19 @@ pub enum QueueError {
     Timeout(Duration),
     #[error("RabbitMQ has no queue {0:?}")]
     NoQueue(String),
+    #[error("cannot read amqp.ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An `amqps://` connection that failed below AMQP: most often the
+    /// TLS handshake (a certificate not signed by the CA, or not for the
+    /// URL's host).
+    #[error(
+        "the TLS connection to RabbitMQ failed: check that amqp.ca_file (HERALD_AMQP_CA_FILE) is the CA that signed the broker's certificate, that the URL's host is a name in that certificate, and that the port is the broker's TLS listener"
+    )]
+    Tls(#[source] lapin::Error),
 }
 
 /// How long connecting may take. lapin's handshake can wait for ever on a
@@ -48,15 +64,48 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// broker's default of 60 s, twice.
 pub const HEARTBEAT: u16 = 5;
 
-/// Connects to the broker (inside the tokio runtime, as lapin 4 requires).
+/// Connects to the broker of `url`, trusting only the system's roots for
+/// an `amqps://` URL (see [`connect_to`] for a CA of one's own).
 pub async fn connect(url: &str) -> Result<Connection, QueueError> {
+    connect_with(url, None).await
+}
+
+/// Connects to the broker of `[amqp]`: its URL, and for `amqps://` its
+/// `ca_file` trusted beside the system's roots.
+pub async fn connect_to(amqp: &AmqpConfig) -> Result<Connection, QueueError> {
+    connect_with(&amqp.url, amqp.ca_file.as_deref()).await
+}
+
+/// Connects (inside the tokio runtime, as lapin 4 requires). lapin
+/// verifies an `amqps://` broker's certificate and name with rustls;
+/// `ca_file`'s PEM certificates are added to the roots it trusts.
+pub async fn connect_with(url: &str, ca_file: Option<&Path>) -> Result<Connection, QueueError> {
     let mut uri: lapin::uri::AMQPUri = url.parse().map_err(QueueError::BadUrl)?;
     if uri.query.heartbeat.is_none() {
         uri.query.heartbeat = Some(HEARTBEAT);
     }
+    let tls = match ca_file {
+        Some(path) => OwnedTLSConfig {
+            identity: None,
+            cert_chain: Some(std::fs::read_to_string(path).map_err(|source| {
+                QueueError::CaFile {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?),
+        },
+        None => OwnedTLSConfig::default(),
+    };
+    let is_tls = uri.scheme == lapin::uri::AMQPScheme::AMQPS;
     let properties = ConnectionProperties::default().with_connection_name("herald".into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
-        Ok(connection) => Ok(connection?),
+    let runtime = lapin::runtime::default_runtime()?;
+    let connecting = Connection::connect_uri_with_config(uri, properties, tls, runtime);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(err)) if is_tls && matches!(err.kind(), lapin::ErrorKind::IOError(_)) => {
+            Err(QueueError::Tls(err))
+        }
+        Ok(Err(err)) => Err(err.into()),
         Err(_) => Err(QueueError::ConnectTimeout(CONNECT_TIMEOUT)),
     }
 }
@@ -79,23 +128,7 @@ pub async fn close_channel(channel: &lapin::Channel, reason: &str) {
 
 /// `url` without its password, for logs: `amqp://guest@host:5672/%2f`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
-    let host = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{user}@{host}")
-        }
-        None => authority.to_owned(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{host}/{path}"),
-        None => format!("{scheme}://{host}"),
-    }
+    crate::config::secret::redact_url(url)
 }
 
 /// Acks a command; where the ack fails, the broker hands the command out

@@ -109,7 +109,7 @@ pub async fn delete(connection: &lapin::Connection, amqp: &AmqpConfig) -> Result
 /// Empties the command and dead-letter queues of `amqp` (the demo's, before a run).
 pub async fn purge(amqp: &AmqpConfig, url: &str) -> Result<(), QueueError> {
     use lapin::options::QueuePurgeOptions;
-    let connection = super::connect(url).await?;
+    let connection = super::connect_with(url, amqp.ca_file.as_deref()).await?;
     let channel = connection.create_channel().await?;
     for queue in [&amqp.queue, &amqp.dead_letter_queue] {
         channel

@@ -28,6 +28,8 @@ use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
+    #[error("bad configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -59,9 +61,10 @@ pub async fn start(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<RunningWorker, WorkerError> {
+    config.require_secrets_key()?;
     let config = Arc::new(config);
     let metrics = crate::metrics::install(writer::MAX_SET);
-    let store = Store::connect_lazy(&config.database)?;
+    let store = Store::connect_lazy(&config.database)?.with_keys(config.secrets.keys.clone());
     let adapters = adapters(&config, &store)?;
     let broker = Arc::new(BrokerLink::default());
     let ctx = Arc::new(worker_context(

@@ -29,7 +29,29 @@ pub async fn setup(config: &Config) -> anyhow::Result<()> {
         .await
         .context("cannot connect to PostgreSQL")?;
     store.migrate().await.context("migrations failed")?;
-    let amqp = crate::queue::connect(&config.amqp.url)
+    // With a key, the stored credentials of the configured connections that
+    // a version before sealing left in plain text (or that are sealed with
+    // an old key) are sealed with it now; without
+    // one there is nothing to seal with, and the worker asks for a key where
+    // a connection needs one.
+    if config.secrets.keys.current().is_some() {
+        let store = store.clone().with_keys(config.secrets.keys.clone());
+        let configured: Vec<String> = config.connections.iter().map(|c| c.name.clone()).collect();
+        let done = store
+            .reseal_tokens(Some(&configured))
+            .await
+            .context("sealing the stored provider tokens failed")?;
+        if let Some((_, err)) = done.unopened.into_iter().next() {
+            return Err(anyhow::Error::new(err).context("a stored provider token does not open"));
+        }
+        if done.resealed > 0 {
+            tracing::info!(
+                resealed = done.resealed,
+                "sealed stored provider tokens with [secrets] key"
+            );
+        }
+    }
+    let amqp = crate::queue::connect_to(&config.amqp)
         .await
         .context("cannot connect to RabbitMQ")?;
     let channel = amqp

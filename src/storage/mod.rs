@@ -68,6 +68,13 @@ pub enum StorageError {
     /// A value PostgreSQL's columns cannot take, found before the statement.
     #[error("{0}")]
     Unstorable(String),
+    /// A stored credential that cannot be sealed or opened with the
+    /// configured keys: the message says which key to set.
+    #[error(transparent)]
+    Sealed(#[from] crate::secrets::SealError),
+    /// PostgreSQL's TLS settings cannot be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// SQLSTATE classes of errors that one statement's data causes, and that
@@ -94,7 +101,9 @@ impl StorageError {
             StorageError::Database(err) => sql_is_transient(err),
             StorageError::Migrate(_)
             | StorageError::CorruptCommand { .. }
-            | StorageError::Unstorable(_) => false,
+            | StorageError::Unstorable(_)
+            | StorageError::Sealed(_)
+            | StorageError::Tls(_) => false,
         }
     }
 
@@ -130,6 +139,15 @@ impl StorageError {
         )
     }
 
+    /// This error, with what to check where it is a failed TLS handshake
+    /// with PostgreSQL (for the messages of a worker waiting for it).
+    pub fn with_tls_hint(self) -> StorageError {
+        match self {
+            StorageError::Database(err) if is_tls_failure(&err) => tls_failed(&err),
+            other => other,
+        }
+    }
+
     /// Whether the pool was closed: the process is stopping, and nothing
     /// written through it can land any more.
     pub fn is_pool_closed(&self) -> bool {
@@ -161,25 +179,93 @@ fn sql_is_transient(err: &sqlx::Error) -> bool {
     }
 }
 
+/// `options` with `[database] ca_file`: the server is verified against that
+/// CA and its name (`sslmode=verify-full`) unless the URL chose another
+/// `sslmode` (sqlx checks them with rustls). A file that cannot be read is
+/// refused here rather than at every connection. A URL that names no
+/// `sslmode`, without a CA file, connects in plain text, as herald did
+/// before it could speak TLS: sqlx's default (`prefer`) would encrypt
+/// without verifying the server, which protects from little and costs
+/// every statement on the hot path its encryption (`docs/security.md`).
+fn tls_options(
+    options: PgConnectOptions,
+    config: &DatabaseConfig,
+) -> Result<PgConnectOptions, StorageError> {
+    let names_a_mode = config.url.contains("sslmode=");
+    let Some(path) = &config.ca_file else {
+        return Ok(if names_a_mode {
+            options
+        } else {
+            options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+        });
+    };
+    if let Err(err) = std::fs::metadata(path) {
+        return Err(StorageError::Tls(format!(
+            "cannot read database.ca_file {}: {err}",
+            path.display()
+        )));
+    }
+    let options = options.ssl_root_cert(path);
+    Ok(if names_a_mode {
+        options
+    } else {
+        options.ssl_mode(sqlx::postgres::PgSslMode::VerifyFull)
+    })
+}
+
+/// Whether connecting failed in the TLS handshake: sqlx reports a
+/// certificate rustls refused as an IO error.
+fn is_tls_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => {
+            let text = io.to_string().to_lowercase();
+            ["certificate", "handshake", "tls"]
+                .iter()
+                .any(|word| text.contains(word))
+        }
+        _ => false,
+    }
+}
+
+/// A TLS failure with PostgreSQL, with what to check.
+fn tls_failed(err: &sqlx::Error) -> StorageError {
+    StorageError::Tls(format!(
+        "the TLS connection to PostgreSQL failed ({}): check that database.ca_file \
+         (HERALD_DATABASE_CA_FILE) is the CA that signed the server's certificate, that the \
+         URL's host is a name in that certificate, and that the server has ssl = on",
+        crate::error_chain(err)
+    ))
+}
+
 /// The handle every part of herald uses to reach PostgreSQL. Clones share
 /// the pool and the copy of the connection pauses.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub pool: PgPool,
     pauses: Arc<pauses::Pauses>,
+    /// What the credentials herald stores are sealed with (`tokens`).
+    keys: Arc<crate::secrets::Keys>,
 }
 
 impl Store {
     pub async fn connect(config: &DatabaseConfig) -> Result<Store, StorageError> {
         let store = Store::connect_lazy(config)?;
-        drop(store.pool.acquire().await?);
+        match store.pool.acquire().await {
+            Ok(connection) => drop(connection),
+            Err(err) if is_tls_failure(&err) => return Err(tls_failed(&err)),
+            Err(err) => return Err(err.into()),
+        }
         Ok(store)
     }
 
     /// A store whose pool connects on first use, so that a worker can start
     /// (and say what it waits for) while PostgreSQL is away.
     pub fn connect_lazy(config: &DatabaseConfig) -> Result<Store, StorageError> {
-        let options = PgConnectOptions::from_str(&config.url)?.application_name("herald");
+        let options = tls_options(
+            PgConnectOptions::from_str(&config.url)?.application_name("herald"),
+            config,
+        )?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -200,7 +286,14 @@ impl Store {
         Ok(Store {
             pool,
             pauses: Arc::default(),
+            keys: Arc::default(),
         })
+    }
+
+    /// This store with `keys` for the credentials it seals and opens.
+    pub fn with_keys(mut self, keys: crate::secrets::Keys) -> Store {
+        self.keys = Arc::new(keys);
+        self
     }
 
     /// Applies the migrations in `migrations/`; idempotent.
@@ -242,6 +335,20 @@ mod tests {
         assert!(StorageError::Database(sqlx::Error::Io(io)).is_transient());
         assert!(!StorageError::Unstorable("x".into()).is_transient());
         assert!(!StorageError::Database(sqlx::Error::RowNotFound).is_transient());
+    }
+
+    #[test]
+    fn a_refused_certificate_says_what_to_check() {
+        let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let hinted = StorageError::Database(sqlx::Error::Io(io)).with_tls_hint();
+        let text = hinted.to_string();
+        assert!(
+            text.contains("database.ca_file") && text.contains("UnknownIssuer"),
+            "{text}"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let plain = StorageError::Database(sqlx::Error::Io(reset)).with_tls_hint();
+        assert!(matches!(plain, StorageError::Database(_)));
     }
 
     #[test]

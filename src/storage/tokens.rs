@@ -6,8 +6,15 @@
 //! refresh one at a time, and one that waited sees the new `generation` and
 //! uses the pair instead of refreshing again. This is the one transaction
 //! herald holds across a provider call, bounded by `http_timeout`.
+//!
+//! The pair is sealed at rest (`crate::secrets`, with the store's keys):
+//! every write seals with the current key, with the row's connection and
+//! column as associated data. The refresh token the row holds and the
+//! configured ones it was seeded from are also kept as digests, which is
+//! what statements compare (a sealed value differs at every write).
 
 use super::{StorageError, Store};
+use crate::secrets::{Keys, digest};
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -33,16 +40,70 @@ impl std::fmt::Debug for StoredToken {
 pub struct TokenLock {
     tx: Transaction<'static, Postgres>,
     connection: String,
+    keys: std::sync::Arc<Keys>,
     pub current: StoredToken,
 }
 
-fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredToken, sqlx::Error> {
-    Ok(StoredToken {
-        access_token: row.try_get("access_token")?,
-        refresh_token: row.try_get("refresh_token")?,
+/// Where a sealed value is kept: what it is sealed for.
+fn place(connection: &str, column: &str) -> String {
+    format!("connection_tokens/{connection}/{column}")
+}
+
+/// A pair sealed for the row of `connection`.
+struct Sealed {
+    access_token: Option<String>,
+    refresh_token: String,
+    refresh_digest: String,
+}
+
+fn seal(
+    keys: &Keys,
+    connection: &str,
+    access_token: Option<&str>,
+    refresh_token: &str,
+) -> Result<Sealed, StorageError> {
+    Ok(Sealed {
+        access_token: access_token
+            .map(|t| keys.seal(t, &place(connection, "access_token")))
+            .transpose()?,
+        refresh_token: keys.seal(refresh_token, &place(connection, "refresh_token"))?,
+        refresh_digest: digest(refresh_token),
+    })
+}
+
+/// A row's pair, opened; and whether it should be sealed again (it was
+/// plain text, or sealed with an old key).
+fn stored(
+    keys: &Keys,
+    connection: &str,
+    row: &sqlx::postgres::PgRow,
+) -> Result<(StoredToken, bool), StorageError> {
+    let access: Option<String> = row.try_get("access_token")?;
+    let refresh: String = row.try_get("refresh_token")?;
+    let access = access
+        .map(|t| keys.open(&t, &place(connection, "access_token")))
+        .transpose()?;
+    let refresh = keys.open(&refresh, &place(connection, "refresh_token"))?;
+    let stale = refresh.stale || access.as_ref().is_some_and(|a| a.stale);
+    let token = StoredToken {
+        access_token: access.map(|a| a.text),
+        refresh_token: refresh.text,
         expires_at: row.try_get("expires_at")?,
         generation: row.try_get("generation")?,
-    })
+    };
+    Ok((token, stale))
+}
+
+/// What [`Store::reseal_tokens`] did.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    /// Rows sealed again with the current key (they were plain text or
+    /// sealed with an old key).
+    pub resealed: usize,
+    /// Rows already sealed with the current key.
+    pub current: usize,
+    /// Rows that open with none of the keys, and why.
+    pub unopened: Vec<(String, crate::secrets::SealError)>,
 }
 
 impl Store {
@@ -57,20 +118,28 @@ impl Store {
         configured_access: Option<&str>,
         configured_refresh: &str,
     ) -> Result<StoredToken, StorageError> {
+        let sealed = seal(
+            &self.keys,
+            connection,
+            configured_access,
+            configured_refresh,
+        )?;
         sqlx::query(
             "INSERT INTO connection_tokens \
-                 (connection, access_token, refresh_token, seeded_from, seeded) \
-             VALUES ($1, $2, $3, $3, ARRAY[$3]) \
+                 (connection, access_token, refresh_token, refresh_digest, seeded_from, seeded) \
+             VALUES ($1, $2, $3, $4, $4, ARRAY[$4]) \
              ON CONFLICT (connection) DO UPDATE SET access_token = EXCLUDED.access_token, \
-                 refresh_token = EXCLUDED.refresh_token, seeded_from = EXCLUDED.seeded_from, \
+                 refresh_token = EXCLUDED.refresh_token, \
+                 refresh_digest = EXCLUDED.refresh_digest, seeded_from = EXCLUDED.seeded_from, \
                  seeded = connection_tokens.seeded || EXCLUDED.seeded_from, \
                  expires_at = NULL, generation = connection_tokens.generation + 1, \
                  updated_at = now() \
              WHERE NOT (EXCLUDED.seeded_from = ANY (connection_tokens.seeded))",
         )
         .bind(connection)
-        .bind(configured_access)
-        .bind(configured_refresh)
+        .bind(&sealed.access_token)
+        .bind(&sealed.refresh_token)
+        .bind(&sealed.refresh_digest)
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(
@@ -80,7 +149,102 @@ impl Store {
         .bind(connection)
         .fetch_one(&self.pool)
         .await?;
-        Ok(stored(&row)?)
+        let (token, stale) = stored(&self.keys, connection, &row)?;
+        if stale {
+            self.reseal_token(connection).await?;
+        }
+        Ok(token)
+    }
+
+    /// The connection's pair as stored, opened (none before its first use).
+    pub async fn stored_token(
+        &self,
+        connection: &str,
+    ) -> Result<Option<StoredToken>, StorageError> {
+        let row = sqlx::query(
+            "SELECT access_token, refresh_token, expires_at, generation \
+             FROM connection_tokens WHERE connection = $1",
+        )
+        .bind(connection)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|row| stored(&self.keys, connection, row).map(|(token, _)| token))
+            .transpose()
+    }
+
+    /// Deletes the connection's row (the demo's, whose pair belongs to a
+    /// simulator that is gone once the demo ends).
+    pub async fn forget_token(&self, connection: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM connection_tokens WHERE connection = $1")
+            .bind(connection)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Seals the connection's row again with the current key, if it is
+    /// plain text or sealed with an old key; whether it was.
+    pub async fn reseal_token(&self, connection: &str) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT access_token, refresh_token, expires_at, generation \
+             FROM connection_tokens WHERE connection = $1 FOR UPDATE",
+        )
+        .bind(connection)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let (token, stale) = stored(&self.keys, connection, &row)?;
+        if stale {
+            let sealed = seal(
+                &self.keys,
+                connection,
+                token.access_token.as_deref(),
+                &token.refresh_token,
+            )?;
+            sqlx::query(
+                "UPDATE connection_tokens SET access_token = $2, refresh_token = $3, \
+                     refresh_digest = $4 WHERE connection = $1",
+            )
+            .bind(connection)
+            .bind(&sealed.access_token)
+            .bind(&sealed.refresh_token)
+            .bind(&sealed.refresh_digest)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(stale)
+    }
+
+    /// Seals rows again with the current key where they are plain text or
+    /// sealed with an old key: the rows of `connections`, or every row
+    /// (`herald secrets rotate`). A row that does not open with any key is
+    /// left as it is and reported with the reason; the others are sealed.
+    pub async fn reseal_tokens(
+        &self,
+        connections: Option<&[String]>,
+    ) -> Result<Resealed, StorageError> {
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT connection FROM connection_tokens ORDER BY connection")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut done = Resealed::default();
+        let chosen = stored
+            .into_iter()
+            .filter(|c| connections.is_none_or(|only| only.contains(c)));
+        for connection in chosen {
+            match self.reseal_token(&connection).await {
+                Ok(true) => done.resealed += 1,
+                Ok(false) => done.current += 1,
+                Err(StorageError::Sealed(err)) => done.unopened.push((connection, err)),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(done)
     }
 
     /// Stores a pair issued in exchange for `replaced`, if the row still
@@ -95,20 +259,25 @@ impl Store {
         refresh_token: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<Option<StoredToken>, StorageError> {
+        let sealed = seal(&self.keys, connection, Some(access_token), refresh_token)?;
         let row = sqlx::query(
             "UPDATE connection_tokens SET access_token = $3, refresh_token = $4, \
-                 expires_at = $5, generation = generation + 1, updated_at = now() \
-             WHERE connection = $1 AND refresh_token = $2 \
+                 refresh_digest = $5, expires_at = $6, generation = generation + 1, \
+                 updated_at = now() \
+             WHERE connection = $1 AND refresh_digest = $2 \
              RETURNING access_token, refresh_token, expires_at, generation",
         )
         .bind(connection)
-        .bind(replaced)
-        .bind(access_token)
-        .bind(refresh_token)
+        .bind(digest(replaced))
+        .bind(&sealed.access_token)
+        .bind(&sealed.refresh_token)
+        .bind(&sealed.refresh_digest)
         .bind(expires_at)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(stored).transpose()?)
+        row.as_ref()
+            .map(|row| stored(&self.keys, connection, row).map(|(token, _)| token))
+            .transpose()
     }
 
     /// Takes the connection's row for a refresh (it must exist: see
@@ -123,9 +292,10 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         Ok(TokenLock {
-            current: stored(&row)?,
+            current: stored(&self.keys, connection, &row)?.0,
             tx,
             connection: connection.to_owned(),
+            keys: self.keys.clone(),
         })
     }
 }
@@ -171,22 +341,30 @@ impl TokenLock {
         refresh_token: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<StoredToken, StorageError> {
+        let sealed = seal(
+            &self.keys,
+            &self.connection,
+            Some(access_token),
+            refresh_token,
+        )?;
         let mut savepoint = sqlx::Acquire::begin(&mut *self.tx).await?;
         let row = sqlx::query(
             "UPDATE connection_tokens SET access_token = $2, refresh_token = $3, \
-                 expires_at = $4, generation = generation + 1, updated_at = now() \
+                 refresh_digest = $4, expires_at = $5, generation = generation + 1, \
+                 updated_at = now() \
              WHERE connection = $1 \
              RETURNING access_token, refresh_token, expires_at, generation",
         )
         .bind(&self.connection)
-        .bind(access_token)
-        .bind(refresh_token)
+        .bind(&sealed.access_token)
+        .bind(&sealed.refresh_token)
+        .bind(&sealed.refresh_digest)
         .bind(expires_at)
         .fetch_one(&mut *savepoint)
         .await;
         match row {
             Ok(row) => {
-                let saved = stored(&row)?;
+                let saved = stored(&self.keys, &self.connection, &row)?.0;
                 savepoint.commit().await?;
                 Ok(saved)
             }

@@ -107,7 +107,7 @@ pub async fn run(ctx: &Arc<Context>) {
 /// starts consuming, all within the connect timeout.
 async fn open(ctx: &Context) -> Result<(Session, lapin::Consumer), QueueError> {
     let amqp = &ctx.config.amqp;
-    let connection = Arc::new(queue::connect(&amqp.url).await?);
+    let connection = Arc::new(queue::connect_to(amqp).await?);
     let setup = async {
         let channel = connection.create_channel().await?;
         topology::declare(&channel, amqp).await?;
@@ -150,7 +150,7 @@ async fn wait_for_database(ctx: &Context) -> bool {
     loop {
         let error = match tokio::time::timeout(DATABASE_TRY, ctx.store.refresh_pauses()).await {
             Ok(Ok(_)) => return true,
-            Ok(Err(err)) => crate::error_chain(&err),
+            Ok(Err(err)) => crate::error_chain(&err.with_tls_hint()),
             Err(_) => format!("no answer within {DATABASE_TRY:?}"),
         };
         let wait = backoff.failed();

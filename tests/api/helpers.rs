@@ -36,6 +36,8 @@ pub const COMM100_WRONG_TOKEN: &str = "comm100-wrong-token";
 /// one whose refresh token HighQ never issued.
 pub const HIGHQ: &str = "highq-acme";
 pub const HIGHQ_STALE: &str = "highq-stale";
+/// `[secrets] key` of every test's configuration (32 bytes, base64).
+pub const TEST_KEY: &str = "dGVzdCBrZXkgb2YgaGVyYWxkJ3Mgc2VhbGVkIHBhaXI=";
 /// The agent Comm100 messages are sent as.
 pub const COMM100_AGENT: &str = "902f53f4-4acc-4103-8e85-fd20e7678edd";
 
@@ -163,6 +165,9 @@ shutdown_grace = "10s"
 sending_lease = "{lease}"
 group_timeout = "{group_timeout}"
 
+[secrets]
+key = "{TEST_KEY}"
+
 [defaults.retry]
 max_attempts = {max_attempts}
 schedule = {schedule}
@@ -288,7 +293,10 @@ refresh_token = "a-stale-refresh-token"
         config.amqp.url = url;
         amqp_proxy = Some(proxy);
     }
-    let store = Store::connect(&direct.database).await.expect("store");
+    let store = Store::connect(&direct.database)
+        .await
+        .expect("store")
+        .with_keys(direct.secrets.keys.clone());
     let amqp = queue::connect(&direct.amqp.url)
         .await
         .expect("RabbitMQ (is it running?)");

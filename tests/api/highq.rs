@@ -6,7 +6,6 @@
 use crate::helpers::*;
 use herald::tools::simulator::{Received, Step};
 use serde_json::{Value, json};
-use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -25,14 +24,13 @@ fn highq_requests(app: &TestApp) -> Vec<Received> {
 
 /// The stored pair's refresh token and generation.
 async fn stored_pair(app: &TestApp) -> (String, i64) {
-    let row = sqlx::query(
-        "SELECT refresh_token, generation FROM connection_tokens WHERE connection = $1",
-    )
-    .bind(HIGHQ)
-    .fetch_one(&app.store.pool)
-    .await
-    .expect("the pair is stored");
-    (row.get("refresh_token"), row.get("generation"))
+    let token = app
+        .store
+        .stored_token(HIGHQ)
+        .await
+        .expect("read connection_tokens")
+        .expect("the pair is stored");
+    (token.refresh_token, token.generation)
 }
 
 #[tokio::test]

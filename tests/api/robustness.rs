@@ -7,7 +7,6 @@ use crate::helpers::*;
 use herald::adapters::Outbound;
 use herald::domain::Message;
 use serde_json::{Value, json};
-use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -18,12 +17,11 @@ fn highq_message(id: Uuid, to: &str) -> Value {
 
 /// The stored refresh token of a connection.
 async fn stored_refresh(app: &TestApp, connection: &str) -> Option<String> {
-    sqlx::query("SELECT refresh_token FROM connection_tokens WHERE connection = $1")
-        .bind(connection)
-        .fetch_optional(&app.store.pool)
+    app.store
+        .stored_token(connection)
         .await
         .expect("read connection_tokens")
-        .map(|row| row.get("refresh_token"))
+        .map(|token| token.refresh_token)
 }
 
 /// Makes every UPDATE of `connection_tokens` fail while `failing` holds a

@@ -6,8 +6,8 @@
 //!   `/v1/openapi.json` included, answers 404.
 //! - Every route but the OpenAPI document needs `Authorization: Bearer
 //!   <admin_token>` (401 without it or with another token). The token is
-//!   compared as SHA-256 digests, byte by byte without an early exit, so
-//!   the time taken tells nothing of the token or its length.
+//!   compared as SHA-256 digests in constant time (`http::token`), so the
+//!   time taken tells nothing of the token or its length.
 //! - `GET /v1/openapi.json` is served without a token: it is generated from
 //!   these handlers ([`utoipa`]) and holds no data.
 //! - Resend and cancel are published to the command exchange, with
@@ -23,6 +23,7 @@ mod schema;
 mod write;
 
 use super::HttpState;
+use super::token::TokenDigest;
 use crate::domain::{Actor, Requester};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -31,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use schema::ErrorBody;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -120,24 +120,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The admin token's digest; `None` when no token is configured (off).
 #[derive(Clone)]
-struct Token(Option<[u8; 32]>);
-
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
+struct Token(Option<TokenDigest>);
 
 impl Token {
-    /// Whether `given` is the token: their digests compared in full.
-    fn matches(&self, given: &[u8]) -> bool {
-        let Some(expected) = &self.0 else {
-            return false;
-        };
-        let given = digest(given);
-        let differ = expected
-            .iter()
-            .zip(given.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        std::hint::black_box(differ) == 0
+    /// Whether `given` is the token (see [`TokenDigest::matches`]).
+    fn matches(&self, given: Option<&[u8]>) -> bool {
+        self.0.as_ref().is_some_and(|token| token.matches(given))
     }
 }
 
@@ -164,7 +152,7 @@ async fn require_token(State(token): State<Token>, request: Request, next: Next)
     if token.0.is_none() {
         return off();
     }
-    if !bearer(request.headers()).is_some_and(|given| token.matches(given)) {
+    if !token.matches(bearer(request.headers())) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "present the admin token as Authorization: Bearer <[http] admin_token>",
@@ -191,7 +179,7 @@ pub fn operator(headers: &HeaderMap) -> Option<String> {
 /// The admin API's routes, to merge into the HTTP router.
 pub fn routes(state: &HttpState) -> Router<HttpState> {
     let configured = state.config.http.admin_token.expose();
-    let token = Token((!configured.is_empty()).then(|| digest(configured.as_bytes())));
+    let token = Token((!configured.is_empty()).then(|| TokenDigest::of(configured.as_bytes())));
     let (router, doc) = api();
     let doc = Arc::new(doc);
     let document = get(move |State(_): State<HttpState>| {
@@ -218,12 +206,12 @@ mod tests {
 
     #[test]
     fn only_the_token_itself_matches() {
-        let token = Token(Some(digest(b"s3cret")));
-        assert!(token.matches(b"s3cret"));
+        let token = Token(Some(TokenDigest::of(b"s3cret")));
+        assert!(token.matches(Some(b"s3cret")));
         for wrong in [&b"s3cre"[..], b"s3cret!", b"", b"S3CRET"] {
-            assert!(!token.matches(wrong));
+            assert!(!token.matches(Some(wrong)));
         }
-        assert!(!Token(None).matches(b""), "off matches nothing");
+        assert!(!Token(None).matches(Some(b"")), "off matches nothing");
     }
 
     #[test]

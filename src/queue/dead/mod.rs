@@ -36,7 +36,7 @@ pub struct DeadQueue {
 
 impl DeadQueue {
     pub async fn open(amqp: &AmqpConfig) -> Result<DeadQueue, QueueError> {
-        let connection = super::connect(&amqp.url).await?;
+        let connection = super::connect_to(amqp).await?;
         Ok(DeadQueue {
             connection,
             amqp: amqp.clone(),

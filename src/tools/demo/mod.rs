@@ -98,6 +98,16 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
         sim.base_url()
     );
     crate::startup::setup(&config).await?;
+    // HighQ's pair is kept sealed. Without a key of the user's, the demo
+    // seals it with a key of this run's own (after setup, so that setup does
+    // not try to open an earlier run's pair), and forgets the pair at the
+    // end: it belongs to this run's simulator alone.
+    let mut config = config;
+    let own_key = config.secrets.keys.current().is_none();
+    if own_key {
+        let key = crate::secrets::Key::parse(&crate::secrets::Key::generate());
+        config.secrets.keys = crate::secrets::Keys::new(key, vec![]);
+    }
 
     let samples: Vec<_> = (0..args.count).map(samples::sample).collect();
     for (i, sample) in samples.iter().enumerate() {
@@ -120,7 +130,7 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
     let worker = crate::startup::start(config.clone(), shutdown.clone())
         .await
         .context("worker could not start")?;
-    let amqp = crate::queue::connect(&config.amqp.url)
+    let amqp = crate::queue::connect_to(&config.amqp)
         .await
         .context("cannot connect to RabbitMQ")?;
     let publisher = crate::queue::Publisher::open(&amqp, &config.amqp)
@@ -141,6 +151,14 @@ pub async fn run(config_path: &Path, args: DemoArgs) -> Result<(), Failure> {
     shutdown.cancel();
     let _ = worker.handle.await;
     let figures = store.figures_of(&ids).await.context("reading figures")?;
+    if own_key {
+        for connection in &config.connections {
+            store
+                .forget_token(&connection.name)
+                .await
+                .context("forgetting the demo's HighQ pair")?;
+        }
+    }
     if config.amqp.queue_type == crate::config::QueueType::Classic {
         // Classic queues may come and go; quorum ones stay for the next run.
         crate::queue::topology::delete(&amqp, &config.amqp)
