@@ -11,7 +11,7 @@
 
 use super::journal::{Received, header_pairs};
 use super::script::{DEFAULT_PROVIDER_STATUS, Played, Step, html_garbage, with_retry_after};
-use super::state::Shared;
+use super::state::{CallSpan, Shared};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -105,6 +105,7 @@ async fn send(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let at = chrono::Utc::now();
     let step = {
         let mut book = shared.book();
         let step = verdict.map(|()| {
@@ -117,10 +118,12 @@ async fn send(
             path: uri.path().to_owned(),
             headers: header_pairs(&headers),
             body,
-            at: chrono::Utc::now(),
+            at,
         });
         step
     };
+    // Lives until the answer is built, or until the handler is dropped.
+    let _span = id.as_deref().map(|id| CallSpan::start(&shared, id, at));
     let step = match step {
         Ok(step) => step,
         Err(refusal) => return refusal,
