@@ -13,6 +13,7 @@ mod cli;
 mod comm100;
 mod dead;
 mod delivery;
+mod faults;
 mod groups;
 mod helpers;
 mod highq;
