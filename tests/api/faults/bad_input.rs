@@ -11,13 +11,13 @@ use std::collections::HashMap;
 const ROUNDS: usize = 6;
 const VALID_PER_ROUND: usize = 100;
 const COPIES: usize = 3;
-/// How much the resident set may grow from the end of the second round to
-/// the end of the last: the first round warms the allocator, the pools and
-/// the caches up (about 7 MiB here); after that, what is held across rounds
-/// is what leaks. The margin covers the allocator keeping freed pages of a
-/// round's largest buffers (the 2 MiB bodies) and measured drift of about
-/// 1.5 MiB over four rounds; a leak of the 2 MiB bodies alone (6 MiB a
-/// round, 24 MiB over the four) would exceed it.
+/// How much the resident set may grow from rounds 2–3 to rounds 5–6 (the
+/// larger reading of each pair: from round to round it swings by up to
+/// 10 MiB here, as the allocator keeps or returns the pages of the 2 MiB
+/// bodies). The first round warms the allocator, the pools and the caches
+/// up (about 7 MiB); after that, what is held across rounds is what leaks.
+/// A leak of the 2 MiB bodies alone (6 MiB a round, 18 MiB over the three
+/// rounds between the pairs) would exceed it.
 const RSS_MARGIN_KIB: u64 = 12 * 1024;
 
 /// One round's poison: (kind, body, words its `x-herald-error` must hold).
@@ -181,8 +181,8 @@ async fn poison_at_volume_is_dead_lettered_and_memory_stays_flat() {
         assert!(worker.running(), "the worker is up after round {round}");
         rss.push(worker.rss_kib());
     }
-    let baseline = rss[1];
-    let last = *rss.last().expect("rounds");
+    let baseline = rss[1].max(rss[2]);
+    let last = rss[ROUNDS - 2].max(rss[ROUNDS - 1]);
     assert!(
         last <= baseline + RSS_MARGIN_KIB,
         "resident set grew from {baseline} KiB to {last} KiB: {rss:?}"
