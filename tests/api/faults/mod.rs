@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | SIGKILL with hundreds in flight, restart | `kill::a_worker_killed_with_hundreds_in_flight_loses_nothing_and_repeats_only_those` |
 //! | three workers, one killed, one stopped | `crew::three_workers_one_killed_one_stopped_lose_nothing_and_never_overlap` |
-//! | PostgreSQL cut 10 s under load | `outage::postgresql_cut_for_ten_seconds_under_load` |
+//! | PostgreSQL cut 10 s under load | `outage::postgresql_cut_for_ten_seconds_under_load`, and hung: `outage::postgresql_hung_for_ten_seconds_under_load` |
 //! | RabbitMQ cut 10 s under load | `outage::rabbitmq_cut_for_ten_seconds_under_load` |
 //! | providers that hang, are slow, reset, answer garbage or megabytes | `providers::faulty_providers_are_bounded_retried_on_schedule_and_hold_up_no_other` |
 //! | limits and ordered groups under a kill | `limits::rate_quota_and_order_hold_through_a_kill` |

@@ -1,5 +1,5 @@
-//! PostgreSQL, then RabbitMQ, cut for 10 s while commands keep coming, for
-//! two workers at once: both stay up, `/readyz` says not ready within its
+//! PostgreSQL (stopped, or hung), then RabbitMQ, cut for 10 s while
+//! commands keep coming, for two workers at once: both stay up, `/readyz` says not ready within its
 //! bound and ready again after, and every command published before, during
 //! and after the cut is delivered, once.
 
@@ -19,20 +19,33 @@ const NOT_READY_WITHIN: Duration = Duration::from_secs(3);
 const READY_AGAIN_WITHIN: Duration = Duration::from_secs(15);
 const CUT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Service {
     Postgresql,
     Rabbitmq,
 }
 
+/// How the service goes away: its connections closed and new ones refused
+/// (stopped), or its connections open and silent (hung).
+#[derive(Clone, Copy, Debug)]
+enum Gone {
+    Stopped,
+    Hung,
+}
+
 #[tokio::test]
 async fn postgresql_cut_for_ten_seconds_under_load() {
-    cut_under_load(Service::Postgresql).await;
+    cut_under_load(Service::Postgresql, Gone::Stopped).await;
+}
+
+#[tokio::test]
+async fn postgresql_hung_for_ten_seconds_under_load() {
+    cut_under_load(Service::Postgresql, Gone::Hung).await;
 }
 
 #[tokio::test]
 async fn rabbitmq_cut_for_ten_seconds_under_load() {
-    cut_under_load(Service::Rabbitmq).await;
+    cut_under_load(Service::Rabbitmq, Gone::Stopped).await;
 }
 
 /// `/readyz`'s answers, as (when, status); `None` when nothing answered.
@@ -102,7 +115,7 @@ async fn publish_for(app: &TestApp, span: Duration, ids: &mut Vec<Uuid>) {
     }
 }
 
-async fn cut_under_load(service: Service) {
+async fn cut_under_load(service: Service, gone: Gone) {
     let app = spawn_app_with(Options {
         proxied: true,
         ..Options::default()
@@ -121,7 +134,10 @@ async fn cut_under_load(service: Service) {
     publish_for(&app, Duration::from_secs(2), &mut ids).await;
     let before = ids.len();
     let cut = Instant::now();
-    proxies.iter().for_each(|p| p.sever());
+    proxies.iter().for_each(|p| match gone {
+        Gone::Stopped => p.sever(),
+        Gone::Hung => p.blackhole(),
+    });
     publish_for(&app, CUT, &mut ids).await;
     let during = ids.len() - before;
     let first_worker = &app.worker.as_ref().expect("worker").0.handle;
@@ -157,12 +173,8 @@ async fn cut_under_load(service: Service) {
     assert!(!first_worker.is_finished() && !second.handle.is_finished());
     stop.cancel();
     second_token.cancel();
-    let which = match service {
-        Service::Postgresql => "PostgreSQL",
-        Service::Rabbitmq => "RabbitMQ",
-    };
     println!(
-        "faults::outage {which}: {} published ({before} before, {during} during), all delivered once; {}",
+        "faults::outage {service:?} {gone:?}: {} published ({before} before, {during} during), all delivered once; {}",
         ids.len(),
         figures.join("; ")
     );
