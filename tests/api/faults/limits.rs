@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::rates::{arrivals, assert_the_rule, limited};
+use herald::tools::simulator::Step;
 use serde_json::json;
 
 /// A zone whose clock reads about noon now, so that no quota day ends
@@ -28,17 +29,18 @@ async fn rate_quota_and_order_hold_through_a_kill() {
     let rated = unique_connection("konnek-rate-kill");
     let quota = unique_connection("konnek-quota-kill");
     let grouped = unique_connection("konnek-groups-kill");
+    let zone_name = noon_zone();
     let mut app = spawn_app_with(Options {
         start_worker: false,
-        // The shortest lease 500 ms calls allow: the killed worker's claims
+        // The shortest lease 2 s calls allow: the killed worker's claims
         // come back within seconds.
-        http_timeout: "500ms",
-        sending_lease: "4s",
+        http_timeout: "2s",
+        sending_lease: "10s",
         extra_toml: format!(
             "{}{}\n[connection.limits]\ndaily_quota = {QUOTA}\ntimezone = \"{}\"\n{}",
             limited(&rated, RATE, BURST),
             konnek_connection(&quota),
-            noon_zone(),
+            zone_name,
             konnek_connection(&grouped),
         ),
         ..Options::default()
@@ -46,10 +48,17 @@ async fn rate_quota_and_order_hold_through_a_kill() {
     .await;
     // Calls take a while, so that some are in flight at the kill.
     app.sim.set_latency(Duration::from_millis(100));
+    // One worker takes the commands; once it is killed, another takes
+    // back its claims and the commands it had not acked.
     let mut killed = WorkerProcess::spawn(&app.config_toml, "the worker killed");
-    app.start_worker().await;
 
     let rate_ids = publish_sends(&app, &rated, "6281180", 30).await;
+    // The quota's calls are slow: in flight at the kill, then made again,
+    // each again counted against the day.
+    for i in 0..2 * QUOTA {
+        let to = format!("6281181{i:05}");
+        app.sim.script(&to, vec![Step::Delay { millis: 1500 }]);
+    }
     let quota_ids = publish_sends(&app, &quota, "6281181", 2 * QUOTA).await;
     let mut groups = Vec::new();
     for g in 0..5 {
@@ -65,14 +74,33 @@ async fn rate_quota_and_order_hold_through_a_kill() {
         }
         groups.push(members.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
     }
-    eventually(30, "a third of the rated sends delivered", || async {
-        (count_in(&app, &rate_ids, "success").await >= 10).then_some(())
-    })
+    let group_ids: Vec<Uuid> = groups.iter().flatten().copied().collect();
+    eventually(
+        30,
+        "the groups, the rate and the quota under way",
+        || async {
+            let members = count_in(&app, &group_ids, "success").await;
+            let rated = count_in(&app, &rate_ids, "success").await;
+            let quota_in_flight = quota_ids.iter().any(|id| {
+                let id = id.to_string();
+                app.sim.sends_of(&id) > app.sim.accepted_of(&id)
+            });
+            (members >= 3 && rated >= 3 && quota_in_flight).then_some(())
+        },
+    )
     .await;
     killed.kill();
+    let members_at_kill = count_in(&app, &group_ids, "success").await;
+    assert!(members_at_kill < group_ids.len(), "the groups were mid-way");
+    let claims_at_kill: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'sending'")
+            .fetch_one(&app.store.pool)
+            .await
+            .expect("count claims");
+    assert!(claims_at_kill >= 1, "the killed worker held claims");
+    app.start_worker().await;
 
     wait_all_success(&app, &rate_ids, 60).await;
-    let group_ids: Vec<Uuid> = groups.iter().flatten().copied().collect();
     wait_all_success(&app, &group_ids, 60).await;
     let at = arrivals(&app, &rate_ids);
     assert!(at.len() >= rate_ids.len(), "every rated send called");
@@ -99,7 +127,17 @@ async fn rate_quota_and_order_hold_through_a_kill() {
         quota_calls <= QUOTA,
         "{quota_calls} calls for a quota of {QUOTA}"
     );
-    assert!((1..=QUOTA).contains(&settled), "{settled} delivered");
+    // Every call was counted before it was made, the lost ones too: the
+    // calls in flight at the kill may have used the whole day, and then
+    // their retries wait for the next.
+    let zone: chrono_tz::Tz = zone_name.parse().expect("a zone");
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+    let used = app.store.quota_used(&quota, today).await.expect("read");
+    assert!(
+        quota_calls as u64 <= used && used <= QUOTA as u64,
+        "{quota_calls} calls, {used} counted, for a quota of {QUOTA}"
+    );
+    assert!(settled <= QUOTA, "{settled} delivered");
 
     let calls = app.sim.calls();
     for members in &groups {
@@ -118,8 +156,8 @@ async fn rate_quota_and_order_hold_through_a_kill() {
         }
     }
     println!(
-        "faults::limits: {} rated calls for 30 sends, {quota_calls} quota calls ({settled} delivered), \
-         {} group calls for {} members",
+        "faults::limits: {claims_at_kill} claims and {members_at_kill} of 30 members done at the kill; {} rated calls for 30 sends, \
+         {quota_calls} quota calls ({used} counted, {settled} delivered), {} group calls for {} members",
         at.len(),
         group_ids
             .iter()
