@@ -52,19 +52,14 @@ async fn rate_quota_and_order_hold_through_a_kill() {
     // back its claims and the commands it had not acked.
     let mut killed = WorkerProcess::spawn(&app.config_toml, "the worker killed");
 
-    let rate_ids = publish_sends(&app, &rated, "6281180", 30).await;
-    // The quota's calls are slow: in flight at the kill, then made again,
-    // each again counted against the day.
-    for i in 0..2 * QUOTA {
-        let to = format!("6281181{i:05}");
-        app.sim.script(&to, vec![Step::Delay { millis: 1500 }]);
-    }
-    let quota_ids = publish_sends(&app, &quota, "6281181", 2 * QUOTA).await;
     let mut groups = Vec::new();
     for g in 0..5 {
         let members: Vec<(Uuid, serde_json::Value)> = (0..6)
             .map(|order| {
-                let (id, mut command) = send_to(&grouped, &format!("628118200{g}{order}"));
+                let to = format!("628118200{g}{order}");
+                // Slow members: the groups are still under way at the kill.
+                app.sim.script(&to, vec![Step::Delay { millis: 300 }]);
+                let (id, mut command) = send_to(&grouped, &to);
                 command["group"] = json!({"id": format!("g{g}"), "order": order});
                 (id, command)
             })
@@ -74,22 +69,31 @@ async fn rate_quota_and_order_hold_through_a_kill() {
         }
         groups.push(members.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
     }
+    let rate_ids = publish_sends(&app, &rated, "6281180", 30).await;
+    // The quota's calls are slow: in flight at the kill, then made again,
+    // each again counted against the day.
+    for i in 0..2 * QUOTA {
+        let to = format!("6281181{i:05}");
+        app.sim.script(&to, vec![Step::Delay { millis: 1500 }]);
+    }
+    let quota_ids = publish_sends(&app, &quota, "6281181", 2 * QUOTA).await;
     let group_ids: Vec<Uuid> = groups.iter().flatten().copied().collect();
-    eventually(
-        30,
-        "the groups, the rate and the quota under way",
-        || async {
-            let members = count_in(&app, &group_ids, "success").await;
-            let rated = count_in(&app, &rate_ids, "success").await;
-            let quota_in_flight = quota_ids.iter().any(|id| {
-                let id = id.to_string();
-                app.sim.sends_of(&id) > app.sim.accepted_of(&id)
-            });
-            (members >= 3 && rated >= 3 && quota_in_flight).then_some(())
-        },
-    )
+    // Killed once the quota's calls are made (published last, each takes
+    // 1.5 s: most are still in flight) and a rated send was made.
+    eventually(60, "the rate and the quota under way", || async {
+        let rated = count_in(&app, &rate_ids, "success").await;
+        let quota_called = quota_ids
+            .iter()
+            .any(|id| app.sim.sends_of(&id.to_string()) > 0);
+        (rated >= 1 && quota_called).then_some(())
+    })
     .await;
     killed.kill();
+    let quota_in_flight = quota_ids
+        .iter()
+        .map(|id| id.to_string())
+        .filter(|id| app.sim.sends_of(id) > app.sim.accepted_of(id))
+        .count();
     let members_at_kill = count_in(&app, &group_ids, "success").await;
     assert!(members_at_kill < group_ids.len(), "the groups were mid-way");
     let claims_at_kill: i64 =
@@ -156,7 +160,7 @@ async fn rate_quota_and_order_hold_through_a_kill() {
         }
     }
     println!(
-        "faults::limits: {claims_at_kill} claims and {members_at_kill} of 30 members done at the kill; {} rated calls for 30 sends, \
+        "faults::limits: {claims_at_kill} claims, {quota_in_flight} quota calls in flight and {members_at_kill} of 30 members done at the kill; {} rated calls for 30 sends, \
          {quota_calls} quota calls ({used} counted, {settled} delivered), {} group calls for {} members",
         at.len(),
         group_ids
