@@ -101,6 +101,11 @@ impl Journal {
         self.recent.push_back(received());
     }
 
+    /// Whether requests and calls are logged (a limit above 0).
+    pub fn keeps_log(&self) -> bool {
+        self.limit > 0
+    }
+
     /// Logs a call that ended (answered, or its caller gone).
     pub fn end_call(&mut self, call: Call) {
         if self.limit == 0 {
