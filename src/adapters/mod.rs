@@ -5,6 +5,8 @@
 //! never on a provider's text.
 
 mod answer;
+#[cfg(test)]
+mod answer_props;
 pub mod callback;
 pub mod chatwoot;
 pub mod comm100;

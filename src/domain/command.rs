@@ -322,3 +322,7 @@ impl Command {
 #[cfg(test)]
 #[path = "command_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "command_props.rs"]
+mod props;

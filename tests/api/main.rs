@@ -14,6 +14,7 @@ mod comm100;
 mod dead;
 mod delivery;
 mod deploy;
+mod faults;
 mod groups;
 mod helpers;
 mod highq;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// A Konnek connection named `name` limited to `rate` calls a second.
-fn limited(name: &str, rate: f64, burst: u32) -> String {
+pub fn limited(name: &str, rate: f64, burst: u32) -> String {
     format!(
         "{}\n[connection.limits]\nrate_per_second = {rate}\nburst = {burst}\n",
         konnek_connection(name)
@@ -20,7 +20,7 @@ fn limited(name: &str, rate: f64, burst: u32) -> String {
 }
 
 /// The times the simulator received the message requests of `ids`.
-fn arrivals(app: &TestApp, ids: &[Uuid]) -> Vec<DateTime<Utc>> {
+pub fn arrivals(app: &TestApp, ids: &[Uuid]) -> Vec<DateTime<Utc>> {
     let ids: HashSet<String> = ids.iter().map(Uuid::to_string).collect();
     let mut at: Vec<_> = app
         .sim
@@ -35,7 +35,7 @@ fn arrivals(app: &TestApp, ids: &[Uuid]) -> Vec<DateTime<Utc>> {
 
 /// Every window of T seconds that starts at an arrival holds at most
 /// `burst + rate × T` of them, for T of 0.1, 0.4, 1, 2 and 5 s.
-fn assert_the_rule(at: &[DateTime<Utc>], rate: f64, burst: u32) {
+pub fn assert_the_rule(at: &[DateTime<Utc>], rate: f64, burst: u32) {
     for t in [0.1, 0.4, 1.0, 2.0, 5.0] {
         let span = chrono::Duration::microseconds((t * 1e6) as i64);
         for (i, start) in at.iter().enumerate() {

@@ -59,11 +59,7 @@ fn detail(meta: &Meta) -> String {
 }
 
 /// Classifies Konnek's answer: HTTP status, `Retry-After` and the whole body.
-pub(crate) fn interpret(
-    status: u16,
-    wait: Option<Duration>,
-    body: &[u8],
-) -> Result<Sent, ProviderError> {
+pub fn interpret(status: u16, wait: Option<Duration>, body: &[u8]) -> Result<Sent, ProviderError> {
     if !(200..300).contains(&status) {
         return Err(http_error(status, wait, body));
     }

@@ -25,7 +25,7 @@ use super::text::redacted;
 use super::{ChannelAdapter, ErrorClass, Outbound, ProviderError, Sent, Unsupported, exchange};
 use crate::config::KonnekSettings;
 use crate::domain::{Message, MessageKind};
-use answer::interpret;
+pub(super) use answer::interpret;
 pub use body::{message_id, request_body};
 use chrono::Utc;
 use futures_util::future::BoxFuture;

@@ -23,6 +23,8 @@ use super::{
 use crate::config::OneboxSettings;
 use crate::domain::Message;
 use answer::Issued;
+#[cfg(test)]
+pub(super) use answer::{interpret, interpret_token};
 use chrono::Utc;
 use futures_util::future::BoxFuture;
 use serde_json::Value;

@@ -1,8 +1,10 @@
-//! What the simulator received: the recent requests in order, and per body
-//! `id` how many sends arrived and how many were answered with success.
+//! What the simulator received: the recent requests in order, per body
+//! `id` how many sends arrived and how many were answered with success, and
+//! the span of each call (its arrival and the end of its answer), so that a
+//! test can tell whether two calls of one message overlapped.
 //!
-//! The request log is bounded (a benchmark sends millions); the counters are
-//! kept for every id.
+//! The request log and the spans are bounded (a benchmark sends millions);
+//! the counters are kept for every id.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,17 @@ pub struct Received {
     /// The JSON body; a body that is not JSON is kept as a string.
     pub body: serde_json::Value,
     pub at: DateTime<Utc>,
+}
+
+/// One call of a message, from its request's arrival to the end of its
+/// answer, or to the moment its caller went away (the server then drops the
+/// handler) when that came first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Call {
+    /// The body's message id.
+    pub id: String,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
 }
 
 /// A request's headers, as [`Received`] keeps them.
@@ -53,6 +66,7 @@ struct Counts {
 #[derive(Debug)]
 pub struct Journal {
     recent: VecDeque<Received>,
+    calls: VecDeque<Call>,
     limit: usize,
     by_id: HashMap<String, Counts>,
     stats: Stats,
@@ -62,6 +76,7 @@ impl Default for Journal {
     fn default() -> Self {
         Journal {
             recent: VecDeque::new(),
+            calls: VecDeque::new(),
             limit: DEFAULT_RECORD_LIMIT,
             by_id: HashMap::new(),
             stats: Stats::default(),
@@ -84,6 +99,27 @@ impl Journal {
             self.recent.pop_front();
         }
         self.recent.push_back(received());
+    }
+
+    /// Whether requests and calls are logged (a limit above 0).
+    pub fn keeps_log(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// Logs a call that ended (answered, or its caller gone).
+    pub fn end_call(&mut self, call: Call) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.calls.len() >= self.limit {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(call);
+    }
+
+    /// The calls that ended, in the order they ended.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.iter().cloned().collect()
     }
 
     /// Counts a success answered to the request carrying `id`.
@@ -138,10 +174,14 @@ impl Journal {
         while self.recent.len() > limit {
             self.recent.pop_front();
         }
+        while self.calls.len() > limit {
+            self.calls.pop_front();
+        }
     }
 
     pub fn clear(&mut self) {
         self.recent.clear();
+        self.calls.clear();
         self.by_id.clear();
         self.stats = Stats::default();
     }

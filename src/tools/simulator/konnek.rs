@@ -11,7 +11,7 @@
 
 use super::journal::{Received, header_pairs};
 use super::script::{DEFAULT_PROVIDER_STATUS, Played, Step, html_garbage, with_retry_after};
-use super::state::Shared;
+use super::state::{CallSpan, Shared};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -105,7 +105,8 @@ async fn send(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let step = {
+    let at = chrono::Utc::now();
+    let (step, keeps_calls) = {
         let mut book = shared.book();
         let step = verdict.map(|()| {
             let recipient = body.get("recipient").and_then(Value::as_str);
@@ -117,10 +118,16 @@ async fn send(
             path: uri.path().to_owned(),
             headers: header_pairs(&headers),
             body,
-            at: chrono::Utc::now(),
+            at,
         });
-        step
+        (step, book.journal.keeps_log())
     };
+    // Lives until the answer is built, or until the handler is dropped; not
+    // made where nothing is logged (a benchmark's millions of calls).
+    let _span = id
+        .as_deref()
+        .filter(|_| keeps_calls)
+        .map(|id| CallSpan::start(&shared, id, at));
     let step = match step {
         Ok(step) => step,
         Err(refusal) => return refusal,

@@ -299,3 +299,33 @@ async fn status_callbacks_follow_an_accepted_send_when_switched_on() {
     assert_eq!(sim.konnek_callbacks_pushed().len(), 2);
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn each_call_is_logged_with_its_span_even_when_its_caller_goes_away() {
+    let sim = spawn().await;
+    let (answered, abandoned) = (Uuid::new_v4(), Uuid::new_v4());
+    sim.script(TO, vec![Step::Delay { millis: 300 }, Step::Hang]);
+    let konnek = adapter(&sim, "sim-pass", reqwest::Client::new());
+    send(&konnek, answered, &text()).await.expect("sent");
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .expect("client");
+    let gone = send(&adapter(&sim, "sim-pass", impatient), abandoned, &text()).await;
+    assert!(gone.is_err(), "the caller gave up");
+    // The hung call ends when its caller's connection closes, not an hour later.
+    eventually(std::time::Duration::from_secs(5), || sim.calls().len() == 2).await;
+    let calls = sim.calls();
+    let span = |id: Uuid| {
+        let call = calls
+            .iter()
+            .find(|c| c.id == id.to_string())
+            .expect("logged");
+        (call.finished - call.started)
+            .to_std()
+            .expect("ends after it starts")
+    };
+    assert!(span(answered) >= std::time::Duration::from_millis(300));
+    assert!(span(abandoned) < std::time::Duration::from_secs(2));
+    sim.shutdown();
+}

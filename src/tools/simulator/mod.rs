@@ -5,7 +5,8 @@
 //! returns a [`SimHandle`] at once. Tests drive it in process (the handle's
 //! methods); another process drives it over HTTP (the `/_sim/` endpoints).
 //!
-//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`;
+//! - `konnek.rs`: Konnek's `POST /{channel}/send/{client_id}`, each call's
+//!   span logged (`SimHandle::calls`);
 //!   `konnek_callbacks.rs` the status pushes that follow an accepted send,
 //!   when switched on.
 //! - `onebox.rs`: OneBox's `POST /api/authenticate` and `POST /api/message`,
@@ -60,7 +61,7 @@ mod tests;
 
 pub use books::{DEFAULT_HIGHQ_TOKEN_LIFETIME, KonnekCallbacks, Pushed};
 pub use config::SimConfig;
-pub use journal::{DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use journal::{Call, DEFAULT_RECORD_LIMIT, Received, Stats};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::{DEFAULT_TOKEN_LIFETIME, OpenHours};
 pub use script::Step;
@@ -148,6 +149,12 @@ impl SimHandle {
     /// [`SimHandle::set_record_limit`]).
     pub fn requests(&self) -> Vec<Received> {
         self.shared.book().journal.requests()
+    }
+
+    /// Every Konnek call that ended, with its span (see [`Call`]), in the
+    /// order they ended; as bounded as [`SimHandle::requests`].
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.book().journal.calls()
     }
 
     /// How many send requests carried this body `id`.

@@ -5,12 +5,13 @@
 
 use super::books::{CallbackBook, ChatwootBook, Comm100Book, HighqBook};
 use super::config::SimConfig;
-use super::journal::Journal;
+use super::journal::{Call, Journal};
 use super::onebox_book::OneboxBook;
 use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Played, Scripts, Step};
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -136,5 +137,35 @@ impl Shared {
             Step::MetaFalse { code, message } => Played::Refused { code, message },
             Step::Garbage => Played::Garbage,
         }
+    }
+}
+
+/// A call in progress: logged as a [`Call`] when dropped, which is when its
+/// handler returns its answer, or when the server drops the handler because
+/// the caller went away (a killed worker's calls end then).
+pub struct CallSpan {
+    shared: Arc<Shared>,
+    id: String,
+    started: DateTime<Utc>,
+}
+
+impl CallSpan {
+    pub fn start(shared: &Arc<Shared>, id: &str, started: DateTime<Utc>) -> CallSpan {
+        CallSpan {
+            shared: Arc::clone(shared),
+            id: id.to_owned(),
+            started,
+        }
+    }
+}
+
+impl Drop for CallSpan {
+    fn drop(&mut self) {
+        let call = Call {
+            id: std::mem::take(&mut self.id),
+            started: self.started,
+            finished: Utc::now(),
+        };
+        self.shared.book().journal.end_call(call);
     }
 }
