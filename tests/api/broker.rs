@@ -239,7 +239,8 @@ async fn publish_bad(app: &TestApp, n: usize) -> HashSet<Uuid> {
     ids
 }
 
-/// Waits until the dead-letter queue held every one of `ids`, with its reason.
+/// Waits until the dead-letter queue held every one of `ids` (at least
+/// once), with its reason.
 async fn wait_for_dead_letters(app: &TestApp, ids: &HashSet<Uuid>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = HashSet::new();
@@ -249,7 +250,12 @@ async fn wait_for_dead_letters(app: &TestApp, ids: &HashSet<Uuid>) {
             let id: Uuid = serde_json::from_value(body["id"].clone()).expect("an id");
             assert!(ids.contains(&id), "an unknown dead letter {id}");
             assert!(error.contains("unknown command type"), "{error}");
-            assert!(seen.insert(id), "dead-lettered twice: {id}");
+            // A repeat is allowed: a command put back at the end of the
+            // queue on the publisher's channel when a dead letter to the
+            // missing exchange closed that channel has an unknown fate (it
+            // may have landed), and is handed back too; at least once,
+            // never lost, is what this test holds.
+            seen.insert(id);
         }
         assert!(
             Instant::now() < deadline,

@@ -123,13 +123,13 @@ pub async fn recorded_and_unsettled(
     connection: &str,
 ) -> anyhow::Result<(i64, i64)> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) AS {OWN_QUERY_MARK}, count(*) FILTER (WHERE status = '{sending}' \
-             OR (status = '{waiting}' AND wait_reason IS NULL)) \
-         FROM deliveries WHERE connection = $1",
-        sending = crate::domain::DeliveryStatus::Sending,
-        waiting = crate::domain::DeliveryStatus::WaitForSending,
+        "SELECT count(*) AS {OWN_QUERY_MARK}, count(*) FILTER (WHERE status = $2 \
+             OR (status = $3 AND wait_reason IS NULL)) \
+         FROM deliveries WHERE connection = $1"
     )))
     .bind(connection)
+    .bind(crate::domain::DeliveryStatus::Sending.as_str())
+    .bind(crate::domain::DeliveryStatus::WaitForSending.as_str())
     .fetch_one(probe)
     .await?)
 }
