@@ -9,7 +9,7 @@ mod publish;
 mod timeline;
 mod view;
 
-use crate::tools::{bench, demo, simulate};
+use crate::tools::{bench, demo, simulate, soak};
 
 use crate::config::Config;
 use crate::startup::stop_on_signal;
@@ -76,6 +76,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure deliveries per second against the machine's ceiling.
     Bench(bench::BenchArgs),
+    /// Run workers for a while at a steady rate with faults injected on a
+    /// schedule; count what was published, delivered, lost and sent twice.
+    Soak(soak::SoakArgs),
 }
 
 fn init_logs(default: &str) {
@@ -138,6 +141,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => {
             init_logs("herald=error");
             bench::run(&path, args).await
+        }
+        Command::Soak(args) => {
+            init_logs("herald=error");
+            soak::run(&path, args).await
         }
         Command::Demo(args) => {
             // Failures the demo provokes on purpose would garble the progress bar.

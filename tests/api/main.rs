@@ -30,5 +30,6 @@ mod publishing;
 mod quotas;
 mod rates;
 mod robustness;
+mod soak;
 mod storage;
 mod windows;
