@@ -116,17 +116,20 @@ async fn a_soak_killed_with_sigkill_leaves_no_worker_behind() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("start herald soak");
-    // Its first line names its database, which this test drops after.
-    let stderr = child.stderr.take().expect("stderr");
-    let mut first = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut first)
-        .expect("read stderr");
-    let database = first
-        .trim()
-        .strip_prefix("soak: database ")
-        .expect("the soak names its database")
-        .to_owned();
+    // Its first lines name its database and its workers' configuration
+    // file, which this test removes after. The pipe is read until the
+    // kill, so that nothing the soak writes meets a closed pipe.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut named = |prefix: &str| {
+        let mut line = String::new();
+        stderr.read_line(&mut line).expect("read stderr");
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"))
+            .to_owned()
+    };
+    let database = named("soak: database ");
+    let config_file = named("soak: workers' configuration ");
     let deadline = Instant::now() + Duration::from_secs(60);
     let workers = loop {
         let workers = children(child.id());
@@ -146,7 +149,9 @@ async fn a_soak_killed_with_sigkill_leaves_no_worker_behind() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // What the killed soak could not drop.
+    drop(stderr);
+    // What the killed soak could not remove.
+    std::fs::remove_file(&config_file).expect("remove the killed soak's configuration file");
     use sqlx::Connection as _;
     let mut admin = sqlx::PgConnection::connect(&admin_url())
         .await

@@ -197,6 +197,8 @@ async fn soak(
     crate::startup::setup(&direct).await?;
     queue::topology::purge(&direct.amqp, &direct.amqp.url).await?;
     let file = ConfigFile::write_as("herald-soak", &config_text(&pg_url, &amqp_url, sim, args))?;
+    // Named, as the database is: a killed soak leaves it behind.
+    eprintln!("soak: workers' configuration {}", file.path.display());
     let mut workers = Workers::spawn(args.workers, &file.path)?;
     workers
         .wait_for_consumers(&direct.amqp, args.workers)
