@@ -15,7 +15,7 @@ mod secrets;
 mod timeline;
 mod view;
 
-use crate::tools::{bench, demo, simulate};
+use crate::tools::{bench, demo, simulate, soak};
 
 use crate::config::Config;
 use crate::startup::stop_on_signal;
@@ -88,6 +88,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure deliveries per second against the machine's ceiling.
     Bench(bench::BenchArgs),
+    /// Run workers for a while at a steady rate with faults injected on a
+    /// schedule; count what was published, delivered, lost and sent twice.
+    Soak(soak::SoakArgs),
 }
 
 fn init_logs(default: &str) {
@@ -156,6 +159,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(args) => {
             init_logs("herald=error");
             bench::run(&path, args).await
+        }
+        Command::Soak(args) => {
+            init_logs("herald=error");
+            soak::run(&path, args).await
         }
         Command::Demo(args) => {
             // Failures the demo provokes on purpose would garble the progress bar.

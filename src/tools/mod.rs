@@ -8,8 +8,12 @@
 //!   (`herald demo`).
 //! - [`bench`](mod@bench): deliveries per second against the machine's ceiling
 //!   (`herald bench`).
+//! - [`soak`]: workers kept running for a long time at a steady rate
+//!   with faults injected on a schedule, counting what was lost and sent
+//!   twice (`herald soak`); it runs on the bench's machinery.
 
 pub mod bench;
 pub mod demo;
 pub mod simulate;
 pub mod simulator;
+pub mod soak;

@@ -33,6 +33,7 @@ mod rates;
 mod robustness;
 mod sealed;
 mod secrets;
+mod soak;
 mod sql_text;
 mod storage;
 mod tls;

@@ -71,10 +71,26 @@ pub fn peak_rss_mb(pid: u32) -> Option<f64> {
     vm_hwm_kb(&status).map(|kb| kb as f64 / 1024.0)
 }
 
+/// Resident set size of a running process now, in MB (`VmRSS`).
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_kb(&status, "VmRSS:").map(|kb| kb as f64 / 1024.0)
+}
+
+/// How many file descriptors a running process holds open (sockets
+/// included): the entries of `/proc/<pid>/fd`.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 fn vm_hwm_kb(status: &str) -> Option<u64> {
+    status_kb(status, "VmHWM:")
+}
+
+fn status_kb(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -180,6 +196,15 @@ mod tests {
         let status = "Name:\therald\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n";
         assert_eq!(vm_hwm_kb(status), Some(51200));
         assert_eq!(vm_hwm_kb("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_resident_size_and_open_files() {
+        let pid = std::process::id();
+        assert!(rss_mb(pid).is_some_and(|mb| mb > 0.0));
+        // At least stdin, stdout and stderr, and the directory being read.
+        assert!(open_fds(pid).is_some_and(|n| n >= 3));
+        assert_eq!(open_fds(u32::MAX), None);
     }
 
     #[test]

@@ -20,11 +20,11 @@
 
 mod ceiling;
 mod herald;
-mod measure;
+pub(super) mod measure;
 mod publish;
 mod report;
-mod sql;
-mod workers;
+pub(super) mod sql;
+pub(super) mod workers;
 
 use crate::config::Config;
 use crate::startup::Failure;

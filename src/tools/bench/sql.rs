@@ -36,7 +36,12 @@ pub struct BenchDatabase {
 
 impl BenchDatabase {
     pub async fn create(admin_url: &str) -> anyhow::Result<BenchDatabase> {
-        let name = format!("herald_bench_{}", Uuid::new_v4().simple());
+        BenchDatabase::create_as(admin_url, "herald_bench").await
+    }
+
+    /// A database named `<prefix>_<uuid>`.
+    pub async fn create_as(admin_url: &str, prefix: &str) -> anyhow::Result<BenchDatabase> {
+        let name = format!("{prefix}_{}", Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(admin_url)
             .await
             .context("cannot connect to PostgreSQL")?;

@@ -1,45 +1,95 @@
 //! The `herald worker` processes a measurement runs: started from this
-//! binary with the bench's configuration file (written here, readable only
-//! by its owner, removed when the bench ends), waited for until RabbitMQ
+//! binary with the run's configuration file (written here, readable only
+//! by its owner, removed when the run ends), waited for until RabbitMQ
 //! counts them as consumers, watched for an early exit, read for their CPU
-//! time and peak RSS, and stopped as production stops them (SIGTERM, then
-//! SIGKILL after a grace).
+//! time and RSS, and stopped as production stops them (SIGTERM, then
+//! SIGKILL after a grace). `herald soak` also kills, stops and restarts
+//! them one at a time.
+//!
+//! Each is started with `PR_SET_PDEATHSIG`: the kernel kills it when the
+//! process that started it dies, so that a bench or soak killed with
+//! SIGKILL leaves no worker behind (dropping a [`Workers`] kills them too,
+//! but a killed process drops nothing).
 
 use super::measure;
 use crate::config::AmqpConfig;
 use crate::queue;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// `herald worker` processes.
 pub struct Workers {
     children: Vec<tokio::process::Child>,
+    config_file: PathBuf,
 }
 
 impl Workers {
     pub fn spawn(n: usize, config_file: &Path) -> anyhow::Result<Workers> {
-        let exe: PathBuf = std::env::current_exe().context("cannot find the herald binary")?;
         let mut children = Vec::with_capacity(n);
         for _ in 0..n {
-            let child = tokio::process::Command::new(&exe)
-                .arg("--config")
-                .arg(config_file)
-                .arg("worker")
-                // The file names the bench's database and queues; these
-                // would override it.
-                .env_remove("HERALD_DATABASE_URL")
-                .env_remove("HERALD_AMQP_URL")
-                .env("RUST_LOG", "herald=warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start {}", exe.display()))?;
-            children.push(child);
+            children.push(start(config_file)?);
         }
-        Ok(Workers { children })
+        Ok(Workers {
+            children,
+            config_file: config_file.to_owned(),
+        })
+    }
+
+    /// How many worker slots there are (a slot keeps its number across
+    /// restarts).
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// The process id in each slot (`None` for one that has exited and
+    /// was reaped).
+    pub fn each_pid(&self) -> Vec<Option<u32>> {
+        self.children.iter().map(|c| c.id()).collect()
+    }
+
+    /// SIGKILL to the worker in slot `i`, waited for.
+    pub async fn kill_one(&mut self, i: usize) -> anyhow::Result<()> {
+        let child = self.children.get_mut(i).context("no such worker")?;
+        child.kill().await.context("cannot kill a worker")
+    }
+
+    /// SIGTERM to the worker in slot `i`; SIGKILL if it still runs after
+    /// `grace`. Returns how it exited.
+    pub async fn stop_one(&mut self, i: usize, grace: Duration) -> anyhow::Result<ExitStatus> {
+        let child = self.children.get_mut(i).context("no such worker")?;
+        if let Some(pid) = child.id() {
+            signal("-TERM", pid);
+        }
+        match tokio::time::timeout(grace, child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                child.kill().await?;
+                Ok(child.wait().await?)
+            }
+        }
+    }
+
+    /// A new worker in slot `i`, in place of one that exited.
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        let fresh = start(&self.config_file)?;
+        let slot = self.children.get_mut(i).context("no such worker")?;
+        *slot = fresh;
+        Ok(())
+    }
+
+    /// The slots whose worker has exited, with how; each is counted once
+    /// (restart it to watch it again).
+    pub fn exited(&mut self) -> Vec<(usize, ExitStatus)> {
+        self.children
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, c)| match c.try_wait() {
+                Ok(Some(status)) => Some((i, status)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn pids(&self) -> impl Iterator<Item = u32> + '_ {
@@ -68,9 +118,7 @@ impl Workers {
     /// SIGTERM, and SIGKILL for a worker still running after its grace.
     pub async fn stop(mut self) {
         for pid in self.pids() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            signal("-TERM", pid);
         }
         for child in &mut self.children {
             if tokio::time::timeout(Duration::from_secs(30), child.wait())
@@ -121,6 +169,48 @@ impl Workers {
     }
 }
 
+/// Starts one `herald worker` with `config_file`.
+fn start(config_file: &Path) -> anyhow::Result<tokio::process::Child> {
+    let exe: PathBuf = std::env::current_exe().context("cannot find the herald binary")?;
+    let mut command = tokio::process::Command::new(&exe);
+    command
+        .arg("--config")
+        .arg(config_file)
+        .arg("worker")
+        // The file names the run's database and queues; these would
+        // override it.
+        .env_remove("HERALD_DATABASE_URL")
+        .env_remove("HERALD_AMQP_URL")
+        .env("RUST_LOG", "herald=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: between fork and exec only async-signal-safe calls are
+    // allowed; prctl is a plain system call.
+    unsafe {
+        command.pre_exec(|| {
+            // Killed by the kernel when the thread that started it exits:
+            // tokio's worker threads live as long as the runtime, that is as
+            // long as this process.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// Sends `signal` (`-TERM`) to `pid` with kill(1); a process already gone
+/// is no error.
+fn signal(signal: &str, pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+}
+
 /// The configuration file the worker processes read, readable only by its
 /// owner (it holds the database URL), removed when the bench ends.
 pub struct ConfigFile {
@@ -128,10 +218,17 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// `herald-bench-<uuid>.toml` in the temporary directory.
     pub fn write(text: &str) -> anyhow::Result<ConfigFile> {
+        ConfigFile::write_as("herald-bench", text)
+    }
+
+    /// `<prefix>-<uuid>.toml`: the prefix is in the workers' command line,
+    /// so `pgrep -f <prefix>` finds the workers of a run.
+    pub fn write_as(prefix: &str, text: &str) -> anyhow::Result<ConfigFile> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        let path = std::env::temp_dir().join(format!("herald-bench-{}.toml", uuid::Uuid::new_v4()));
+        let path = std::env::temp_dir().join(format!("{prefix}-{}.toml", uuid::Uuid::new_v4()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

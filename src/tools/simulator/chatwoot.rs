@@ -47,6 +47,12 @@ fn unavailable() -> Response {
     )
 }
 
+/// What the journal counts a request under: its conversation, which has
+/// no message id of its own to count by (`SimHandle::sends_of`).
+pub fn journal_key(conversation: &str) -> String {
+    format!("chatwoot/{conversation}")
+}
+
 fn numeric(id: &str) -> Option<u64> {
     id.parse().ok()
 }
@@ -72,8 +78,8 @@ async fn create(
         let mut book = shared.book();
         let decided = verdict.map(|()| {
             let step = book
-                .scripts
-                .next(&conversation)
+                .outage(PROVIDER)
+                .or_else(|| book.scripts.next(&conversation))
                 .unwrap_or_else(Step::success);
             let id = book.chatwoot.next_id();
             (
@@ -81,27 +87,28 @@ async fn create(
                 message(id, numeric(&conversation).unwrap_or(0), &body),
             )
         });
-        book.journal.record(None, || Received {
-            provider: PROVIDER,
-            path: uri.path().to_owned(),
-            headers: header_pairs(&headers),
-            body,
-            at: Utc::now(),
-        });
+        book.journal
+            .record(Some(&journal_key(&conversation)), || Received {
+                provider: PROVIDER,
+                path: uri.path().to_owned(),
+                headers: header_pairs(&headers),
+                body,
+                at: Utc::now(),
+            });
         decided
     };
     if !shared.pause(shared.latency()).await {
         return unavailable();
     }
     match decided {
-        Ok((step, message)) => answer(&shared, step, message).await,
+        Ok((step, message)) => answer(&shared, step, message, &journal_key(&conversation)).await,
         Err(refusal) => refusal,
     }
 }
 
-async fn answer(shared: &Shared, step: Step, message: Value) -> Response {
+async fn answer(shared: &Shared, step: Step, message: Value, key: &str) -> Response {
     match shared.play(step).await {
-        Played::Success { provider_status } => success(shared, message, provider_status),
+        Played::Success { provider_status } => success(shared, message, provider_status, key),
         Played::Unavailable => unavailable(),
         Played::Http {
             status,
@@ -125,10 +132,10 @@ fn status_name(provider_status: i16) -> &'static str {
     }
 }
 
-fn success(shared: &Shared, mut message: Value, provider_status: i16) -> Response {
+fn success(shared: &Shared, mut message: Value, provider_status: i16, key: &str) -> Response {
     let status = status_name(provider_status);
     if status != "failed" {
-        shared.book().journal.accept(None);
+        shared.book().journal.accept(Some(key));
     }
     message["status"] = status.into();
     (StatusCode::OK, axum::Json(message)).into_response()

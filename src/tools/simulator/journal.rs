@@ -55,6 +55,17 @@ pub struct Stats {
     pub accepted: u64,
 }
 
+/// Over every id counted: how many ids, and the calls and successes beyond
+/// each one's first. A success beyond the first is a message that reached
+/// the provider twice (for Konnek, one it took as a duplicate and did not
+/// send again); a call beyond the first that did not succeed was a retry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Repeats {
+    pub ids: u64,
+    pub calls_beyond_first: u64,
+    pub successes_beyond_first: u64,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Counts {
     sends: usize,
@@ -160,6 +171,17 @@ impl Journal {
         self.by_id.get(id).map_or(0, |c| c.duplicates)
     }
 
+    pub fn repeats(&self) -> Repeats {
+        let mut repeats = Repeats::default();
+        for counts in self.by_id.values() {
+            repeats.ids += 1;
+            repeats.calls_beyond_first += counts.sends.saturating_sub(1) as u64;
+            let successes = counts.accepted + counts.duplicates;
+            repeats.successes_beyond_first += successes.saturating_sub(1) as u64;
+        }
+        repeats
+    }
+
     pub fn requests(&self) -> Vec<Received> {
         self.recent.iter().cloned().collect()
     }
@@ -184,5 +206,39 @@ impl Journal {
         self.calls.clear();
         self.by_id.clear();
         self.stats = Stats::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_count_calls_and_successes_beyond_each_ids_first() {
+        let mut journal = Journal::default();
+        journal.set_limit(0);
+        let unused = || unreachable!("the log keeps nothing");
+        // a: called once, accepted. b: a failed call, then one accepted
+        // (a retry). c: accepted, then a duplicate dropped, then accepted
+        // again by a provider that does not deduplicate.
+        journal.record(Some("a"), unused);
+        journal.accept(Some("a"));
+        journal.record(Some("b"), unused);
+        journal.record(Some("b"), unused);
+        journal.accept(Some("b"));
+        for _ in 0..3 {
+            journal.record(Some("c"), unused);
+        }
+        journal.accept(Some("c"));
+        journal.drop_duplicate("c");
+        journal.accept(Some("c"));
+        assert_eq!(
+            journal.repeats(),
+            Repeats {
+                ids: 3,
+                calls_beyond_first: 1 + 2,
+                successes_beyond_first: 2,
+            }
+        );
     }
 }

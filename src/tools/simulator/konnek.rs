@@ -110,7 +110,9 @@ async fn send(
         let mut book = shared.book();
         let step = verdict.map(|()| {
             let recipient = body.get("recipient").and_then(Value::as_str);
-            let next = recipient.and_then(|r| book.scripts.next(r));
+            let next = book
+                .outage(PROVIDER)
+                .or_else(|| recipient.and_then(|r| book.scripts.next(r)));
             next.unwrap_or_else(Step::success)
         });
         book.journal.record(id.as_deref(), || Received {

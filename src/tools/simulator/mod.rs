@@ -60,8 +60,9 @@ mod onebox_tests;
 mod tests;
 
 pub use books::{DEFAULT_HIGHQ_TOKEN_LIFETIME, KonnekCallbacks, Pushed};
+pub use chatwoot::journal_key as chatwoot_key;
 pub use config::SimConfig;
-pub use journal::{Call, DEFAULT_RECORD_LIMIT, Received, Stats};
+pub use journal::{Call, DEFAULT_RECORD_LIMIT, Received, Repeats, Stats};
 pub use onebox::TIME_LIMIT;
 pub use onebox_book::{DEFAULT_TOKEN_LIFETIME, OpenHours};
 pub use script::Step;
@@ -157,7 +158,25 @@ impl SimHandle {
         self.shared.book().journal.calls()
     }
 
-    /// How many send requests carried this body `id`.
+    /// From now on every send to `provider` (`"konnek"`, `"chatwoot"`) is
+    /// answered with `step` (a 503, a hang), until `None` lifts it.
+    pub fn set_outage(&self, provider: &str, step: Option<Step>) {
+        let mut book = self.shared.book();
+        match step {
+            Some(step) => book.outages.insert(provider.to_owned(), step),
+            None => book.outages.remove(provider),
+        };
+    }
+
+    /// Over every message counted by id (Konnek's body `id`, Chatwoot's
+    /// conversation, see [`chatwoot_key`]): how many there were, and the
+    /// calls and successes beyond each one's first.
+    pub fn repeats(&self) -> Repeats {
+        self.shared.book().journal.repeats()
+    }
+
+    /// How many send requests carried this body `id` (for Chatwoot, this
+    /// [`chatwoot_key`]).
     pub fn sends_of(&self, message_id: &str) -> usize {
         self.shared.book().journal.sends_of(message_id)
     }

@@ -10,6 +10,7 @@ use super::onebox_book::OneboxBook;
 use super::script::{DEFAULT_PROVIDER_STATUS, HANG, Played, Scripts, Step};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub struct Book {
     pub highq: HighqBook,
     /// Konnek's status callbacks: the switch and the pushes made.
     pub callbacks: CallbackBook,
+    /// Providers that answer every send with one step, whatever the
+    /// scripts say (a provider down for a while: a 503, a hang), by
+    /// provider name. Konnek and Chatwoot heed it.
+    pub outages: HashMap<String, Step>,
 }
 
 impl Book {
@@ -39,6 +44,15 @@ impl Book {
         self.comm100 = Comm100Book::default();
         self.callbacks.pushed.clear();
         self.highq.reset();
+        self.outages.clear();
+    }
+
+    /// The step every send to `provider` gets while it is down.
+    pub fn outage(&self, provider: &str) -> Option<Step> {
+        if self.outages.is_empty() {
+            return None;
+        }
+        self.outages.get(provider).cloned()
     }
 }
 
