@@ -24,8 +24,11 @@ pub async fn record(ctx: &Context, claim: Claimed, outcome: Outcome, budget: &Bu
             error = %crate::error_chain(&err),
             "the outcome cannot be stored; the sending lease will recover the claim"
         ),
+        // Either another worker took the claim over after its lease, or an
+        // earlier try of this same write landed though its answer was lost
+        // (after PostgreSQL was cut off); the write cannot tell which yet.
         Retried::Done(None) => tracing::warn!(
-            "claim was taken over by another worker; outcome kept only as an attempt"
+            "the claim was no longer held when its outcome was written: another worker took it over, or an earlier try of this write landed; the outcome is kept as an attempt"
         ),
         Retried::Done(Some(accepted_at)) => {
             let latency = (Utc::now() - accepted_at).to_std().ok();
