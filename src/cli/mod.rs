@@ -115,7 +115,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!(
                 "herald: no {DEFAULT_CONFIG} here; using the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL) and RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL)"
             );
-            return Config::parse("", &|name| std::env::var(name).ok());
+            return Config::from_env();
         }
         load()
     };
@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!(
                 "herald: no {DEFAULT_CONFIG} here; using the default RabbitMQ (127.0.0.1:5672, or HERALD_AMQP_URL) and queue herald.dead, and for the record of replays and purges the default database (127.0.0.1:5432/herald, or HERALD_DATABASE_URL)"
             );
-            return Config::parse("", &|name| std::env::var(name).ok());
+            return Config::from_env();
         }
         load()
     };

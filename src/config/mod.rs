@@ -176,6 +176,22 @@ impl Config {
         Config::parse_named(&text, &name, &|name| std::env::var(name).ok())
     }
 
+    /// The defaults with the environment's overrides (`HERALD_DATABASE_URL`,
+    /// `HERALD_AMQP_URL`, …): the configuration where there is no file.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::parse("", &|name| std::env::var(name).ok())
+    }
+
+    /// `path`'s configuration where that file exists, else
+    /// [`Config::from_env`].
+    pub fn load_or_env(path: &Path) -> Result<Config, ConfigError> {
+        if path.exists() {
+            Config::load(path)
+        } else {
+            Config::from_env()
+        }
+    }
+
     /// Parses a configuration with `lookup` for `${NAME}` and the overrides.
     pub fn parse(
         text: &str,

@@ -132,6 +132,19 @@ pub struct Report {
 const CONNECTION: &str = "bench-konnek";
 const STEADY_PERCENTS: [u32; 3] = [25, 50, 75];
 
+/// The providers' simulator on a free port, keeping no log of what it
+/// received (a bench's or a soak's millions of requests would pile up).
+pub(crate) async fn unlogged_simulator() -> anyhow::Result<SimHandle> {
+    let sim = simulator::start(
+        "127.0.0.1:0".parse().context("address")?,
+        SimConfig::default(),
+    )
+    .await
+    .context("cannot start the simulator")?;
+    sim.set_record_limit(0);
+    Ok(sim)
+}
+
 pub async fn run(config_path: &Path, args: BenchArgs) -> Result<(), Failure> {
     if args.count == 0
         || args.concurrency == 0
@@ -145,18 +158,8 @@ pub async fn run(config_path: &Path, args: BenchArgs) -> Result<(), Failure> {
                 .into(),
         ));
     }
-    let base = if config_path.exists() {
-        Config::load(config_path)?
-    } else {
-        Config::parse("", &|name| std::env::var(name).ok())?
-    };
-    let sim = simulator::start(
-        "127.0.0.1:0".parse().context("address")?,
-        SimConfig::default(),
-    )
-    .await
-    .context("cannot start the simulator")?;
-    sim.set_record_limit(0);
+    let base = Config::load_or_env(config_path)?;
+    let sim = unlogged_simulator().await?;
     let database = BenchDatabase::create(&base.database.url).await?;
     let result = measure_all(&base, &database, &sim, &args).await;
     database.drop_it().await;

@@ -50,11 +50,7 @@ fn demo_config(
     sim_url: &str,
     highq_refresh_token: &str,
 ) -> Result<Config, Failure> {
-    let mut config = if path.exists() {
-        Config::load(path)?
-    } else {
-        Config::parse("", &|name| std::env::var(name).ok())?
-    };
+    let mut config = Config::load_or_env(path)?;
     // Fixed names, reused run after run: quorum queues are not made to be
     // created and deleted all day. Leftovers of an earlier run are purged.
     let prefix = &args.queue_prefix;

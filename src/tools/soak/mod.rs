@@ -31,7 +31,7 @@ use crate::startup::Failure;
 use crate::tools::bench::measure;
 use crate::tools::bench::sql::{BenchDatabase, one_connection};
 use crate::tools::bench::workers::{ConfigFile, Workers};
-use crate::tools::simulator::{self, SimConfig, SimHandle};
+use crate::tools::simulator::SimHandle;
 use anyhow::Context as _;
 use faults::{Log, Stage, Timing};
 use proxy::Proxy;
@@ -107,18 +107,8 @@ pub async fn run(config_path: &Path, args: SoakArgs) -> Result<(), Failure> {
                 .into(),
         ));
     }
-    let base = if config_path.exists() {
-        Config::load(config_path)?
-    } else {
-        Config::parse("", &|name| std::env::var(name).ok())?
-    };
-    let sim = simulator::start(
-        "127.0.0.1:0".parse().context("address")?,
-        SimConfig::default(),
-    )
-    .await
-    .context("cannot start the simulator")?;
-    sim.set_record_limit(0);
+    let base = Config::load_or_env(config_path)?;
+    let sim = crate::tools::bench::unlogged_simulator().await?;
     let database = BenchDatabase::create_as(&base.database.url, "herald_soak").await?;
     // Named, so that what a killed soak leaves behind can be found.
     eprintln!("soak: database {}", database.name);
