@@ -9,7 +9,8 @@ use super::{Failure, dead_history, dead_purge, dead_view};
 use crate::config::{AmqpConfig, Config};
 use crate::domain::{Actor, DeadLetterAction};
 use crate::print::count;
-use crate::queue::dead::{DeadLetter, DeadQueue, letter::HANDLE_LEN};
+use crate::queue::dead::letter::{self, HANDLE_LEN};
+use crate::queue::dead::{DeadLetter, DeadQueue};
 use crate::queue::{QueueError, redact};
 use crate::storage::dead_actions::ActionStart;
 use crate::storage::events::By;
@@ -181,11 +182,7 @@ async fn list(amqp: &AmqpConfig, args: ListArgs) -> Result<(), Failure> {
 
 /// A handle as typed: 12 hex digits, any case.
 fn parse_handle(text: &str) -> Result<String, Failure> {
-    let handle = text.trim().to_ascii_lowercase();
-    if handle.len() == HANDLE_LEN && handle.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(handle);
-    }
-    Err(Failure::Usage(format!(
+    letter::parse_handle(text).ok_or_else(|| Failure::Usage(format!(
         "{text:?} is not a dead letter's handle ({HANDLE_LEN} hex digits, as `herald dead list` shows them)"
     )))
 }

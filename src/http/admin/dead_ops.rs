@@ -9,7 +9,8 @@ use super::{ApiError, operator};
 use crate::domain::{Actor, DeadLetterAction};
 use crate::http::HttpState;
 use crate::queue::QueueError;
-use crate::queue::dead::{DeadQueue, letter::HANDLE_LEN};
+use crate::queue::dead::DeadQueue;
+use crate::queue::dead::letter::{self, HANDLE_LEN};
 use crate::storage::dead_actions::{ActionStart, LetterRecord};
 use crate::storage::events::By;
 use axum::Json;
@@ -130,12 +131,11 @@ pub async fn replay(
     }
     let mut handles = Vec::new();
     for text in &body.handles {
-        let handle = text.trim().to_ascii_lowercase();
-        if handle.len() != HANDLE_LEN || !handle.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(bad(format!(
+        let handle = letter::parse_handle(text).ok_or_else(|| {
+            bad(format!(
                 "handles: {text:?} is not a dead letter's handle ({HANDLE_LEN} hex digits)"
-            )));
-        }
+            ))
+        })?;
         handles.push(handle);
     }
     let name = operator(&headers);

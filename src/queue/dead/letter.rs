@@ -16,6 +16,13 @@ use uuid::Uuid;
 
 /// Hex digits of a handle.
 pub const HANDLE_LEN: usize = 12;
+
+/// A handle as an operator typed it: [`HANDLE_LEN`] hex digits, any case,
+/// spaces around; `None` where it is not one.
+pub fn parse_handle(text: &str) -> Option<String> {
+    let handle = text.trim().to_ascii_lowercase();
+    (handle.len() == HANDLE_LEN && handle.chars().all(|c| c.is_ascii_hexdigit())).then_some(handle)
+}
 /// The longest `id` or `type` kept from a body.
 const FIELD_CHARS: usize = 120;
 /// The largest body read for its `id` and `type` (a command twice the
