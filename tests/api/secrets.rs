@@ -490,7 +490,20 @@ async fn no_secret_leaks_into_logs_outputs_answers_or_tables() {
     let (bad_log, bad_broker_log) = (dir.join("bad.log"), dir.join("bad-broker.log"));
     let mut refused = spawn_worker(&bad_path, &bad_log);
     let mut refused_by_broker = spawn_worker(&bad_broker_path, &bad_broker_log);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Until each has been refused and said so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let said_so = |log: &std::path::Path, what: &str| {
+        std::fs::read_to_string(log).is_ok_and(|text| text.contains(what))
+    };
+    while !(said_so(&bad_log, "waiting for PostgreSQL")
+        && said_so(&bad_broker_log, "waiting for RabbitMQ"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused workers did not say they wait for their service"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop(&mut refused);
     stop(&mut refused_by_broker);
     let mut said = std::fs::read_to_string(&bad_log).unwrap();
