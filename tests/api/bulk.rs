@@ -35,6 +35,29 @@ async fn published_keys(app: &TestApp) -> Vec<(String, String)> {
     keys
 }
 
+/// Publishes `n` sends of `connection` to `{prefix}0`, `{prefix}1`, …,
+/// each refused by the provider for good, and waits until all have failed.
+async fn refused_sends(app: &TestApp, connection: &str, n: usize, prefix: &str) -> Vec<Uuid> {
+    let mut failed = Vec::new();
+    for i in 0..n {
+        let to = format!("{prefix}{i}");
+        app.sim.script(
+            &to,
+            vec![Step::MetaFalse {
+                code: 400,
+                message: "not opted in".into(),
+            }],
+        );
+        let (id, command) = send_to(connection, &to);
+        app.publish(&command).await;
+        failed.push(id);
+    }
+    for id in &failed {
+        app.wait_for_status(*id, "failed").await;
+    }
+    failed
+}
+
 #[tokio::test]
 async fn a_bulk_resend_run_twice_resends_once_and_a_dry_run_publishes_nothing() {
     let connection = unique_connection("konnek-bulk");
@@ -44,23 +67,7 @@ async fn a_bulk_resend_run_twice_resends_once_and_a_dry_run_publishes_nothing() 
     })
     .await;
     let cli = Cli::new(&app);
-    let mut failed = Vec::new();
-    for i in 0..3 {
-        let to = format!("62811100080{i}");
-        app.sim.script(
-            &to,
-            vec![Step::MetaFalse {
-                code: 400,
-                message: "not opted in".into(),
-            }],
-        );
-        let (id, command) = send_to(&connection, &to);
-        app.publish(&command).await;
-        failed.push(id);
-    }
-    for id in &failed {
-        app.wait_for_status(*id, "failed").await;
-    }
+    let failed = refused_sends(&app, &connection, 3, "62811100080").await;
     let filters = ["--status", "failed", "--connection", connection.as_str()];
     // Stopped, so that what is published stays in the queue to be counted.
     app.stop_worker().await;
@@ -193,23 +200,7 @@ async fn a_bulk_resend_pages_through_its_matches_while_the_worker_resends_them()
     })
     .await;
     let cli = Cli::new(&app);
-    let mut failed = Vec::new();
-    for i in 0..7 {
-        let to = format!("62811100082{i}");
-        app.sim.script(
-            &to,
-            vec![Step::MetaFalse {
-                code: 400,
-                message: "not opted in".into(),
-            }],
-        );
-        let (id, command) = send_to(&connection, &to);
-        app.publish(&command).await;
-        failed.push(id);
-    }
-    for id in &failed {
-        app.wait_for_status(*id, "failed").await;
-    }
+    let failed = refused_sends(&app, &connection, 7, "62811100082").await;
     let args = [
         "resend",
         "--status",
