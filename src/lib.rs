@@ -34,6 +34,8 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+#[cfg(test)]
+mod mutation;
 pub mod print;
 pub mod queue;
 pub mod secrets;

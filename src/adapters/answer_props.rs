@@ -9,6 +9,7 @@
 use super::{ErrorClass, ProviderError, Sent};
 use super::{callback, chatwoot, comm100, highq, konnek, onebox};
 use crate::config::AdapterSettings;
+use crate::mutation::mutate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -133,22 +134,6 @@ fn status() -> impl Strategy<Value = u16> {
 
 fn wait() -> impl Strategy<Value = Option<Duration>> {
     proptest::option::of((0u64..100_000).prop_map(Duration::from_millis))
-}
-
-/// A byte-level mutation: replace, insert or delete at a position.
-fn mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, u8)]) -> Vec<u8> {
-    for &(kind, at, byte) in edits {
-        let at = at % (bytes.len() + 1);
-        match kind % 3 {
-            0 if at < bytes.len() => bytes[at] = byte,
-            1 => bytes.insert(at, byte),
-            _ if at < bytes.len() => {
-                bytes.remove(at);
-            }
-            _ => {}
-        }
-    }
-    bytes
 }
 
 /// The longest error message an answer may produce: provider text is cut

@@ -5,6 +5,7 @@
 //! keeps the id where one could be read, for the failed row.
 
 use super::*;
+use crate::mutation::mutate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -112,22 +113,6 @@ fn check(bytes: &[u8]) {
             }
         }
     }
-}
-
-/// A byte-level mutation: replace, insert or delete at a position.
-fn mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, u8)]) -> Vec<u8> {
-    for &(kind, at, byte) in edits {
-        let at = at % (bytes.len() + 1);
-        match kind % 3 {
-            0 if at < bytes.len() => bytes[at] = byte,
-            1 => bytes.insert(at, byte),
-            _ if at < bytes.len() => {
-                bytes.remove(at);
-            }
-            _ => {}
-        }
-    }
-    bytes
 }
 
 proptest! {
